@@ -1,0 +1,312 @@
+//! [`InMemoryEventStore`]: the store for tests and demos, with the semantics
+//! a database gives.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use uuid::Uuid;
+
+use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
+use crate::error::StoreError;
+use crate::store::{
+    AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, Snapshot, SnapshotStore,
+    StreamEnd, validate_stream_id,
+};
+
+/// An event store that keeps everything in memory.
+///
+/// Cheap to clone (clones share the same events), safe across tasks, and
+/// faithful to a database's semantics: appends are all or nothing, a conflict
+/// writes nothing, and a command id is recorded once per stream.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use es_core::{EventStore, ExpectedVersion, InMemoryEventStore, Metadata, NewEvent, StreamEnd};
+/// let store = InMemoryEventStore::new();
+/// let e = NewEvent::from_raw("Pinged", 1, b"{}".to_vec(), Metadata::new());
+/// let r = store.append("Pinger-1", ExpectedVersion::NoStream, vec![e]).await.unwrap();
+/// assert_eq!(r.last_version, 1);
+/// let again = NewEvent::from_raw("Pinged", 1, b"{}".to_vec(), Metadata::new());
+/// assert!(store.append("Pinger-1", ExpectedVersion::NoStream, vec![again]).await.is_err());
+/// let read = store.read_stream("Pinger-1", 1, StreamEnd::Head, 100).await.unwrap();
+/// assert_eq!(read.len(), 1);
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct InMemoryEventStore {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    commits: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            commits: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// The global log; an event's position is its index + 1.
+    log: Vec<Arc<RecordedEvent>>,
+    /// Per stream, the log indices of its events in version order.
+    streams: HashMap<String, Vec<usize>>,
+    commands: HashMap<(String, Uuid), CommandRecord>,
+    snapshots: HashMap<String, Snapshot>,
+    last_recorded_at: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for InMemoryEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("InMemoryEventStore")
+            .field("events", &state.log.len())
+            .field("streams", &state.streams.len())
+            .finish()
+    }
+}
+
+impl InMemoryEventStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many events the store holds.
+    pub fn len(&self) -> usize {
+        self.lock().log.len()
+    }
+
+    /// Whether the store holds no events.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied append
+        // (appends mutate only after every check passed), so poisoning is
+        // safe to ignore.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn append_sync(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        validate_stream_id(stream_id)?;
+        let mut state = self.lock();
+        let actual = state.streams.get(stream_id).map_or(0, |s| s.len() as u64);
+
+        let command_id = events.first().and_then(|e| e.metadata.command_id);
+        if let Some(command_id) = command_id {
+            if let Some(record) = state.commands.get(&(stream_id.to_owned(), command_id)) {
+                return Ok(AppendResult {
+                    first_version: record.first_version,
+                    last_version: record.last_version,
+                    last_position: None,
+                    duplicate: true,
+                });
+            }
+        }
+        if !expected.admits(actual) {
+            return Err(StoreError::VersionConflict {
+                stream_id: stream_id.to_owned(),
+                expected,
+                actual,
+            });
+        }
+        if events.is_empty() {
+            return Ok(AppendResult {
+                first_version: actual + 1,
+                last_version: actual,
+                last_position: None,
+                duplicate: false,
+            });
+        }
+
+        // Recorded times never go backwards, so a time bound cuts a stream at
+        // one place.
+        let now = chrono::Utc::now();
+        let recorded_at = match state.last_recorded_at {
+            Some(last) if last > now => last,
+            _ => now,
+        };
+        state.last_recorded_at = Some(recorded_at);
+
+        let count = events.len() as u64;
+        let first_index = state.log.len();
+        for (i, e) in events.into_iter().enumerate() {
+            state.log.push(Arc::new(RecordedEvent {
+                event_id: e.event_id,
+                stream_id: stream_id.to_owned(),
+                stream_version: actual + 1 + i as u64,
+                global_position: (first_index + i + 1) as u64,
+                event_type: e.event_type,
+                schema_version: e.schema_version,
+                payload: e.payload,
+                metadata: e.metadata,
+                recorded_at,
+            }));
+        }
+        let indices = first_index..state.log.len();
+        state
+            .streams
+            .entry(stream_id.to_owned())
+            .or_default()
+            .extend(indices);
+        let record = CommandRecord {
+            first_version: actual + 1,
+            last_version: actual + count,
+        };
+        if let Some(command_id) = command_id {
+            state
+                .commands
+                .insert((stream_id.to_owned(), command_id), record);
+        }
+        let last_position = state.log.len() as u64;
+        drop(state);
+        self.inner.commits.send_replace(last_position);
+        Ok(AppendResult {
+            first_version: record.first_version,
+            last_version: record.last_version,
+            last_position: Some(last_position),
+            duplicate: false,
+        })
+    }
+
+    fn read_stream_sync(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        to: StreamEnd,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        validate_stream_id(stream_id)?;
+        let state = self.lock();
+        let Some(indices) = state.streams.get(stream_id) else {
+            return Ok(Vec::new());
+        };
+        let start = from_version.max(1) as usize - 1;
+        let mut out = Vec::new();
+        for &i in indices.iter().skip(start) {
+            if out.len() >= limit {
+                break;
+            }
+            let e = &state.log[i];
+            let within = match to {
+                StreamEnd::Head => true,
+                StreamEnd::Version(v) => e.stream_version <= v,
+                StreamEnd::Time(t) => e.recorded_at <= t,
+            };
+            if !within {
+                break;
+            }
+            out.push(RecordedEvent::clone(e));
+        }
+        Ok(out)
+    }
+
+    fn read_all_sync(
+        &self,
+        after_position: u64,
+        limit: usize,
+        types: Option<&[&str]>,
+    ) -> Vec<RecordedEvent> {
+        let state = self.lock();
+        let start = usize::try_from(after_position).unwrap_or(usize::MAX);
+        state
+            .log
+            .iter()
+            .skip(start)
+            .filter(|e| types.is_none_or(|t| t.contains(&e.event_type.as_str())))
+            .take(limit)
+            .map(|e| RecordedEvent::clone(e))
+            .collect()
+    }
+}
+
+impl EventStore for InMemoryEventStore {
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        self.append_sync(stream_id, expected, events)
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        to: StreamEnd,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_stream_sync(stream_id, from_version, to, limit)
+    }
+
+    async fn read_all(
+        &self,
+        after_position: u64,
+        limit: usize,
+        types: Option<&[&str]>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self.read_all_sync(after_position, limit, types))
+    }
+
+    async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
+        validate_stream_id(stream_id)?;
+        Ok(self
+            .lock()
+            .streams
+            .get(stream_id)
+            .map_or(0, |s| s.len() as u64))
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().log.len() as u64)
+    }
+
+    async fn find_command(
+        &self,
+        stream_id: &str,
+        command_id: Uuid,
+    ) -> Result<Option<CommandRecord>, StoreError> {
+        validate_stream_id(stream_id)?;
+        Ok(self
+            .lock()
+            .commands
+            .get(&(stream_id.to_owned(), command_id))
+            .copied())
+    }
+
+    async fn watch_commits(&self) -> Result<CommitWatch, StoreError> {
+        Ok(CommitWatch::new(self.inner.commits.subscribe()))
+    }
+}
+
+impl SnapshotStore for InMemoryEventStore {
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        validate_stream_id(&snapshot.stream_id)?;
+        self.lock()
+            .snapshots
+            .insert(snapshot.stream_id.clone(), snapshot);
+        Ok(())
+    }
+
+    async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        validate_stream_id(stream_id)?;
+        Ok(self.lock().snapshots.get(stream_id).cloned())
+    }
+}

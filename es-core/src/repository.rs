@@ -1,0 +1,514 @@
+//! [`Repository`]: load an aggregate, let it decide, append its events —
+//! with optimistic concurrency, snapshots, temporal loads and idempotent
+//! commands.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use tracing::{Instrument, field};
+
+use crate::aggregate::{Aggregate, Handle};
+use crate::envelope::{Metadata, NewEvent, Timestamp};
+use crate::error::RepositoryError;
+use crate::store::{
+    EventStore, ExpectedVersion, Snapshot, SnapshotStore, StreamEnd, validate_stream_id,
+};
+
+/// How many events one store read returns while an aggregate is replayed.
+const PAGE: usize = 4096;
+
+/// A point in a stream's history for [`Repository::load_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// The state after this stream version.
+    Version(u64),
+    /// The state from the events recorded at or before this time.
+    Time(Timestamp),
+}
+
+/// An aggregate's state and the stream version it reflects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded<A> {
+    /// The state.
+    pub state: A,
+    /// The version of the last event applied.
+    pub version: u64,
+}
+
+/// The outcome of a command.
+pub struct Executed<A: Aggregate> {
+    /// The stream the events went to.
+    pub stream_id: String,
+    /// The events the command produced (for a repeated command id: the
+    /// events the first execution recorded).
+    pub events: Vec<A::Event>,
+    /// The stream version of the first of `events` (one past `version` when
+    /// there are none).
+    pub first_version: u64,
+    /// The stream version after the command's events.
+    pub version: u64,
+    /// The state after the command's events.
+    pub state: A,
+    /// True when the command id had already been recorded and nothing new was
+    /// appended.
+    pub duplicate: bool,
+}
+
+impl<A> fmt::Debug for Executed<A>
+where
+    A: Aggregate + fmt::Debug,
+    A::Event: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executed")
+            .field("stream_id", &self.stream_id)
+            .field("events", &self.events)
+            .field("first_version", &self.first_version)
+            .field("version", &self.version)
+            .field("state", &self.state)
+            .field("duplicate", &self.duplicate)
+            .finish()
+    }
+}
+
+/// Loads aggregates from a store and executes commands against them.
+///
+/// ```
+/// # use es_core::{Aggregate, Apply, Event, EventTypeInfo, DecodeError, EncodeError, Handle};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, Serialize, Deserialize)] pub struct Incremented;
+/// # impl Event for Incremented {
+/// #     const EVENT_TYPES: &'static [EventTypeInfo] = &[EventTypeInfo::new("Incremented", 1, &[])];
+/// #     fn event_type(&self) -> &'static str { "Incremented" }
+/// #     fn schema_version(&self) -> u32 { 1 }
+/// #     fn encode(&self) -> Result<Vec<u8>, EncodeError> { es_core::__private::encode_json("Incremented", self) }
+/// #     fn decode(t: &str, v: u32, p: &[u8]) -> Result<Self, DecodeError> {
+/// #         es_core::__private::check_known::<Self>(t, v)?; es_core::__private::decode_json("Incremented", v, p) }
+/// # }
+/// # #[derive(Debug, Default, Clone, Serialize, Deserialize)]
+/// # struct Counter { value: u64 }
+/// # impl Aggregate for Counter {
+/// #     const NAME: &'static str = "Counter";
+/// #     const SNAPSHOT_VERSION: u32 = 1;
+/// #     type Event = Incremented;
+/// #     fn apply_event(&mut self, _: &Incremented) { self.value += 1 }
+/// # }
+/// # #[derive(Debug, thiserror::Error)] #[error("too big")] struct TooBig;
+/// #[derive(Clone)]
+/// struct Increment;
+/// impl Handle<Increment> for Counter {
+///     type Error = TooBig;
+///     fn handle(&self, _: Increment) -> Result<Vec<Incremented>, TooBig> {
+///         if self.value >= 2 { Err(TooBig) } else { Ok(vec![Incremented]) }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let counters = es_core::Repository::<Counter, _>::new(es_core::InMemoryEventStore::new())
+///     .snapshot_every(100)
+///     .retry_on_conflict(3);
+/// counters.execute("c-1", Increment).await?;
+/// let done = counters.execute("c-1", Increment).await?;
+/// assert_eq!((done.version, done.state.value), (2, 2));
+/// assert!(counters.execute("c-1", Increment).await.unwrap_err().rejection().is_some());
+/// let then = counters.load_at("c-1", es_core::At::Version(1)).await?.unwrap();
+/// assert_eq!(then.state.value, 1);
+/// # Ok(()) }
+/// ```
+pub struct Repository<A, S> {
+    store: S,
+    snapshot_every: Option<u64>,
+    retries: u32,
+    _aggregate: PhantomData<fn() -> A>,
+}
+
+impl<A, S: Clone> Clone for Repository<A, S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            snapshot_every: self.snapshot_every,
+            retries: self.retries,
+            _aggregate: PhantomData,
+        }
+    }
+}
+
+impl<A, S: fmt::Debug> fmt::Debug for Repository<A, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Repository")
+            .field("aggregate", &std::any::type_name::<A>())
+            .field("store", &self.store)
+            .field("snapshot_every", &self.snapshot_every)
+            .field("retries", &self.retries)
+            .finish()
+    }
+}
+
+impl<A, S> Repository<A, S>
+where
+    A: Aggregate,
+    S: EventStore + SnapshotStore,
+{
+    /// A repository over a store, without snapshots or retries.
+    pub fn new(store: S) -> Self {
+        Self {
+            store,
+            snapshot_every: None,
+            retries: 0,
+            _aggregate: PhantomData,
+        }
+    }
+
+    /// Saves a snapshot whenever a command's events cross a multiple of `n`
+    /// versions. `0` turns snapshots off.
+    pub fn snapshot_every(mut self, n: u64) -> Self {
+        self.snapshot_every = (n > 0).then_some(n);
+        self
+    }
+
+    /// On a version conflict, reloads and decides again, up to `n` times.
+    pub fn retry_on_conflict(mut self, n: u32) -> Self {
+        self.retries = n;
+        self
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The stream id of an aggregate id: `{A::NAME}-{id}`, checked.
+    pub fn stream_id(&self, id: &str) -> Result<String, RepositoryError> {
+        if id.is_empty() {
+            return Err(RepositoryError::InvalidStreamId {
+                aggregate: A::NAME,
+                source: crate::InvalidStreamId::Empty,
+            });
+        }
+        let stream_id = format!("{}-{id}", A::NAME);
+        validate_stream_id(&stream_id).map_err(|source| RepositoryError::InvalidStreamId {
+            aggregate: A::NAME,
+            source,
+        })?;
+        Ok(stream_id)
+    }
+
+    /// The aggregate's current state, or `None` when its stream has no events.
+    pub async fn load(&self, id: &str) -> Result<Option<Loaded<A>>, RepositoryError> {
+        let stream_id = self.stream_id(id)?;
+        let span = tracing::debug_span!("es.load", stream = %stream_id, version = field::Empty, events = field::Empty);
+        async {
+            let loaded = self.load_state(&stream_id, StreamEnd::Head).await?;
+            Ok((loaded.version > 0).then_some(loaded))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The aggregate's state as of a version or a time, or `None` when no
+    /// event is that old.
+    pub async fn load_at(&self, id: &str, at: At) -> Result<Option<Loaded<A>>, RepositoryError> {
+        let stream_id = self.stream_id(id)?;
+        let span = tracing::debug_span!("es.load", stream = %stream_id, at = ?at, version = field::Empty, events = field::Empty);
+        let to = match at {
+            At::Version(v) => StreamEnd::Version(v),
+            At::Time(t) => StreamEnd::Time(t),
+        };
+        async {
+            let loaded = self.load_state(&stream_id, to).await?;
+            Ok((loaded.version > 0).then_some(loaded))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Executes a command with empty metadata.
+    ///
+    /// The command is `Clone` so that a conflict can be retried with a fresh
+    /// decision (see [`Repository::retry_on_conflict`]).
+    pub async fn execute<C>(
+        &self,
+        id: &str,
+        command: C,
+    ) -> Result<Executed<A>, RepositoryError<<A as Handle<C>>::Error>>
+    where
+        A: Handle<C>,
+        C: Clone + Send,
+    {
+        self.execute_with(id, command, Metadata::new()).await
+    }
+
+    /// Executes a command; every new event carries `metadata` (correlation,
+    /// causation, command id, actor, free-form data).
+    ///
+    /// When `metadata.command_id` is already recorded on the stream, nothing
+    /// is decided or appended: the result holds the recorded events and
+    /// `duplicate` is true.
+    pub async fn execute_with<C>(
+        &self,
+        id: &str,
+        command: C,
+        metadata: Metadata,
+    ) -> Result<Executed<A>, RepositoryError<<A as Handle<C>>::Error>>
+    where
+        A: Handle<C>,
+        C: Clone + Send,
+    {
+        let stream_id = self.stream_id(id).map_err(RepositoryError::widen)?;
+        let span = tracing::info_span!(
+            "es.execute",
+            stream = %stream_id,
+            command = std::any::type_name::<C>(),
+            version = field::Empty,
+            events = field::Empty,
+            attempts = field::Empty,
+        );
+        self.execute_in(stream_id, command, metadata)
+            .instrument(span)
+            .await
+    }
+
+    async fn execute_in<C>(
+        &self,
+        stream_id: String,
+        command: C,
+        metadata: Metadata,
+    ) -> Result<Executed<A>, RepositoryError<<A as Handle<C>>::Error>>
+    where
+        A: Handle<C>,
+        C: Clone + Send,
+    {
+        if let Some(command_id) = metadata.command_id {
+            let found = self
+                .store
+                .find_command(&stream_id, command_id)
+                .await
+                .map_err(|e| RepositoryError::from_store(&stream_id, e))?;
+            if let Some(record) = found {
+                return self
+                    .recorded_outcome(stream_id, record.first_version, record.last_version)
+                    .await
+                    .map_err(RepositoryError::widen);
+            }
+        }
+
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let Loaded { mut state, version } = self
+                .load_state(&stream_id, StreamEnd::Head)
+                .await
+                .map_err(RepositoryError::widen)?;
+            let events =
+                state
+                    .handle(command.clone())
+                    .map_err(|error| RepositoryError::Rejected {
+                        stream_id: stream_id.clone(),
+                        error,
+                    })?;
+            let span = tracing::Span::current();
+            span.record("attempts", attempt);
+            if events.is_empty() {
+                span.record("version", version);
+                span.record("events", 0);
+                return Ok(Executed {
+                    stream_id,
+                    events,
+                    first_version: version + 1,
+                    version,
+                    state,
+                    duplicate: false,
+                });
+            }
+            let batch = events
+                .iter()
+                .map(|e| NewEvent::new(e, metadata.clone()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|source| RepositoryError::Encode {
+                    stream_id: stream_id.clone(),
+                    source,
+                })?;
+            let expected = ExpectedVersion::from_version(version);
+            let appended = {
+                let span = tracing::debug_span!("es.append", stream = %stream_id, expected = %expected, events = batch.len());
+                self.store
+                    .append(&stream_id, expected, batch)
+                    .instrument(span)
+                    .await
+            };
+            match appended {
+                Ok(result) if result.duplicate => {
+                    return self
+                        .recorded_outcome(stream_id, result.first_version, result.last_version)
+                        .await
+                        .map_err(RepositoryError::widen);
+                }
+                Ok(result) => {
+                    for e in &events {
+                        state.apply_event(e);
+                    }
+                    span.record("version", result.last_version);
+                    span.record("events", events.len());
+                    self.maybe_snapshot(&stream_id, version, result.last_version, &state)
+                        .await;
+                    return Ok(Executed {
+                        stream_id,
+                        events,
+                        first_version: result.first_version,
+                        version: result.last_version,
+                        state,
+                        duplicate: false,
+                    });
+                }
+                Err(e) if e.is_conflict() && attempt <= self.retries => {
+                    tracing::debug!(stream = %stream_id, attempt, "version conflict; deciding again");
+                    continue;
+                }
+                Err(e) => return Err(RepositoryError::from_store(&stream_id, e)),
+            }
+        }
+    }
+
+    /// The outcome an earlier execution of a command recorded.
+    async fn recorded_outcome(
+        &self,
+        stream_id: String,
+        first_version: u64,
+        last_version: u64,
+    ) -> Result<Executed<A>, RepositoryError> {
+        let mut events = Vec::new();
+        let mut next = first_version;
+        while next <= last_version {
+            let page = self
+                .store
+                .read_stream(&stream_id, next, StreamEnd::Version(last_version), PAGE)
+                .await
+                .map_err(|e| RepositoryError::from_store(&stream_id, e))?;
+            if page.is_empty() {
+                break;
+            }
+            for rec in &page {
+                events.push(
+                    rec.decode::<A::Event>()
+                        .map_err(|e| RepositoryError::from_decode(rec, e))?,
+                );
+                next = rec.stream_version + 1;
+            }
+        }
+        let loaded = self
+            .load_state(&stream_id, StreamEnd::Version(last_version))
+            .await?;
+        tracing::debug!(stream = %stream_id, first_version, last_version, "command id already recorded; returning its outcome");
+        Ok(Executed {
+            stream_id,
+            events,
+            first_version,
+            version: last_version,
+            state: loaded.state,
+            duplicate: true,
+        })
+    }
+
+    /// Replays a stream up to `to`, starting from a usable snapshot.
+    async fn load_state(
+        &self,
+        stream_id: &str,
+        to: StreamEnd,
+    ) -> Result<Loaded<A>, RepositoryError> {
+        let (mut state, mut version) = match self.usable_snapshot(stream_id, to).await? {
+            Some((state, version)) => (state, version),
+            None => (A::default(), 0),
+        };
+        let mut applied = 0usize;
+        loop {
+            let page = self
+                .store
+                .read_stream(stream_id, version + 1, to, PAGE)
+                .await
+                .map_err(|e| RepositoryError::from_store(stream_id, e))?;
+            let n = page.len();
+            for rec in &page {
+                let event = rec
+                    .decode::<A::Event>()
+                    .map_err(|e| RepositoryError::from_decode(rec, e))?;
+                state.apply_event(&event);
+                version = rec.stream_version;
+            }
+            applied += n;
+            if n < PAGE {
+                break;
+            }
+        }
+        let span = tracing::Span::current();
+        span.record("version", version);
+        span.record("events", applied);
+        Ok(Loaded { state, version })
+    }
+
+    async fn usable_snapshot(
+        &self,
+        stream_id: &str,
+        to: StreamEnd,
+    ) -> Result<Option<(A, u64)>, RepositoryError> {
+        let limit = match to {
+            StreamEnd::Head => u64::MAX,
+            StreamEnd::Version(v) => v,
+            // A snapshot records a version, not the time of its last event.
+            StreamEnd::Time(_) => return Ok(None),
+        };
+        let Some(snapshot) = self
+            .store
+            .load_snapshot(stream_id)
+            .await
+            .map_err(|e| RepositoryError::from_store(stream_id, e))?
+        else {
+            return Ok(None);
+        };
+        if snapshot.version > limit {
+            return Ok(None);
+        }
+        if snapshot.snapshot_version != A::SNAPSHOT_VERSION {
+            tracing::debug!(
+                stream = %stream_id,
+                stored = snapshot.snapshot_version,
+                current = A::SNAPSHOT_VERSION,
+                "ignoring a snapshot of another snapshot_version; rebuilding from events"
+            );
+            return Ok(None);
+        }
+        match serde_json::from_slice::<A>(&snapshot.payload) {
+            Ok(state) => Ok(Some((state, snapshot.version))),
+            Err(e) => {
+                tracing::warn!(stream = %stream_id, error = %e, "ignoring an undecodable snapshot; rebuilding from events");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn maybe_snapshot(&self, stream_id: &str, before: u64, after: u64, state: &A) {
+        let Some(n) = self.snapshot_every else {
+            return;
+        };
+        if after / n == before / n {
+            return;
+        }
+        let payload = match serde_json::to_vec(state) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(stream = %stream_id, error = %e, "cannot serialize a snapshot; skipping it");
+                return;
+            }
+        };
+        let snapshot = Snapshot {
+            stream_id: stream_id.to_owned(),
+            version: after,
+            snapshot_version: A::SNAPSHOT_VERSION,
+            payload,
+            taken_at: chrono::Utc::now(),
+        };
+        // The events are committed; a lost snapshot only costs a longer replay.
+        if let Err(e) = self.store.save_snapshot(snapshot).await {
+            tracing::warn!(stream = %stream_id, version = after, error = %e, "cannot save a snapshot");
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The storage traits every backend implements: [`EventStore`] and
+//! [`SnapshotStore`], with the types their calls take and return.
+
+use std::future::Future;
+
+use uuid::Uuid;
+
+use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
+use crate::error::{InvalidStreamId, StoreError};
+
+/// The longest stream id a store accepts, in bytes.
+pub const MAX_STREAM_ID_LEN: usize = 255;
+
+/// Checks a stream id: not empty, no NUL byte, at most [`MAX_STREAM_ID_LEN`]
+/// bytes. Every store calls this before it stores anything.
+///
+/// ```
+/// use es_core::{validate_stream_id, InvalidStreamId};
+/// assert!(validate_stream_id("BankAccount-1").is_ok());
+/// assert_eq!(validate_stream_id(""), Err(InvalidStreamId::Empty));
+/// assert!(validate_stream_id("a\0b").is_err());
+/// assert!(validate_stream_id(&"x".repeat(256)).is_err());
+/// ```
+pub fn validate_stream_id(stream_id: &str) -> Result<(), InvalidStreamId> {
+    if stream_id.is_empty() {
+        return Err(InvalidStreamId::Empty);
+    }
+    if stream_id.contains('\0') {
+        return Err(InvalidStreamId::ContainsNul(stream_id.replace('\0', "\\0")));
+    }
+    if stream_id.len() > MAX_STREAM_ID_LEN {
+        let prefix: String = stream_id.chars().take(32).collect();
+        return Err(InvalidStreamId::TooLong {
+            len: stream_id.len(),
+            max: MAX_STREAM_ID_LEN,
+            prefix,
+        });
+    }
+    Ok(())
+}
+
+/// What an append expects of its stream; anything else is a version conflict
+/// and writes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExpectedVersion {
+    /// Append whatever the stream's version.
+    Any,
+    /// The stream must have no events.
+    NoStream,
+    /// The stream must be at exactly this version (`Exact(0)` is the same as
+    /// [`ExpectedVersion::NoStream`]).
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// Whether a stream at `actual` satisfies this expectation.
+    ///
+    /// ```
+    /// use es_core::ExpectedVersion;
+    /// assert!(ExpectedVersion::NoStream.admits(0));
+    /// assert!(!ExpectedVersion::Exact(3).admits(4));
+    /// assert!(ExpectedVersion::Any.admits(9));
+    /// ```
+    pub fn admits(self, actual: u64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::NoStream => actual == 0,
+            Self::Exact(v) => actual == v,
+        }
+    }
+
+    /// The expectation for a stream last seen at `version` (0: no stream).
+    pub fn from_version(version: u64) -> Self {
+        if version == 0 {
+            Self::NoStream
+        } else {
+            Self::Exact(version)
+        }
+    }
+}
+
+/// Where a stream read stops (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamEnd {
+    /// Read to the newest event.
+    #[default]
+    Head,
+    /// Read up to and including this stream version.
+    Version(u64),
+    /// Read the events recorded at or before this time.
+    Time(Timestamp),
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// The version of the first event of the batch (for an empty batch, one
+    /// past the current version).
+    pub first_version: u64,
+    /// The version of the last event of the batch: the stream's version after
+    /// the append (for an empty batch, the current version).
+    pub last_version: u64,
+    /// The global position of the batch's last event; `None` when nothing was
+    /// appended.
+    pub last_position: Option<u64>,
+    /// True when the batch's command id was already recorded on the stream:
+    /// nothing was appended, and the versions are those the earlier command wrote.
+    pub duplicate: bool,
+}
+
+/// The events one command wrote on a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandRecord {
+    /// The first stream version the command wrote.
+    pub first_version: u64,
+    /// The last stream version the command wrote.
+    pub last_version: u64,
+}
+
+/// A serialized aggregate state at a stream version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The stream.
+    pub stream_id: String,
+    /// The stream version the state reflects.
+    pub version: u64,
+    /// The aggregate's `SNAPSHOT_VERSION` when it was taken.
+    pub snapshot_version: u32,
+    /// The serialized state (JSON).
+    pub payload: Vec<u8>,
+    /// When it was taken.
+    pub taken_at: Timestamp,
+}
+
+/// Wakes a reader when new events commit. Carries the highest global
+/// position the store has announced (a hint: read the store for the events).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use es_core::CommitWatch;
+/// let (tx, rx) = tokio::sync::watch::channel(0u64);
+/// let mut watch = CommitWatch::new(rx);
+/// tx.send(5).unwrap();
+/// assert_eq!(watch.changed().await, Some(5));
+/// drop(tx);
+/// assert_eq!(watch.changed().await, None); // the store is gone
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct CommitWatch {
+    rx: tokio::sync::watch::Receiver<u64>,
+}
+
+impl CommitWatch {
+    /// Wraps the receiving end a store feeds with committed positions.
+    pub fn new(rx: tokio::sync::watch::Receiver<u64>) -> Self {
+        Self { rx }
+    }
+
+    /// Waits for the next commit; returns the announced position, or `None`
+    /// when the store stopped announcing.
+    pub async fn changed(&mut self) -> Option<u64> {
+        self.rx.changed().await.ok()?;
+        Some(*self.rx.borrow_and_update())
+    }
+
+    /// The last announced position.
+    pub fn latest(&self) -> u64 {
+        *self.rx.borrow()
+    }
+}
+
+/// An append-only log of streams of events.
+///
+/// Implemented by [`crate::InMemoryEventStore`] and the database stores.
+/// Every implementation runs the conformance suite of `es-testing`.
+pub trait EventStore: Clone + Send + Sync + 'static {
+    /// Appends a batch to a stream, all or nothing.
+    ///
+    /// Fails with [`StoreError::VersionConflict`] (writing nothing) when the
+    /// stream is not at `expected`. An empty batch is a no-op that returns the
+    /// current version. When the batch's events carry a `command_id` that an
+    /// earlier batch on this stream recorded, nothing is appended and the
+    /// result (with `duplicate: true`) names the earlier batch's versions.
+    fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send;
+
+    /// Reads a stream in version order, from `from_version` (inclusive; 1 is
+    /// the first event) to `to`, at most `limit` events. Call again from the
+    /// last version + 1 to page through a long stream.
+    fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        to: StreamEnd,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// Reads every stream in global order after `after_position` (0: from the
+    /// start), at most `limit` events, only of the given types when `types`
+    /// is `Some`. A reader that pages through it never skips an event that
+    /// commits late with a lower position.
+    fn read_all(
+        &self,
+        after_position: u64,
+        limit: usize,
+        types: Option<&[&str]>,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// The stream's version (0 when it has no events).
+    fn stream_version(
+        &self,
+        stream_id: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The global position of the newest event a reader may see (0 when empty).
+    fn head_position(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The versions a command id wrote on a stream, if it did.
+    fn find_command(
+        &self,
+        stream_id: &str,
+        command_id: Uuid,
+    ) -> impl Future<Output = Result<Option<CommandRecord>, StoreError>> + Send;
+
+    /// A wake-up for new commits.
+    fn watch_commits(&self) -> impl Future<Output = Result<CommitWatch, StoreError>> + Send;
+}
+
+/// Keeps the latest snapshot of each stream.
+pub trait SnapshotStore: Clone + Send + Sync + 'static {
+    /// Saves a snapshot, replacing the stream's previous one.
+    fn save_snapshot(
+        &self,
+        snapshot: Snapshot,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Loads the stream's latest snapshot.
+    fn load_snapshot(
+        &self,
+        stream_id: &str,
+    ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send;
+}

@@ -1,0 +1,1 @@
+//! Testing support. Arrives with the testing issue; nothing here works yet.

@@ -1,0 +1,6 @@
+//! The bank example's domain: a `BankAccount` aggregate, its events and its
+//! commands.
+
+pub mod domain;
+
+pub use domain::*;
