@@ -1,1 +1,6 @@
-//! Testing support. Arrives with the testing issue; nothing here works yet.
+//! Testing support for the event-sourcing framework: given/when/then
+//! fixtures, the store conformance suite, and (feature `postgres`) a
+//! per-test PostgreSQL database.
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
