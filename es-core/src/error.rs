@@ -240,9 +240,9 @@ pub enum RepositoryError<E = Infallible> {
         event_type: String,
         /// Its stored schema version.
         schema_version: u32,
-        /// Why.
+        /// Why (boxed: it is the rare path and would bloat every `Result`).
         #[source]
-        source: DecodeError,
+        source: Box<DecodeError>,
     },
     /// A stored event's type is not one the aggregate's event type knows.
     #[error("event {version} of stream `{stream_id}` has unknown type `{event_type}`; known types: {}", known.join(", "))]
@@ -330,7 +330,7 @@ impl<E> RepositoryError<E> {
                 version: recorded.stream_version,
                 event_type: recorded.event_type.clone(),
                 schema_version: recorded.schema_version,
-                source,
+                source: Box::new(source),
             },
         }
     }

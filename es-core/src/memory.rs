@@ -109,15 +109,15 @@ impl InMemoryEventStore {
         let actual = state.streams.get(stream_id).map_or(0, |s| s.len() as u64);
 
         let command_id = events.first().and_then(|e| e.metadata.command_id);
-        if let Some(command_id) = command_id {
-            if let Some(record) = state.commands.get(&(stream_id.to_owned(), command_id)) {
-                return Ok(AppendResult {
-                    first_version: record.first_version,
-                    last_version: record.last_version,
-                    last_position: None,
-                    duplicate: true,
-                });
-            }
+        if let Some(record) =
+            command_id.and_then(|id| state.commands.get(&(stream_id.to_owned(), id)))
+        {
+            return Ok(AppendResult {
+                first_version: record.first_version,
+                last_version: record.last_version,
+                last_position: None,
+                duplicate: true,
+            });
         }
         if !expected.admits(actual) {
             return Err(StoreError::VersionConflict {

@@ -1,4 +1,6 @@
 //! The bank example: plays a short story against the in-memory store.
+// Amounts are in cents, written `dollars_cents` (100_00 is $100.00).
+#![allow(clippy::inconsistent_digit_grouping)]
 
 use anyhow::Context;
 use bank::{BankAccount, CloseAccount, Deposit, OpenAccount, SetOverdraftLimit, Withdraw};
