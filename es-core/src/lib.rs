@@ -12,6 +12,7 @@
 //! | store traits, expected versions, snapshots | [`store`] |
 //! | the in-memory store | [`memory`] |
 //! | load, decide, append | [`repository`] |
+//! | read models: handlers, dispatch, catch-up | [`projection`] |
 //! | errors of each layer | [`error`] |
 //!
 //! # Quickstart
@@ -85,6 +86,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod memory;
+pub mod projection;
 pub mod registry;
 pub mod repository;
 pub mod store;
@@ -101,6 +103,7 @@ pub use error::{
 };
 pub use event::{Event, EventTypeInfo};
 pub use memory::InMemoryEventStore;
+pub use projection::{Dispatch, On, Projection};
 pub use registry::EventRegistry;
 pub use repository::{At, Executed, Loaded, Repository};
 pub use store::{

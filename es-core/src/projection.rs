@@ -1,0 +1,284 @@
+//! Projections: read models kept up to date from recorded events.
+//!
+//! A projection names the event types it cares about and handles each in an
+//! [`On`] impl. `#[derive(Projection)]` writes the [`Projection`] impl (name
+//! and type filter) and the [`Dispatch`] impl that decodes each recorded
+//! event and calls the right handler. The context `Ctx` is what a handler
+//! writes its read model with: `()` for a projection that keeps its model in
+//! itself, a database transaction for the PostgreSQL runner.
+
+use std::future::Future;
+
+use crate::envelope::{Recorded, RecordedEvent};
+use crate::error::{BoxError, DecodeError, StoreError};
+use crate::event::{Event, EventTypeInfo};
+use crate::store::EventStore;
+
+/// A named read model and the event types it reads.
+pub trait Projection: Send + 'static {
+    /// The projection's name; checkpoints are kept under it.
+    const NAME: &'static str;
+    /// The stored type names (and aliases) it handles: the store filter, so
+    /// a projection reads only its own events.
+    const EVENT_TYPES: &'static [&'static str];
+}
+
+/// Handles one event type in a context.
+///
+/// ```
+/// use es_core::projection::{HandlerError, On};
+/// use es_core::Recorded;
+/// # #[derive(Debug, Clone)] struct Deposited { amount: i64 }
+/// #[derive(Default)]
+/// struct Totals { deposited: i64 }
+/// impl On<Deposited> for Totals {
+///     async fn on(&mut self, e: Recorded<Deposited>, _: &mut ()) -> Result<(), HandlerError> {
+///         self.deposited += e.event.amount;
+///         Ok(())
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "projection `{Self}` has no handler for `{E}`",
+    label = "listed in `events(…)` but not handled",
+    note = "implement `es_core::projection::On<{E}, {Ctx}>` for `{Self}`"
+)]
+pub trait On<E, Ctx: ?Sized = ()>: Send {
+    /// Applies one event to the read model.
+    fn on(
+        &mut self,
+        event: Recorded<E>,
+        ctx: &mut Ctx,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// A handler's own failure.
+pub type HandlerError = BoxError;
+
+/// Decodes a recorded event and routes it to the projection's handler.
+/// Written by `#[derive(Projection)]`.
+pub trait Dispatch<Ctx: ?Sized = ()>: Projection {
+    /// Handles one recorded event of a listed type (others are ignored).
+    fn dispatch(
+        &mut self,
+        event: &RecordedEvent,
+        ctx: &mut Ctx,
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+}
+
+/// A projection could not handle an event.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProjectionError {
+    /// The event could not be decoded.
+    #[error(
+        "projection `{projection}` cannot decode `{event_type}` at {stream_id}@{version} (position {position}): {source}"
+    )]
+    Decode {
+        /// The projection.
+        projection: &'static str,
+        /// The stored type.
+        event_type: String,
+        /// The stream.
+        stream_id: String,
+        /// The stream version.
+        version: u64,
+        /// The global position.
+        position: u64,
+        /// Why.
+        #[source]
+        source: Box<DecodeError>,
+    },
+    /// A handler failed.
+    #[error(
+        "projection `{projection}` failed on `{event_type}` at {stream_id}@{version} (position {position}): {source}"
+    )]
+    Handler {
+        /// The projection.
+        projection: &'static str,
+        /// The stored type.
+        event_type: String,
+        /// The stream.
+        stream_id: String,
+        /// The stream version.
+        version: u64,
+        /// The global position.
+        position: u64,
+        /// The handler's error.
+        #[source]
+        source: HandlerError,
+    },
+    /// The store failed while the projection read or wrote.
+    #[error("projection `{projection}`: {source}")]
+    Store {
+        /// The projection.
+        projection: &'static str,
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl ProjectionError {
+    /// A decode failure of `recorded` in projection `P`.
+    pub fn decode<P: Projection>(recorded: &RecordedEvent, source: DecodeError) -> Self {
+        Self::Decode {
+            projection: P::NAME,
+            event_type: recorded.event_type.clone(),
+            stream_id: recorded.stream_id.clone(),
+            version: recorded.stream_version,
+            position: recorded.global_position,
+            source: Box::new(source),
+        }
+    }
+
+    /// A handler failure on `recorded` in projection `P`.
+    pub fn handler<P: Projection>(recorded: &RecordedEvent, source: HandlerError) -> Self {
+        Self::Handler {
+            projection: P::NAME,
+            event_type: recorded.event_type.clone(),
+            stream_id: recorded.stream_id.clone(),
+            version: recorded.stream_version,
+            position: recorded.global_position,
+            source,
+        }
+    }
+
+    /// The global position of the event that failed, if it was an event.
+    pub fn position(&self) -> Option<u64> {
+        match self {
+            Self::Decode { position, .. } | Self::Handler { position, .. } => Some(*position),
+            Self::Store { .. } => None,
+        }
+    }
+}
+
+/// Decodes `recorded` as `E` and runs `P`'s handler for it: the body of each
+/// arm of a derived [`Dispatch`].
+pub async fn dispatch_to<P, E, Ctx>(
+    projection: &mut P,
+    recorded: &RecordedEvent,
+    ctx: &mut Ctx,
+) -> Result<(), ProjectionError>
+where
+    P: Projection + On<E, Ctx>,
+    E: Event,
+    Ctx: ?Sized + Send,
+{
+    let event =
+        Recorded::<E>::decode(recorded).map_err(|e| ProjectionError::decode::<P>(recorded, e))?;
+    projection
+        .on(event, ctx)
+        .await
+        .map_err(|e| ProjectionError::handler::<P>(recorded, e))
+}
+
+/// Runs a projection that keeps its model in itself over a store's events
+/// after `checkpoint`, up to the head; returns the new checkpoint. For tests,
+/// demos and the in-memory store; the PostgreSQL runner keeps durable
+/// checkpoints.
+///
+/// ```
+/// # use es_core::projection::*;
+/// # use es_core::*;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// struct Count(u64);
+/// impl Projection for Count {
+///     const NAME: &'static str = "count";
+///     const EVENT_TYPES: &'static [&'static str] = &["Pinged"];
+/// }
+/// impl Dispatch for Count {
+///     async fn dispatch(&mut self, _: &RecordedEvent, _: &mut ()) -> Result<(), ProjectionError> {
+///         self.0 += 1;
+///         Ok(())
+///     }
+/// }
+/// let store = InMemoryEventStore::new();
+/// let ping = || NewEvent::from_raw("Pinged", 1, b"{}".to_vec(), Metadata::new());
+/// let pong = NewEvent::from_raw("Ponged", 1, b"{}".to_vec(), Metadata::new());
+/// store.append("Pinger-1", ExpectedVersion::Any, vec![ping(), pong, ping()]).await.unwrap();
+/// let mut count = Count(0);
+/// let checkpoint = catch_up(&store, &mut count, 0, 100).await.unwrap();
+/// assert_eq!((count.0, checkpoint), (2, 3));
+/// # }
+/// ```
+pub async fn catch_up<S, P>(
+    store: &S,
+    projection: &mut P,
+    mut checkpoint: u64,
+    batch_size: usize,
+) -> Result<u64, ProjectionError>
+where
+    S: EventStore,
+    P: Dispatch<()>,
+{
+    let batch_size = batch_size.max(1);
+    loop {
+        let batch = store
+            .read_all(checkpoint, batch_size, Some(P::EVENT_TYPES))
+            .await
+            .map_err(|source| ProjectionError::Store {
+                projection: P::NAME,
+                source,
+            })?;
+        let n = batch.len();
+        for recorded in &batch {
+            projection.dispatch(recorded, &mut ()).await?;
+            checkpoint = recorded.global_position;
+        }
+        if n < batch_size {
+            // Positions of filtered-out events count as read too.
+            let head = store
+                .head_position()
+                .await
+                .map_err(|source| ProjectionError::Store {
+                    projection: P::NAME,
+                    source,
+                })?;
+            return Ok(checkpoint.max(head));
+        }
+    }
+}
+
+/// How many names (and aliases) several event registries hold; with
+/// [`concat_type_names`] the derive builds `EVENT_TYPES` at compile time.
+#[doc(hidden)]
+pub const fn count_type_names(parts: &[&[EventTypeInfo]]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            n += 1 + parts[i][j].aliases.len();
+            j += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+/// Every name and alias of several event registries, in order. `N` must be
+/// `count_type_names(parts)`.
+#[doc(hidden)]
+pub const fn concat_type_names<const N: usize>(parts: &[&[EventTypeInfo]]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut k = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            out[k] = parts[i][j].name;
+            k += 1;
+            let mut a = 0;
+            while a < parts[i][j].aliases.len() {
+                out[k] = parts[i][j].aliases[a];
+                k += 1;
+                a += 1;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    assert!(k == N, "concat_type_names: N does not match the parts");
+    out
+}
