@@ -60,6 +60,11 @@ pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync + 'sta
 /// a.apply(&Deposited { amount: 5 });
 /// assert_eq!(a.balance, 5);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not apply `{E}` events",
+    label = "`{E}` is one of this aggregate's events",
+    note = "implement `Apply<{E}>` for `{Self}`: `impl es_core::Apply<{E}> for {Self} {{ fn apply(&mut self, e: &{E}) {{ … }} }}`"
+)]
 pub trait Apply<E> {
     /// Mutates the state; must not fail.
     fn apply(&mut self, event: &E);

@@ -111,10 +111,99 @@ pub use store::{
     Snapshot, SnapshotStore, StreamEnd, validate_stream_id,
 };
 
-/// The derives, under their traits' names (`use es_core::Event;` brings both).
+/// `#[derive(Event)]`, under the trait's name (`use es_core::Event;` brings
+/// both).
+///
+/// On a struct, every key is optional:
+///
+/// | key | meaning |
+/// |---|---|
+/// | `name = "…"` | the stored name; defaults to the type's name |
+/// | `version = N` | the schema version written; defaults to 1 |
+/// | `alias = "…"` | a former name that still decodes (repeatable) |
+/// | `upcast(from = K, with = path)` | a JSON step `fn(serde_json::Value) -> Result<serde_json::Value, UpcastError>` from version K to K+1; steps chain |
+/// | `upcast(from = K, via = Type)` | decode version K as `Type`, then `Into<Self>` |
+///
+/// A stored version with no declared path decodes directly as the current
+/// type; the current version decodes straight from the bytes.
+///
+/// On an enum, a variant wrapping one type (`Opened(AccountOpened)`) is that
+/// type's events and gets `From<AccountOpened>`; a variant with inline fields
+/// is an event of its own, named after the variant, and takes the same keys
+/// in `#[event(…)]` on the variant. Two variants decoding one name is a
+/// compile error.
+///
+/// ```
+/// use es_core::{Event, UpcastError};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, PartialEq, Serialize, Deserialize, Event)]
+/// #[event(name = "MoneyDeposited", version = 2, alias = "Deposited",
+///         upcast(from = 1, with = deposited_v1_to_v2))]
+/// struct MoneyDeposited { amount: i64, category: String }
+///
+/// fn deposited_v1_to_v2(mut v: serde_json::Value) -> Result<serde_json::Value, UpcastError> {
+///     v["category"] = "general".into();
+///     Ok(v)
+/// }
+///
+/// #[derive(Debug, PartialEq, Event)]
+/// enum AccountEvent {
+///     Deposited(MoneyDeposited),
+///     #[event(name = "AccountFrozen")]
+///     Frozen { reason: String },
+/// }
+///
+/// let e = AccountEvent::decode("Deposited", 1, br#"{"amount": 5}"#).unwrap();
+/// assert_eq!(e, MoneyDeposited { amount: 5, category: "general".into() }.into());
+/// let frozen = AccountEvent::Frozen { reason: "audit".into() };
+/// assert_eq!(frozen.event_type(), "AccountFrozen");
+/// assert_eq!(AccountEvent::decode("AccountFrozen", 1, &frozen.encode().unwrap()).unwrap(), frozen);
+/// ```
 #[cfg(feature = "derive")]
-#[allow(unused_imports, unreachable_pub)] // until the derives land
-pub use es_derive::*;
+pub use es_derive::Event;
+
+/// `#[derive(Aggregate)]`, under the trait's name.
+///
+/// `#[aggregate(name = "…", event = Type, snapshot_version = N)]`: `event`
+/// is required; `name` defaults to the type's name and must not contain `-`
+/// (streams are `{name}-{id}`); `snapshot_version` defaults to 1.
+/// `apply_event` calls `Apply<Inner>` for each wrapping variant of the event
+/// enum and `Apply<EventEnum>` for its inline variants; a missing `Apply`
+/// impl is a compile error naming the event.
+///
+/// ```
+/// use es_core::{Aggregate, Apply, Event};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+/// struct Deposited { amount: i64 }
+///
+/// #[derive(Debug, Clone, Event)]
+/// enum WalletEvent {
+///     Deposited(Deposited),
+///     Emptied {},
+/// }
+///
+/// #[derive(Debug, Default, Serialize, Deserialize, Aggregate)]
+/// #[aggregate(name = "Wallet", event = WalletEvent, snapshot_version = 1)]
+/// struct Wallet { balance: i64 }
+///
+/// impl Apply<Deposited> for Wallet {
+///     fn apply(&mut self, e: &Deposited) { self.balance += e.amount }
+/// }
+/// impl Apply<WalletEvent> for Wallet {
+///     fn apply(&mut self, e: &WalletEvent) {
+///         if let WalletEvent::Emptied {} = e { self.balance = 0 }
+///     }
+/// }
+///
+/// let mut w = Wallet::default();
+/// w.apply_event(&Deposited { amount: 3 }.into());
+/// assert_eq!((Wallet::NAME, w.balance), ("Wallet", 3));
+/// ```
+#[cfg(feature = "derive")]
+pub use es_derive::Aggregate;
 
 pub use chrono;
 pub use uuid::Uuid;

@@ -166,18 +166,148 @@ pub const fn concat_event_types<const N: usize>(parts: &[&[EventTypeInfo]]) -> [
     out
 }
 
-/// The first name (or alias) declared twice in a list of event types, if any.
+/// The first name or alias declared twice in a list of event types (across
+/// entries, or an entry whose alias repeats its own name or another alias),
+/// if any.
 pub const fn duplicate_name(types: &[EventTypeInfo]) -> Option<&'static str> {
     let mut i = 0;
     while i < types.len() {
-        let mut j = i + 1;
-        while j < types.len() {
-            if str_eq(types[i].name, types[j].name) {
-                return Some(types[i].name);
+        // Names of entry i against themselves: the name and each alias.
+        let mut a = 0;
+        while a <= types[i].aliases.len() {
+            let x = name_at(&types[i], a);
+            let mut b = a + 1;
+            while b <= types[i].aliases.len() {
+                if str_eq(x, name_at(&types[i], b)) {
+                    return Some(x);
+                }
+                b += 1;
             }
-            j += 1;
+            // Against every later entry.
+            let mut j = i + 1;
+            while j < types.len() {
+                let mut c = 0;
+                while c <= types[j].aliases.len() {
+                    if str_eq(x, name_at(&types[j], c)) {
+                        return Some(x);
+                    }
+                    c += 1;
+                }
+                j += 1;
+            }
+            a += 1;
         }
         i += 1;
     }
     None
+}
+
+/// Name 0 is the type's name, name `k` its alias `k - 1`.
+const fn name_at(info: &EventTypeInfo, k: usize) -> &'static str {
+    if k == 0 {
+        info.name
+    } else {
+        info.aliases[k - 1]
+    }
+}
+
+/// Applies an event value to an aggregate by dispatching to its
+/// [`Apply`](crate::Apply) impls. `#[derive(Event)]` implements it for every
+/// aggregate that applies each of the type's events; `#[derive(Aggregate)]`
+/// requires it, so a missing `Apply<X>` is reported as such.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no generated apply dispatch for `{A}`",
+    label = "`{Self}` does not derive `Event`",
+    note = "derive `es_core::Event` on `{Self}`, or implement `es_core::Aggregate` for `{A}` by hand"
+)]
+pub trait ApplyEvents<A: ?Sized> {
+    /// Applies `self` to `aggregate`.
+    fn apply_to(&self, aggregate: &mut A);
+}
+
+/// The event type of an aggregate whose derive failed, so one mistake does not
+/// cascade into errors about the missing `Event` type.
+#[derive(Debug)]
+pub enum NoEvent {}
+
+impl Event for NoEvent {
+    const EVENT_TYPES: &'static [EventTypeInfo] = &[];
+    fn event_type(&self) -> &'static str {
+        match *self {}
+    }
+    fn schema_version(&self) -> u32 {
+        match *self {}
+    }
+    fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        match *self {}
+    }
+    fn decode(event_type: &str, _: u32, _: &[u8]) -> Result<Self, DecodeError> {
+        Err(unknown_event_type::<Self>(event_type))
+    }
+}
+
+impl<A: ?Sized> ApplyEvents<A> for NoEvent {
+    fn apply_to(&self, _: &mut A) {
+        match *self {}
+    }
+}
+
+/// Whether a stored name is `name` or one of `aliases` (an inline variant's
+/// event type, in the enum derive's decoding).
+pub fn matches_name(stored: &str, name: &str, aliases: &[&str]) -> bool {
+    stored == name || aliases.contains(&stored)
+}
+
+/// A message assembled at compile time, for a const panic (whose format
+/// arguments can only be one `&str`).
+pub struct ConstMessage {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl ConstMessage {
+    /// Concatenates the parts, cut at 512 bytes.
+    pub const fn new(parts: &[&str]) -> Self {
+        let mut buf = [0u8; 512];
+        let mut len = 0;
+        let mut i = 0;
+        while i < parts.len() {
+            let bytes = parts[i].as_bytes();
+            let mut j = 0;
+            while j < bytes.len() && len < buf.len() {
+                buf[len] = bytes[j];
+                len += 1;
+                j += 1;
+            }
+            i += 1;
+        }
+        Self { buf, len }
+    }
+
+    /// The message (empty if the cut split a character).
+    pub const fn as_str(&self) -> &str {
+        match std::str::from_utf8(self.buf.split_at(self.len).0) {
+            Ok(s) => s,
+            Err(_) => "",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_name_considers_aliases() {
+        let t = |n, a| EventTypeInfo::new(n, 1, a);
+        assert_eq!(duplicate_name(&[t("A", &[]), t("B", &[])]), None);
+        assert_eq!(duplicate_name(&[t("A", &[]), t("A", &[])]), Some("A"));
+        assert_eq!(
+            duplicate_name(&[t("A", &["Old"]), t("B", &["Old"])]),
+            Some("Old")
+        );
+        assert_eq!(duplicate_name(&[t("A", &["B"]), t("B", &[])]), Some("B"));
+        assert_eq!(duplicate_name(&[t("A", &["A"])]), Some("A"));
+        assert_eq!(duplicate_name(&[t("A", &["X", "X"])]), Some("X"));
+    }
 }

@@ -1,3 +1,35 @@
 //! Derive macros of the event-sourcing framework. Use them through `es_core`,
-//! which re-exports each under its trait's name. The derives arrive with the
-//! derive issue; until then this crate exports nothing.
+//! which re-exports each under its trait's name and documents its attributes.
+//!
+//! Every derive runs in three stages: [`ast`] parses the input (with [`attr`]
+//! reading the attributes), [`valid`] checks the rules that span several
+//! attributes, and [`expand`] writes the impls. All mistakes of one item are
+//! gathered in one [`ctxt::Ctxt`] and reported together, beside a stub impl
+//! ([`fallback`]) so one typo does not cascade into unrelated errors.
+
+mod ast;
+mod attr;
+mod ctxt;
+mod expand;
+mod fallback;
+mod valid;
+
+use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
+
+/// Derives `es_core::Event`; see `es_core::Event` for the attribute keys.
+///
+/// `serde` is a helper attribute too, so an inline variant's fields take
+/// `#[serde(…)]` without the enum deriving serde's traits.
+#[proc_macro_derive(Event, attributes(event, serde))]
+pub fn derive_event(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::event::derive(&input).into()
+}
+
+/// Derives `es_core::Aggregate`; see `es_core::Aggregate` for the attribute keys.
+#[proc_macro_derive(Aggregate, attributes(aggregate))]
+pub fn derive_aggregate(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::aggregate::derive(&input).into()
+}

@@ -1,11 +1,11 @@
 //! `BankAccount`: open with an initial deposit, deposit, withdraw within the
 //! overdraft limit, set the overdraft limit, close only at a zero balance.
 
-use es_core::{Aggregate, Apply, DecodeError, EncodeError, Event, EventTypeInfo, Handle};
+use es_core::{Aggregate, Apply, Event, Handle, UpcastError};
 use serde::{Deserialize, Serialize};
 
 /// An account was opened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub struct AccountOpened {
     /// Who owns it.
     pub owner_id: String,
@@ -14,16 +14,43 @@ pub struct AccountOpened {
 }
 
 /// Money came in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Version 1 had no `category` (and early writers left out an empty
+/// `description`); [`deposited_v1_to_v2`] upcasts those stored events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(version = 2, upcast(from = 1, with = deposited_v1_to_v2))]
 pub struct MoneyDeposited {
     /// In cents.
     pub amount: i64,
     /// What it was for.
     pub description: String,
+    /// The bookkeeping category; `"general"` for deposits stored before it existed.
+    pub category: String,
+}
+
+/// The category of deposits made before categories existed.
+pub const GENERAL_CATEGORY: &str = "general";
+
+/// Upcasts a stored version-1 `MoneyDeposited` (`{"amount": …}`, maybe with
+/// a `description`) to version 2: the description defaults to `""` and the
+/// category to `"general"`.
+///
+/// ```
+/// let v2 = bank::deposited_v1_to_v2(serde_json::json!({"amount": 5})).unwrap();
+/// assert_eq!(v2, serde_json::json!({"amount": 5, "description": "", "category": "general"}));
+/// ```
+pub fn deposited_v1_to_v2(mut v1: serde_json::Value) -> Result<serde_json::Value, UpcastError> {
+    es_core::upcast::field(&v1, "amount")?;
+    let object = v1.as_object_mut().ok_or_else(UpcastError::not_an_object)?;
+    object
+        .entry("description")
+        .or_insert_with(|| serde_json::Value::from(""));
+    object.insert("category".to_owned(), GENERAL_CATEGORY.into());
+    Ok(v1)
 }
 
 /// Money went out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub struct MoneyWithdrawn {
     /// In cents.
     pub amount: i64,
@@ -32,18 +59,18 @@ pub struct MoneyWithdrawn {
 }
 
 /// The overdraft limit changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub struct OverdraftLimitSet {
     /// How far below zero the balance may go, in cents.
     pub limit: i64,
 }
 
 /// The account was closed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub struct AccountClosed {}
 
 /// Every event a bank account emits.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Event)]
 pub enum AccountEvent {
     /// See [`AccountOpened`].
     Opened(AccountOpened),
@@ -57,72 +84,9 @@ pub enum AccountEvent {
     Closed(AccountClosed),
 }
 
-impl Event for AccountEvent {
-    const EVENT_TYPES: &'static [EventTypeInfo] = &[
-        EventTypeInfo::new("AccountOpened", 1, &[]),
-        EventTypeInfo::new("MoneyDeposited", 1, &[]),
-        EventTypeInfo::new("MoneyWithdrawn", 1, &[]),
-        EventTypeInfo::new("OverdraftLimitSet", 1, &[]),
-        EventTypeInfo::new("AccountClosed", 1, &[]),
-    ];
-
-    fn event_type(&self) -> &'static str {
-        match self {
-            Self::Opened(_) => "AccountOpened",
-            Self::Deposited(_) => "MoneyDeposited",
-            Self::Withdrawn(_) => "MoneyWithdrawn",
-            Self::OverdraftLimitSet(_) => "OverdraftLimitSet",
-            Self::Closed(_) => "AccountClosed",
-        }
-    }
-
-    fn schema_version(&self) -> u32 {
-        1
-    }
-
-    fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        use es_core::__private::encode_json;
-        let t = self.event_type();
-        match self {
-            Self::Opened(e) => encode_json(t, e),
-            Self::Deposited(e) => encode_json(t, e),
-            Self::Withdrawn(e) => encode_json(t, e),
-            Self::OverdraftLimitSet(e) => encode_json(t, e),
-            Self::Closed(e) => encode_json(t, e),
-        }
-    }
-
-    fn decode(event_type: &str, version: u32, payload: &[u8]) -> Result<Self, DecodeError> {
-        use es_core::__private::decode_json;
-        let info = es_core::__private::check_known::<Self>(event_type, version)?;
-        let t = info.name;
-        Ok(match t {
-            "AccountOpened" => Self::Opened(decode_json(t, version, payload)?),
-            "MoneyDeposited" => Self::Deposited(decode_json(t, version, payload)?),
-            "MoneyWithdrawn" => Self::Withdrawn(decode_json(t, version, payload)?),
-            "OverdraftLimitSet" => Self::OverdraftLimitSet(decode_json(t, version, payload)?),
-            _ => Self::Closed(decode_json(t, version, payload)?),
-        })
-    }
-}
-
-macro_rules! from_inner {
-    ($($variant:ident($inner:ty)),*) => {$(
-        impl From<$inner> for AccountEvent {
-            fn from(e: $inner) -> Self { Self::$variant(e) }
-        }
-    )*};
-}
-from_inner!(
-    Opened(AccountOpened),
-    Deposited(MoneyDeposited),
-    Withdrawn(MoneyWithdrawn),
-    OverdraftLimitSet(OverdraftLimitSet),
-    Closed(AccountClosed)
-);
-
 /// A bank account's state.
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize, Aggregate)]
+#[aggregate(name = "BankAccount", event = AccountEvent, snapshot_version = 1)]
 pub struct BankAccount {
     /// Who owns it.
     pub owner_id: String,
@@ -134,22 +98,6 @@ pub struct BankAccount {
     pub open: bool,
     /// Closed for good.
     pub closed: bool,
-}
-
-impl Aggregate for BankAccount {
-    const NAME: &'static str = "BankAccount";
-    const SNAPSHOT_VERSION: u32 = 1;
-    type Event = AccountEvent;
-
-    fn apply_event(&mut self, event: &AccountEvent) {
-        match event {
-            AccountEvent::Opened(e) => self.apply(e),
-            AccountEvent::Deposited(e) => self.apply(e),
-            AccountEvent::Withdrawn(e) => self.apply(e),
-            AccountEvent::OverdraftLimitSet(e) => self.apply(e),
-            AccountEvent::Closed(e) => self.apply(e),
-        }
-    }
 }
 
 impl Apply<AccountOpened> for BankAccount {
@@ -306,6 +254,7 @@ impl Handle<Deposit> for BankAccount {
             MoneyDeposited {
                 amount: cmd.amount,
                 description: cmd.description,
+                category: GENERAL_CATEGORY.to_owned(),
             }
             .into(),
         ])

@@ -1,0 +1,24 @@
+use es_core::{Aggregate, Event};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Event)]
+struct Opened {
+    owner: String,
+}
+
+#[derive(Serialize, Deserialize, Event)]
+struct Closed {}
+
+#[derive(Event)]
+enum AccountEvent {
+    Opened(Opened),
+    Closed(Closed),
+}
+
+#[derive(Default, Serialize, Deserialize, Aggregate)]
+#[aggregate(event = AccountEvent, snapshot_verison = 2)]
+struct Account {
+    open: bool,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use es_core::Event;
+
+#[derive(Event)]
+struct Opened;
+
+fn main() {}

@@ -1,0 +1,14 @@
+use es_core::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Event)]
+#[event(version = 2, upcast(from = 1, with = up))]
+struct Opened {
+    owner: String,
+}
+
+fn up(v: String) -> String {
+    v
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use es_core::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Event)]
+#[event(version = 2, upcast(from = 2, with = up))]
+struct Opened {
+    owner: String,
+}
+
+fn up(v: serde_json::Value) -> Result<serde_json::Value, es_core::UpcastError> {
+    Ok(v)
+}
+
+fn main() {}
