@@ -1,1 +1,1000 @@
-//! The PostgreSQL event store. Arrives with the PostgreSQL issue; nothing here works yet.
+//! The PostgreSQL event store of the event-sourcing framework: [`PgEventStore`]
+//! implements `es_core`'s [`EventStore`] and [`SnapshotStore`] on sqlx and
+//! tokio, with embedded migrations, a subscription API ([`Subscription`]) woken
+//! by `LISTEN`/`NOTIFY`, and projection checkpoints.
+//!
+//! ```no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamEnd};
+//! use es_postgres::PgEventStore;
+//!
+//! let store = PgEventStore::connect("postgres://postgres@127.0.0.1:5432/app").await?;
+//! store.migrate().await?; // safe to run on every start, from every process
+//! let e = NewEvent::from_raw("Pinged", 1, br#"{"n":1}"#.to_vec(), Metadata::new());
+//! store.append("Pinger-1", ExpectedVersion::NoStream, vec![e]).await?;
+//! let events = store.read_stream("Pinger-1", 1, StreamEnd::Head, 100).await?;
+//! assert_eq!(events.len(), 1);
+//! # Ok(()) }
+//! ```
+//!
+//! # Global order
+//!
+//! An event's `global_position` is `tx_id << 20 | n`: the id of the
+//! transaction that wrote it, then its index within that transaction. A
+//! sequence would not do: its values are taken before their transactions
+//! commit, in an order unrelated to commit order, so a reader paging by
+//! position can pass position 7 (committed) while position 5 (its transaction
+//! still running) becomes visible later, and is skipped for ever. Reading
+//! only rows whose `tx_id` is below `pg_snapshot_xmin(pg_current_snapshot())`
+//! fixes that only when position order follows transaction-id order, which a
+//! sequence does not guarantee either (transaction A takes its id, B takes its
+//! id and its position, A takes a later position and commits while B still
+//! runs). Deriving the position from the transaction id makes both orders
+//! the same, with no lock and no extra round trip, so [`EventStore::read_all`]
+//! returns only positions below `xmin << 20`: every transaction there has
+//! finished, so nothing can appear below a position a reader has passed.
+//! (Transactions that pg_stat_activity shows in another database are left
+//! out of that `xmin`: they cannot write this database's events.)
+//! Positions therefore have gaps (they grow by 2^20 per transaction); they
+//! are ordered and unique, which is all the contract asks.
+
+mod error;
+mod subscription;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use es_core::{
+    AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, Metadata, NewEvent,
+    RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamEnd, stream_category,
+    validate_stream_id,
+};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{Connection, Row};
+use tracing::Instrument;
+use uuid::Uuid;
+
+pub use error::{InvalidPayload, InvalidSchemaName};
+pub use subscription::Subscription;
+
+/// The embedded migrations (`es-postgres/migrations`). [`PgEventStore::migrate`]
+/// runs them in the store's schema.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The schema the tables live in unless [`PgEventStoreBuilder::schema`] says otherwise.
+pub const DEFAULT_SCHEMA: &str = "es";
+
+/// How many events one transaction may write: the low 20 bits of a global
+/// position number the events of one transaction.
+pub const MAX_EVENTS_PER_TRANSACTION: usize = (1 << POSITION_SHIFT) - 1;
+
+const POSITION_SHIFT: u32 = 20;
+
+/// An advisory-lock key that serializes `CREATE SCHEMA IF NOT EXISTS` of
+/// concurrent migrations (two of them racing fail with a unique violation).
+const SCHEMA_LOCK_KEY: i64 = 0x6573_5f70_6773_6368; // "es_pgsch"
+
+/// How often a follower polls when no notification arrives.
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long `read_all` and `head_position` wait for transactions that
+/// committed before the call but are held back by an older running one.
+const DEFAULT_SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How often an append with [`ExpectedVersion::Any`] is retried when another
+/// writer took the same stream version first.
+const ANY_RETRIES: u32 = 32;
+
+/// Configures a [`PgEventStore`]: schema name, poll interval, settle timeout.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = es_postgres::PgEventStore::builder()
+///     .schema("billing_events")?
+///     .connect("postgres://postgres@127.0.0.1:5432/app")
+///     .await?;
+/// store.migrate().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PgEventStoreBuilder {
+    schema: String,
+    poll_interval: Duration,
+    settle_timeout: Duration,
+}
+
+impl Default for PgEventStoreBuilder {
+    fn default() -> Self {
+        Self {
+            schema: DEFAULT_SCHEMA.to_owned(),
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            settle_timeout: DEFAULT_SETTLE_TIMEOUT,
+        }
+    }
+}
+
+impl PgEventStoreBuilder {
+    /// The schema the tables live in (default `es`): ASCII letters, digits
+    /// and `_`, not starting with a digit, at most 48 bytes (the
+    /// notification channel `{schema}_events` must fit PostgreSQL's 63).
+    pub fn schema(mut self, schema: &str) -> Result<Self, InvalidSchemaName> {
+        let ok_start = schema
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        let ok_chars = schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok_start || !ok_chars || schema.len() > 48 {
+            return Err(InvalidSchemaName(schema.to_owned()));
+        }
+        self.schema = schema.to_owned();
+        Ok(self)
+    }
+
+    /// How often subscriptions and commit watches poll when no notification
+    /// arrives (default 500 ms): the backstop for a lost `NOTIFY`.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long `read_all` and `head_position` wait for events that
+    /// committed before the call but are held back by an older transaction
+    /// that is still running (default 1 s). See [`EventStore::read_all`] on
+    /// [`PgEventStore`].
+    pub fn settle_timeout(mut self, timeout: Duration) -> Self {
+        self.settle_timeout = timeout;
+        self
+    }
+
+    /// Connects a pool (sqlx's default settings) and builds the store.
+    pub async fn connect(self, url: &str) -> Result<PgEventStore, StoreError> {
+        let pool = PgPool::connect(url)
+            .await
+            .map_err(|e| StoreError::backend("connecting to PostgreSQL", e))?;
+        Ok(self.build(pool))
+    }
+
+    /// Builds the store over an existing pool.
+    pub fn build(self, pool: PgPool) -> PgEventStore {
+        PgEventStore {
+            shared: Arc::new(Shared {
+                sql: Sql::new(&self.schema),
+                channel: format!("{}_events", self.schema),
+                schema: self.schema,
+                pool,
+                poll_interval: self.poll_interval,
+                settle_timeout: self.settle_timeout,
+                watch: Arc::new(Mutex::new(None)),
+            }),
+        }
+    }
+}
+
+/// The PostgreSQL event store. Cheap to clone (clones share the pool).
+#[derive(Clone)]
+pub struct PgEventStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    pool: PgPool,
+    schema: String,
+    channel: String,
+    sql: Sql,
+    poll_interval: Duration,
+    settle_timeout: Duration,
+    watch: subscription::WatchSlot,
+}
+
+impl std::fmt::Debug for PgEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgEventStore")
+            .field("schema", &self.shared.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The statements, with the (validated, quoted) schema name filled in once.
+struct Sql {
+    append: String,
+    read_stream: String,
+    read_all: String,
+    head: String,
+    stream_version: String,
+    find_command: String,
+    save_snapshot: String,
+    load_snapshot: String,
+    load_checkpoint: String,
+    save_checkpoint: String,
+}
+
+const COLUMNS: &str = "global_position, event_id, stream_id, stream_version, event_type, \
+     schema_version, payload::text AS payload, metadata::text AS metadata, recorded_at";
+
+impl Sql {
+    fn new(schema: &str) -> Self {
+        let s = quote_ident(schema);
+        // The bound below which every transaction has finished (committed or
+        // rolled back), as a global position.
+        //
+        // It is `pg_snapshot_xmin` of the statement's snapshot, except that
+        // transactions known to run in another database are left out: they
+        // cannot write this database's events, and a long one (a CREATE
+        // DATABASE, another application's batch job) would otherwise hold
+        // every reader back. A transaction is left out only when
+        // pg_stat_activity shows it in another database; one that is not
+        // found (it ended since the snapshot, or its backend is not visible
+        // to this role) still counts, so the bound is never too high.
+        let bound = format!(
+            "((SELECT LEAST(pg_snapshot_xmax(s.snap)::text::bigint, \
+                 (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s.snap) AS x \
+                  WHERE NOT EXISTS ( \
+                      SELECT 1 FROM pg_stat_activity AS a \
+                      WHERE a.backend_xid IS NOT NULL \
+                        AND a.backend_xid::text::bigint = (x::text::bigint & 4294967295) \
+                        AND a.datname IS DISTINCT FROM current_database()))) \
+               FROM (SELECT pg_current_snapshot() AS snap) AS s) << {POSITION_SHIFT})"
+        );
+        Self {
+            // One statement, one round trip: check the command id and the
+            // expected version, insert the whole batch from arrays, record
+            // the command, notify. Concurrent writers that both pass the
+            // version check collide on (stream_id, stream_version): the
+            // second fails with 23505 and writes nothing.
+            append: format!(
+                r#"
+WITH cur AS MATERIALIZED (
+    SELECT COALESCE(max(stream_version), 0) AS version
+    FROM {s}.events WHERE stream_id = $1
+), dup AS MATERIALIZED (
+    SELECT first_version, last_version
+    FROM {s}.commands WHERE stream_id = $1 AND command_id = $4::uuid
+), ok AS MATERIALIZED (
+    SELECT cur.version FROM cur
+    WHERE NOT EXISTS (SELECT 1 FROM dup)
+      AND ($3::bigint IS NULL OR cur.version = $3::bigint)
+), txn AS MATERIALIZED (
+    SELECT x.id, COALESCE(
+        (SELECT max(global_position) FROM {s}.events
+         WHERE global_position > x.base AND global_position < x.base + {per_tx}),
+        x.base) AS base
+    FROM ok, (SELECT pg_current_xact_id() AS id,
+                     (pg_current_xact_id()::text::bigint) << {POSITION_SHIFT} AS base) AS x
+), ins AS (
+    INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version,
+        aggregate_type, event_type, schema_version, payload, metadata, tx_id)
+    SELECT txn.base + e.ord, e.event_id, $1, ok.version + e.ord, $2, e.event_type,
+           e.schema_version, e.payload::jsonb, e.metadata::jsonb, txn.id
+    FROM ok, txn, unnest($5::uuid[], $6::text[], $7::int4[], $8::text[], $9::text[])
+        WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata, ord)
+    RETURNING global_position, stream_version
+), summary AS MATERIALIZED (
+    SELECT count(*) AS n, min(stream_version) AS first_version,
+           max(stream_version) AS last_version, max(global_position) AS last_position
+    FROM ins
+), cmd AS (
+    INSERT INTO {s}.commands (stream_id, command_id, first_version, last_version)
+    SELECT $1, $4::uuid, first_version, last_version FROM summary
+    WHERE $4::uuid IS NOT NULL AND n > 0
+    RETURNING 1
+), notified AS (
+    SELECT pg_notify($10, last_position::text) FROM summary WHERE n > 0
+)
+SELECT cur.version AS current_version, summary.n, summary.first_version,
+       summary.last_version, summary.last_position,
+       dup.first_version AS dup_first, dup.last_version AS dup_last,
+       (SELECT count(*) FROM cmd) AS commands, (SELECT count(*) FROM notified) AS notified
+FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
+                per_tx = 1i64 << POSITION_SHIFT,
+            ),
+            read_stream: format!(
+                "SELECT {COLUMNS} FROM {s}.events \
+                 WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3 \
+                   AND ($4::timestamptz IS NULL OR recorded_at <= $4::timestamptz) \
+                 ORDER BY stream_version LIMIT $5"
+            ),
+            read_all: format!(
+                r#"
+WITH s AS MATERIALIZED (
+    SELECT {bound} AS bound,
+           (SELECT COALESCE(max(global_position), 0) FROM {s}.events) AS visible
+)
+SELECT s.bound, s.visible, e.*
+FROM s LEFT JOIN LATERAL (
+    SELECT {COLUMNS} FROM {s}.events
+    WHERE global_position > $1 AND global_position < s.bound
+      AND ($3::text[] IS NULL OR event_type = ANY($3::text[]))
+    ORDER BY global_position LIMIT $2
+) AS e ON true
+ORDER BY e.global_position"#
+            ),
+            head: format!(
+                r#"
+WITH s AS MATERIALIZED (SELECT {bound} AS bound)
+SELECT s.bound,
+       (SELECT COALESCE(max(global_position), 0) FROM {s}.events) AS visible,
+       (SELECT COALESCE(max(global_position), 0) FROM {s}.events
+        WHERE global_position < s.bound) AS head
+FROM s"#
+            ),
+            stream_version: format!(
+                "SELECT COALESCE(max(stream_version), 0) FROM {s}.events WHERE stream_id = $1"
+            ),
+            find_command: format!(
+                "SELECT first_version, last_version FROM {s}.commands \
+                 WHERE stream_id = $1 AND command_id = $2"
+            ),
+            save_snapshot: format!(
+                "INSERT INTO {s}.snapshots (stream_id, version, snapshot_version, payload, taken_at) \
+                 VALUES ($1, $2, $3, $4::jsonb, $5) \
+                 ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, \
+                   snapshot_version = EXCLUDED.snapshot_version, payload = EXCLUDED.payload, \
+                   taken_at = EXCLUDED.taken_at"
+            ),
+            load_snapshot: format!(
+                "SELECT stream_id, version, snapshot_version, payload::text AS payload, taken_at \
+                 FROM {s}.snapshots WHERE stream_id = $1"
+            ),
+            load_checkpoint: format!("SELECT position FROM {s}.checkpoints WHERE projection = $1"),
+            save_checkpoint: format!(
+                "INSERT INTO {s}.checkpoints (projection, position, updated_at) VALUES ($1, $2, now()) \
+                 ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position, \
+                   updated_at = EXCLUDED.updated_at"
+            ),
+        }
+    }
+}
+
+/// Quotes an identifier for SQL text. Only schema names (validated by
+/// [`PgEventStoreBuilder::schema`]) go through here; values are always bound.
+fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn limit_i64(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// The SQLSTATE and constraint of a database error.
+fn db_error(e: &sqlx::Error) -> Option<(String, Option<String>)> {
+    let db = e.as_database_error()?;
+    Some((
+        db.code().map(|c| c.into_owned()).unwrap_or_default(),
+        db.constraint().map(str::to_owned),
+    ))
+}
+
+fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let stream_id: String = row
+        .try_get("stream_id")
+        .map_err(|e| StoreError::backend("decoding an event row", e))?;
+    let backend = |e: sqlx::Error| {
+        StoreError::backend(format!("decoding an event of stream `{stream_id}`"), e)
+    };
+    let metadata: String = row.try_get("metadata").map_err(backend)?;
+    let metadata: Metadata = serde_json::from_str(&metadata).map_err(|e| StoreError::Corrupt {
+        stream_id: stream_id.clone(),
+        message: format!("undecodable metadata: {e}"),
+    })?;
+    let payload: String = row.try_get("payload").map_err(backend)?;
+    let schema_version: i32 = row.try_get("schema_version").map_err(backend)?;
+    Ok(RecordedEvent {
+        event_id: row.try_get("event_id").map_err(backend)?,
+        stream_version: to_u64(row.try_get("stream_version").map_err(backend)?),
+        global_position: to_u64(row.try_get("global_position").map_err(backend)?),
+        event_type: row.try_get("event_type").map_err(backend)?,
+        schema_version: u32::try_from(schema_version).unwrap_or(0),
+        payload: payload.into_bytes(),
+        metadata,
+        recorded_at: row.try_get("recorded_at").map_err(backend)?,
+        stream_id,
+    })
+}
+
+/// The arrays one append binds.
+struct Batch {
+    ids: Vec<Uuid>,
+    types: Vec<String>,
+    versions: Vec<i32>,
+    payloads: Vec<String>,
+    metadata: Vec<String>,
+}
+
+impl Batch {
+    fn new(stream_id: &str, events: Vec<NewEvent>) -> Result<Self, StoreError> {
+        let mut b = Self {
+            ids: Vec::with_capacity(events.len()),
+            types: Vec::with_capacity(events.len()),
+            versions: Vec::with_capacity(events.len()),
+            payloads: Vec::with_capacity(events.len()),
+            metadata: Vec::with_capacity(events.len()),
+        };
+        for e in events {
+            let NewEvent {
+                event_id,
+                event_type,
+                schema_version,
+                payload,
+                metadata,
+            } = e;
+            let invalid = |reason: String| {
+                StoreError::backend(
+                    format!("appending to stream `{stream_id}`"),
+                    InvalidPayload {
+                        event_type: event_type.clone(),
+                        reason,
+                    },
+                )
+            };
+            let payload = String::from_utf8(payload)
+                .map_err(|err| invalid(format!("payload is not UTF-8: {err}")))?;
+            if payload.contains('\0') {
+                return Err(invalid("payload contains a NUL byte".to_owned()));
+            }
+            let metadata = serde_json::to_string(&metadata)
+                .map_err(|err| invalid(format!("metadata cannot be encoded: {err}")))?;
+            b.ids.push(event_id);
+            b.versions
+                .push(i32::try_from(schema_version).unwrap_or(i32::MAX));
+            b.types.push(event_type);
+            b.payloads.push(payload);
+            b.metadata.push(metadata);
+        }
+        Ok(b)
+    }
+}
+
+impl PgEventStore {
+    /// Connects a pool to `url` (sqlx's default pool settings) with the
+    /// default schema `es`. Call [`PgEventStore::migrate`] before first use.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder().connect(url).await
+    }
+
+    /// A store over an existing pool, with the default schema `es`.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self::builder().build(pool)
+    }
+
+    /// A builder for a store with another schema, poll interval or settle timeout.
+    pub fn builder() -> PgEventStoreBuilder {
+        PgEventStoreBuilder::default()
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.shared.pool
+    }
+
+    /// The schema the tables live in.
+    pub fn schema(&self) -> &str {
+        &self.shared.schema
+    }
+
+    /// The `LISTEN`/`NOTIFY` channel appends announce their last position on.
+    pub fn channel(&self) -> &str {
+        &self.shared.channel
+    }
+
+    /// Creates the schema if needed and runs the embedded migrations in it.
+    ///
+    /// Safe to run twice and from several processes at once: the schema is
+    /// created under an advisory lock (two concurrent `CREATE SCHEMA IF NOT
+    /// EXISTS` can otherwise fail), and sqlx's migrator takes its own
+    /// advisory lock and skips applied migrations.
+    ///
+    /// The migrations are plain SQL with unqualified names; they run on a
+    /// connection of their own whose `search_path` is the store's schema
+    /// alone, so they work for any schema name without templating, and the
+    /// migration history (`_sqlx_migrations`) is kept per schema. That
+    /// connection is closed afterwards, so no pooled connection keeps the
+    /// changed `search_path`. (The store's own statements name the schema
+    /// explicitly and do not depend on `search_path`.)
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let schema = &self.shared.schema;
+        let ctx = || format!("migrating schema `{schema}`");
+        let mut conn = self
+            .shared
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| StoreError::backend(ctx(), e))?
+            .detach();
+        let result = async {
+            let mut tx = Connection::begin(&mut conn).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(SCHEMA_LOCK_KEY)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {}",
+                quote_ident(schema)
+            ))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            sqlx::query("SELECT set_config('search_path', $1, false)")
+                .bind(quote_ident(schema))
+                .execute(&mut conn)
+                .await?;
+            MIGRATOR.run(&mut conn).await.map_err(sqlx::Error::from)?;
+            Ok::<_, sqlx::Error>(())
+        }
+        .await;
+        let _ = conn.close().await;
+        result.map_err(|e| StoreError::backend(ctx(), e))
+    }
+
+    /// Follows the store from `after_position` (0: from the start): yields
+    /// every event in global order, then waits for new commits (woken by
+    /// `NOTIFY`, with a poll every poll interval as a backstop). Only events
+    /// of `types` when given. Dropping it stops it.
+    pub fn subscribe(&self, after_position: u64, types: Option<Vec<String>>) -> Subscription {
+        Subscription::new(self.clone(), after_position, types)
+    }
+
+    /// The position a projection last stored with [`PgEventStore::save_checkpoint`] (0: none).
+    pub async fn load_checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
+        let row: Option<(i64,)> = sqlx::query_as(&self.shared.sql.load_checkpoint)
+            .bind(projection)
+            .fetch_optional(&self.shared.pool)
+            .await
+            .map_err(|e| {
+                StoreError::backend(format!("loading the checkpoint of `{projection}`"), e)
+            })?;
+        Ok(row.map_or(0, |(p,)| to_u64(p)))
+    }
+
+    /// Stores a projection's position. Pass a transaction (`&mut *tx`) to
+    /// store it together with the read model's changes.
+    pub async fn save_checkpoint<'c, E>(
+        &self,
+        executor: E,
+        projection: &str,
+        position: u64,
+    ) -> Result<(), StoreError>
+    where
+        E: sqlx::Executor<'c, Database = sqlx::Postgres>,
+    {
+        sqlx::query(&self.shared.sql.save_checkpoint)
+            .bind(projection)
+            .bind(to_i64(position))
+            .execute(executor)
+            .await
+            .map_err(|e| {
+                StoreError::backend(format!("saving the checkpoint of `{projection}`"), e)
+            })?;
+        Ok(())
+    }
+
+    async fn append_once(
+        &self,
+        stream_id: &str,
+        expected: Option<i64>,
+        command_id: Option<Uuid>,
+        batch: &Batch,
+    ) -> Result<PgRow, sqlx::Error> {
+        sqlx::query(&self.shared.sql.append)
+            .bind(stream_id)
+            .bind(stream_category(stream_id))
+            .bind(expected)
+            .bind(command_id)
+            .bind(&batch.ids)
+            .bind(&batch.types)
+            .bind(&batch.versions)
+            .bind(&batch.payloads)
+            .bind(&batch.metadata)
+            .bind(&self.shared.channel)
+            .fetch_one(&self.shared.pool)
+            .await
+    }
+
+    async fn append_inner(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        validate_stream_id(stream_id)?;
+        let span = tracing::Span::current();
+        if events.is_empty() {
+            let actual = self.stream_version(stream_id).await?;
+            if !expected.admits(actual) {
+                return Err(StoreError::VersionConflict {
+                    stream_id: stream_id.to_owned(),
+                    expected,
+                    actual,
+                });
+            }
+            span.record("version", actual);
+            return Ok(AppendResult {
+                first_version: actual + 1,
+                last_version: actual,
+                last_position: None,
+                duplicate: false,
+            });
+        }
+        if events.len() > MAX_EVENTS_PER_TRANSACTION {
+            return Err(StoreError::backend(
+                format!("appending to stream `{stream_id}`"),
+                format!(
+                    "a batch of {} events is over the limit of {MAX_EVENTS_PER_TRANSACTION} per append",
+                    events.len()
+                ),
+            ));
+        }
+        let command_id = events[0].metadata.command_id;
+        let batch = Batch::new(stream_id, events)?;
+        let expected_sql = match expected {
+            ExpectedVersion::Any => None,
+            ExpectedVersion::NoStream => Some(0),
+            ExpectedVersion::Exact(v) => Some(to_i64(v)),
+        };
+        let ctx = || format!("appending to stream `{stream_id}`");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let row = match self
+                .append_once(stream_id, expected_sql, command_id, &batch)
+                .await
+            {
+                Ok(row) => row,
+                Err(e) => {
+                    let Some((code, constraint)) = db_error(&e) else {
+                        return Err(StoreError::backend(ctx(), e));
+                    };
+                    match (code.as_str(), constraint.as_deref()) {
+                        ("23505", Some("events_stream_version_key" | "commands_pkey")) => {
+                            // Another writer got there first. The same command?
+                            if let Some(id) = command_id
+                                && let Some(r) = self.find_command(stream_id, id).await?
+                            {
+                                return Ok(duplicate(r));
+                            }
+                            if expected == ExpectedVersion::Any && attempt <= ANY_RETRIES {
+                                tracing::debug!(stream = %stream_id, attempt, "stream version taken; appending again");
+                                continue;
+                            }
+                            let actual = self.stream_version(stream_id).await?;
+                            span.record("version", actual);
+                            return Err(StoreError::VersionConflict {
+                                stream_id: stream_id.to_owned(),
+                                expected,
+                                actual,
+                            });
+                        }
+                        // 22P02: not JSON; 22P05: `\u0000` (jsonb cannot hold
+                        // it); 22021: a byte PostgreSQL text refuses.
+                        ("22P02" | "22P05" | "22021", _) => {
+                            let reason = e
+                                .as_database_error()
+                                .map(|d| d.message().to_owned())
+                                .unwrap_or_default();
+                            return Err(StoreError::backend(
+                                ctx(),
+                                InvalidPayload {
+                                    event_type: batch.types.join(", "),
+                                    reason: format!(
+                                        "PostgreSQL refused a payload or metadata as jsonb ({reason}); \
+                                         note that jsonb cannot store the \\u0000 escape"
+                                    ),
+                                },
+                            ));
+                        }
+                        _ => return Err(StoreError::backend(ctx(), e)),
+                    }
+                }
+            };
+            let get = |name: &str| -> Result<Option<i64>, StoreError> {
+                row.try_get(name).map_err(|e| StoreError::backend(ctx(), e))
+            };
+            if let (Some(first), Some(last)) = (get("dup_first")?, get("dup_last")?) {
+                span.record("version", last);
+                return Ok(duplicate(CommandRecord {
+                    first_version: to_u64(first),
+                    last_version: to_u64(last),
+                }));
+            }
+            let n = get("n")?.unwrap_or(0);
+            if n == 0 {
+                let actual = to_u64(get("current_version")?.unwrap_or(0));
+                span.record("version", actual);
+                return Err(StoreError::VersionConflict {
+                    stream_id: stream_id.to_owned(),
+                    expected,
+                    actual,
+                });
+            }
+            let first = to_u64(get("first_version")?.unwrap_or(0));
+            let last = to_u64(get("last_version")?.unwrap_or(0));
+            span.record("version", last);
+            return Ok(AppendResult {
+                first_version: first,
+                last_version: last,
+                last_position: get("last_position")?.map(to_u64),
+                duplicate: false,
+            });
+        }
+    }
+
+    /// Runs the read_all statement until every event that was visible when
+    /// the call started is below the bound, or the settle timeout passes.
+    async fn read_all_inner(
+        &self,
+        after_position: u64,
+        limit: usize,
+        types: Option<&[&str]>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let types: Option<Vec<&str>> = types.map(<[&str]>::to_vec);
+        let deadline = tokio::time::Instant::now() + self.shared.settle_timeout;
+        let mut target: Option<i64> = None;
+        let mut delay = Duration::from_millis(1);
+        loop {
+            let rows = sqlx::query(&self.shared.sql.read_all)
+                .bind(to_i64(after_position))
+                .bind(limit_i64(limit))
+                .bind(&types)
+                .fetch_all(&self.shared.pool)
+                .await
+                .map_err(|e| StoreError::backend("reading all streams", e))?;
+            let Some(first) = rows.first() else {
+                return Ok(Vec::new());
+            };
+            let bound: i64 = first
+                .try_get("bound")
+                .map_err(|e| StoreError::backend("reading all streams", e))?;
+            let visible: i64 = first
+                .try_get("visible")
+                .map_err(|e| StoreError::backend("reading all streams", e))?;
+            let mut events = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let pos: Option<i64> = row
+                    .try_get("global_position")
+                    .map_err(|e| StoreError::backend("reading all streams", e))?;
+                if pos.is_some() {
+                    events.push(decode_event(row)?);
+                }
+            }
+            let target = *target.get_or_insert(visible);
+            let settled = target < bound || target <= to_i64(after_position);
+            if events.len() >= limit || settled || tokio::time::Instant::now() >= deadline {
+                return Ok(events);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// The head below the settled bound, without waiting.
+    pub(crate) async fn head_now(&self) -> Result<(u64, u64, u64), StoreError> {
+        let (bound, visible, head): (i64, i64, i64) = sqlx::query_as(&self.shared.sql.head)
+            .fetch_one(&self.shared.pool)
+            .await
+            .map_err(|e| StoreError::backend("reading the head position", e))?;
+        Ok((to_u64(bound), to_u64(visible), to_u64(head)))
+    }
+}
+
+fn duplicate(r: CommandRecord) -> AppendResult {
+    AppendResult {
+        first_version: r.first_version,
+        last_version: r.last_version,
+        last_position: None,
+        duplicate: true,
+    }
+}
+
+impl EventStore for PgEventStore {
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        let span = tracing::debug_span!(
+            "es_postgres.append",
+            stream = %stream_id,
+            expected = %expected,
+            events = events.len(),
+            version = tracing::field::Empty,
+        );
+        self.append_inner(stream_id, expected, events)
+            .instrument(span)
+            .await
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        to: StreamEnd,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        validate_stream_id(stream_id)?;
+        let span = tracing::debug_span!(
+            "es_postgres.read_stream",
+            stream = %stream_id,
+            from_version,
+            limit,
+            events = tracing::field::Empty,
+        );
+        async {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            let (to_version, to_time) = match to {
+                StreamEnd::Head => (i64::MAX, None),
+                StreamEnd::Version(v) => (to_i64(v), None),
+                StreamEnd::Time(t) => (i64::MAX, Some(t)),
+            };
+            let rows = sqlx::query(&self.shared.sql.read_stream)
+                .bind(stream_id)
+                .bind(to_i64(from_version.max(1)))
+                .bind(to_version)
+                .bind(to_time)
+                .bind(limit_i64(limit))
+                .fetch_all(&self.shared.pool)
+                .await
+                .map_err(|e| StoreError::backend(format!("reading stream `{stream_id}`"), e))?;
+            let events = rows
+                .iter()
+                .map(decode_event)
+                .collect::<Result<Vec<_>, _>>()?;
+            tracing::Span::current().record("events", events.len());
+            Ok(events)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Reads in global order, only events whose transaction id is below the
+    /// oldest running transaction's (`pg_snapshot_xmin`): those transactions
+    /// have all finished, and since positions follow transaction ids (see the
+    /// crate docs) no event can later appear below a position returned here.
+    ///
+    /// Events that committed before the call but sit above a still-running
+    /// older transaction are waited for (up to the settle timeout, 1 s by
+    /// default), so a writer reads its own appends; a long-running writing
+    /// transaction anywhere in the cluster holds readers back for its
+    /// duration.
+    async fn read_all(
+        &self,
+        after_position: u64,
+        limit: usize,
+        types: Option<&[&str]>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let span = tracing::debug_span!(
+            "es_postgres.read_all",
+            after_position,
+            limit,
+            events = tracing::field::Empty,
+        );
+        async {
+            let events = self.read_all_inner(after_position, limit, types).await?;
+            tracing::Span::current().record("events", events.len());
+            Ok(events)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
+        validate_stream_id(stream_id)?;
+        let (v,): (i64,) = sqlx::query_as(&self.shared.sql.stream_version)
+            .bind(stream_id)
+            .fetch_one(&self.shared.pool)
+            .await
+            .map_err(|e| {
+                StoreError::backend(format!("reading the version of stream `{stream_id}`"), e)
+            })?;
+        Ok(to_u64(v))
+    }
+
+    /// The newest position [`EventStore::read_all`] would return, waiting
+    /// like it does for events committed before the call.
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        let deadline = tokio::time::Instant::now() + self.shared.settle_timeout;
+        let mut delay = Duration::from_millis(1);
+        let (mut bound, target, mut head) = self.head_now().await?;
+        while target >= bound && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(50));
+            (bound, _, head) = self.head_now().await?;
+        }
+        Ok(head)
+    }
+
+    async fn find_command(
+        &self,
+        stream_id: &str,
+        command_id: Uuid,
+    ) -> Result<Option<CommandRecord>, StoreError> {
+        validate_stream_id(stream_id)?;
+        let row: Option<(i64, i64)> = sqlx::query_as(&self.shared.sql.find_command)
+            .bind(stream_id)
+            .bind(command_id)
+            .fetch_optional(&self.shared.pool)
+            .await
+            .map_err(|e| {
+                StoreError::backend(format!("looking up a command of stream `{stream_id}`"), e)
+            })?;
+        Ok(row.map(|(f, l)| CommandRecord {
+            first_version: to_u64(f),
+            last_version: to_u64(l),
+        }))
+    }
+
+    async fn watch_commits(&self) -> Result<CommitWatch, StoreError> {
+        Ok(subscription::watch(self))
+    }
+}
+
+impl SnapshotStore for PgEventStore {
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        validate_stream_id(&snapshot.stream_id)?;
+        let Snapshot {
+            stream_id,
+            version,
+            snapshot_version,
+            payload,
+            taken_at,
+        } = snapshot;
+        let ctx = || format!("saving a snapshot of stream `{stream_id}`");
+        let payload = String::from_utf8(payload).map_err(|e| {
+            StoreError::backend(
+                ctx(),
+                InvalidPayload {
+                    event_type: "snapshot".to_owned(),
+                    reason: format!("payload is not UTF-8: {e}"),
+                },
+            )
+        })?;
+        sqlx::query(&self.shared.sql.save_snapshot)
+            .bind(&stream_id)
+            .bind(to_i64(version))
+            .bind(i32::try_from(snapshot_version).unwrap_or(i32::MAX))
+            .bind(payload)
+            .bind(taken_at)
+            .execute(&self.shared.pool)
+            .await
+            .map_err(|e| StoreError::backend(ctx(), e))?;
+        Ok(())
+    }
+
+    async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        validate_stream_id(stream_id)?;
+        let row: Option<(String, i64, i32, String, es_core::Timestamp)> =
+            sqlx::query_as(&self.shared.sql.load_snapshot)
+                .bind(stream_id)
+                .fetch_optional(&self.shared.pool)
+                .await
+                .map_err(|e| {
+                    StoreError::backend(format!("loading the snapshot of stream `{stream_id}`"), e)
+                })?;
+        Ok(
+            row.map(|(stream_id, version, sv, payload, taken_at)| Snapshot {
+                stream_id,
+                version: to_u64(version),
+                snapshot_version: u32::try_from(sv).unwrap_or(0),
+                payload: payload.into_bytes(),
+                taken_at,
+            }),
+        )
+    }
+}
