@@ -120,11 +120,13 @@
 //! ```
 
 mod fixture;
+mod projection;
 mod render;
 
 pub mod conformance;
 
 pub use fixture::{AggregateFixture, StateCheck, Then};
+pub use projection::ProjectionFixture;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
