@@ -17,9 +17,9 @@
 //!
 //! # Quickstart
 //!
-//! The derives (feature `derive`, on by default) write the `Event` and
-//! `Aggregate` impls; this example writes them by hand so it shows every
-//! moving part.
+//! The derives (feature `derive`, on by default) write the `Event`,
+//! `Aggregate` and `Projection` impls; this example writes them by hand so
+//! it shows every moving part.
 //!
 //! ```
 //! use es_core::{Aggregate, Apply, DecodeError, EncodeError, Event, EventTypeInfo, Handle,
@@ -204,6 +204,89 @@ pub use es_derive::Event;
 /// ```
 #[cfg(feature = "derive")]
 pub use es_derive::Aggregate;
+
+/// `#[derive(Projection)]`, under the trait's name: writes [`Projection`] and
+/// [`Dispatch`].
+///
+/// `#[projection(name = "…", events(TypeA, TypeB, …))]`:
+///
+/// | key | meaning |
+/// |---|---|
+/// | `events(…)` | required, non-empty: the event types read, each an [`Event`] (a struct event or an event enum), from any aggregates |
+/// | `name = "…"` | the name checkpoints are kept under; ASCII letters, digits, `_`, `-`, `.`; defaults to the type's name in snake_case (`OrderDetails` -> `order_details`) |
+///
+/// The default name follows the type: renaming the type renames the
+/// projection, and its runner starts over from an empty checkpoint. Give
+/// `name` once a projection is deployed.
+///
+/// `EVENT_TYPES` holds every name and alias of the listed types, so a store
+/// reads only those events; `dispatch` decodes each (upcasting older
+/// versions through [`Event::decode`]) and calls the listed type's
+/// [`On<E, Ctx>`](On) handler. A recorded event of no listed type is ignored.
+/// Two listed types reading one stored name (an enum and a type it wraps) is
+/// a compile error.
+///
+/// `Dispatch<Ctx>` is implemented for every context in which the projection
+/// has a handler for each listed type: `()` for a projection that keeps its
+/// model in itself, a transaction for a database runner. So a missing
+/// handler is reported where the projection is run (`catch_up`, a runner) as
+/// "projection `P` has no handler for `E`", not at the derive, which cannot
+/// know the context.
+///
+/// A generic projection is supported when the listed types do not use its
+/// parameters; it is a projection for the parameters that make it
+/// `Send + 'static`.
+///
+/// ```
+/// use es_core::projection::{HandlerError, catch_up};
+/// use es_core::{Event, ExpectedVersion, EventStore, InMemoryEventStore, Metadata, NewEvent,
+///               On, Projection, Recorded};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Serialize, Deserialize, Event)]
+/// struct AccountOpened { owner: String }
+///
+/// #[derive(Debug, Serialize, Deserialize, Event)]
+/// struct OrderPlaced { owner: String, total: i64 }
+///
+/// #[derive(Debug, Serialize, Deserialize, Event)]
+/// struct OrderCancelled {}
+///
+/// #[derive(Default, Projection)]
+/// #[projection(events(AccountOpened, OrderPlaced))]
+/// struct CustomerSpend { customers: u32, spent: i64 }
+///
+/// impl On<AccountOpened> for CustomerSpend {
+///     async fn on(&mut self, _: Recorded<AccountOpened>, _: &mut ()) -> Result<(), HandlerError> {
+///         self.customers += 1;
+///         Ok(())
+///     }
+/// }
+/// impl On<OrderPlaced> for CustomerSpend {
+///     async fn on(&mut self, e: Recorded<OrderPlaced>, _: &mut ()) -> Result<(), HandlerError> {
+///         self.spent += e.event.total;
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = InMemoryEventStore::new();
+/// let opened = NewEvent::new(&AccountOpened { owner: "ada".into() }, Metadata::new())?;
+/// store.append("Account-1", ExpectedVersion::Any, vec![opened]).await?;
+/// let placed = NewEvent::new(&OrderPlaced { owner: "ada".into(), total: 40 }, Metadata::new())?;
+/// let cancelled = NewEvent::new(&OrderCancelled {}, Metadata::new())?;
+/// store.append("Order-1", ExpectedVersion::Any, vec![placed, cancelled]).await?;
+///
+/// assert_eq!(CustomerSpend::NAME, "customer_spend");
+/// assert_eq!(CustomerSpend::EVENT_TYPES, ["AccountOpened", "OrderPlaced"]);
+/// let mut spend = CustomerSpend::default();
+/// let checkpoint = catch_up(&store, &mut spend, 0, 100).await?;
+/// assert_eq!((spend.customers, spend.spent, checkpoint), (1, 40, 3));
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "derive")]
+pub use es_derive::Projection;
 
 pub use chrono;
 pub use uuid::Uuid;

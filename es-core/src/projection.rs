@@ -57,6 +57,11 @@ pub type HandlerError = BoxError;
 
 /// Decodes a recorded event and routes it to the projection's handler.
 /// Written by `#[derive(Projection)]`.
+#[diagnostic::on_unimplemented(
+    message = "projection `{Self}` cannot run in context `{Ctx}`: a handler is missing",
+    label = "`{Self}` does not handle every listed event in `{Ctx}`",
+    note = "`#[derive(Projection)]` implements `Dispatch<{Ctx}>` once `{Self}` implements `On<E, {Ctx}>` for every `E` in `events(…)`; the next note names the missing one"
+)]
 pub trait Dispatch<Ctx: ?Sized = ()>: Projection {
     /// Handles one recorded event of a listed type (others are ignored).
     fn dispatch(
@@ -238,6 +243,13 @@ where
             return Ok(checkpoint.max(head));
         }
     }
+}
+
+/// Whether a stored type name is one of `types` (by name or alias): the test
+/// of each arm of a derived [`Dispatch`].
+#[doc(hidden)]
+pub fn type_matches(types: &[EventTypeInfo], stored_name: &str) -> bool {
+    types.iter().any(|t| t.matches(stored_name))
 }
 
 /// How many names (and aliases) several event registries hold; with

@@ -1,6 +1,7 @@
 //! The derives' input as a small intermediate form: what each event type is
 //! called, its version and upcast steps, and how an enum's variants split into
-//! wrapping and inline ones. Built from `syn` only, so it is unit-testable.
+//! wrapping and inline ones, and which types a projection reads. Built from
+//! `syn` only, so it is unit-testable.
 
 use proc_macro2::Span;
 use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type};
@@ -177,5 +178,81 @@ impl<'a> AggregateItem<'a> {
                 span: input.ident.span(),
             }),
         })
+    }
+}
+
+/// What `#[derive(Projection)]` is applied to.
+pub(crate) struct ProjectionItem<'a> {
+    pub(crate) input: &'a DeriveInput,
+    pub(crate) name: String,
+    pub(crate) name_span: Span,
+    /// `None` when `events(…)` is missing.
+    pub(crate) events: Option<attr::EventsAttr>,
+}
+
+impl<'a> ProjectionItem<'a> {
+    pub(crate) fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
+        let attr = attr::projection_attr(cx, &input.attrs);
+        if let Data::Union(u) = &input.data {
+            cx.error_spanned_by(
+                u.union_token,
+                "`#[derive(Projection)]` supports structs and enums, not unions",
+            );
+            return None;
+        }
+        let (name, name_span) = match &attr.name {
+            Some(lit) => (lit.value(), lit.span()),
+            None => (snake_case(&input.ident), input.ident.span()),
+        };
+        Some(Self {
+            input,
+            name,
+            name_span,
+            events: attr.events,
+        })
+    }
+}
+
+/// `OrderDetails` -> `order_details`, `HTTPStats` -> `http_stats`: a
+/// projection's default name.
+pub(crate) fn snake_case(ident: &Ident) -> String {
+    let s = ident.to_string();
+    let s = s.strip_prefix("r#").unwrap_or(&s);
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let prev = i.checked_sub(1).map(|p| chars[p]);
+            let next = chars.get(i + 1);
+            let boundary = prev.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit())
+                || prev.is_some_and(char::is_uppercase) && next.is_some_and(|n| n.is_lowercase());
+            if boundary && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snake_cases_type_names() {
+        let cases = [
+            ("OrderDetails", "order_details"),
+            ("HTTPStats", "http_stats"),
+            ("AccountV2Summary", "account_v2_summary"),
+            ("Totals", "totals"),
+            ("Already_Snake", "already_snake"),
+        ];
+        for (ident, want) in cases {
+            let ident = Ident::new(ident, Span::call_site());
+            assert_eq!(snake_case(&ident), want);
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Attribute parsing: `#[event(…)]` and `#[aggregate(…)]` into plain data.
+//! Attribute parsing: `#[event(…)]`, `#[aggregate(…)]` and `#[projection(…)]`
+//! into plain data.
 //! Every malformed key is recorded in the [`Ctxt`] and skipped, so the rest
 //! of the attribute is still read and all mistakes show in one compile.
 
@@ -21,10 +22,12 @@ pub(crate) mod kw {
     pub(crate) const VIA: &str = "via";
     pub(crate) const EVENT: &str = "event";
     pub(crate) const SNAPSHOT_VERSION: &str = "snapshot_version";
+    pub(crate) const EVENTS: &str = "events";
 
     pub(crate) const EVENT_KEYS: &[&str] = &[NAME, VERSION, ALIAS, UPCAST];
     pub(crate) const UPCAST_KEYS: &[&str] = &[FROM, WITH, VIA];
     pub(crate) const AGGREGATE_KEYS: &[&str] = &[NAME, EVENT, SNAPSHOT_VERSION];
+    pub(crate) const PROJECTION_KEYS: &[&str] = &[NAME, EVENTS];
 }
 
 /// An integer value with the span of its literal.
@@ -60,6 +63,19 @@ pub(crate) struct AggregateAttr {
     pub(crate) name: Option<LitStr>,
     pub(crate) event: Option<syn::Type>,
     pub(crate) snapshot_version: Option<Int>,
+}
+
+/// `#[projection(name = "…", events(A, B, …))]`.
+#[derive(Default)]
+pub(crate) struct ProjectionAttr {
+    pub(crate) name: Option<LitStr>,
+    pub(crate) events: Option<EventsAttr>,
+}
+
+/// `events(A, B, …)`: the listed types, with the `events` keyword's span.
+pub(crate) struct EventsAttr {
+    pub(crate) span: Span,
+    pub(crate) types: Vec<syn::Type>,
 }
 
 /// Reads every `#[event(…)]` on an item or variant.
@@ -171,6 +187,65 @@ pub(crate) fn aggregate_attr(cx: &Ctxt, attrs: &[Attribute]) -> AggregateAttr {
         });
     }
     out
+}
+
+/// Reads every `#[projection(…)]` on an item.
+pub(crate) fn projection_attr(cx: &Ctxt, attrs: &[Attribute]) -> ProjectionAttr {
+    let mut out = ProjectionAttr::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("projection")) {
+        parse_args(cx, attr, "#[projection(…)]", |meta| {
+            if meta.path.is_ident(kw::NAME) {
+                set_once(
+                    cx,
+                    &mut out.name,
+                    lit_str(cx, &meta, kw::NAME, "\"order_details\""),
+                    &meta,
+                );
+            } else if meta.path.is_ident(kw::EVENTS) {
+                set_once(cx, &mut out.events, events(cx, &meta), &meta);
+            } else {
+                unknown_key(cx, &meta, "#[projection(…)]", kw::PROJECTION_KEYS);
+            }
+            Ok(())
+        });
+    }
+    out
+}
+
+fn events(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> Option<EventsAttr> {
+    let span = meta
+        .path
+        .get_ident()
+        .map_or_else(Span::call_site, |i| i.span());
+    if !meta.input.peek(syn::token::Paren) {
+        cx.error_at(
+            span,
+            "`events` takes a list of event types: `events(OrderPlaced, OrderShipped)`",
+        );
+        skip_value(meta.input);
+        return None;
+    }
+    let types = parenthesized(meta.input)
+        .and_then(|content| content.parse_terminated(syn::Type::parse, Token![,]));
+    match types {
+        Ok(types) => Some(EventsAttr {
+            span,
+            types: types.into_iter().collect(),
+        }),
+        Err(e) => {
+            cx.error_at(
+                e.span(),
+                "`events(…)` expects event types separated by commas: `events(OrderPlaced, OrderShipped)`",
+            );
+            None
+        }
+    }
+}
+
+fn parenthesized<'a>(input: ParseStream<'a>) -> syn::Result<syn::parse::ParseBuffer<'a>> {
+    let content;
+    syn::parenthesized!(content in input);
+    Ok(content)
 }
 
 fn parse_args(
@@ -341,6 +416,8 @@ mod tests {
         assert_eq!(suggest("aliases", kw::EVENT_KEYS), Some("alias"));
         assert_eq!(suggest("snapshot", kw::AGGREGATE_KEYS), None);
         assert_eq!(suggest("colour", kw::EVENT_KEYS), None);
+        assert_eq!(suggest("event", kw::PROJECTION_KEYS), Some("events"));
+        assert_eq!(suggest("nmae", kw::PROJECTION_KEYS), Some("name"));
     }
 
     #[test]
@@ -356,5 +433,17 @@ mod tests {
         assert_eq!(a.upcasts[0].from.unwrap().value, 1);
         let err = cx.check().unwrap_err();
         assert_eq!(err.into_iter().count(), 2);
+    }
+
+    #[test]
+    fn reads_projection_keys() {
+        let attrs: Vec<Attribute> = vec![syn::parse_quote!(
+            #[projection(name = "p", events(A, b::B, C<D, E>,), colour = 1)]
+        )];
+        let cx = Ctxt::new();
+        let a = projection_attr(&cx, &attrs);
+        assert_eq!(a.name.unwrap().value(), "p");
+        assert_eq!(a.events.unwrap().types.len(), 3);
+        assert_eq!(cx.check().unwrap_err().into_iter().count(), 1);
     }
 }

@@ -1,6 +1,6 @@
 //! Stub impls emitted beside the errors of an invalid item, so the rest of
 //! the user's code still type-checks and one typo does not cascade into
-//! errors about missing `Event` or `Aggregate` impls.
+//! errors about missing `Event`, `Aggregate` or `Projection` impls.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -100,6 +100,46 @@ pub(crate) fn aggregate(input: &DeriveInput, event: Option<&Type>) -> TokenStrea
                 const SNAPSHOT_VERSION: u32 = 1;
                 type Event = #event;
                 fn apply_event(&mut self, _: &Self::Event) {}
+            }
+        };
+    }
+}
+
+/// `Projection` and `Dispatch<Ctx>` impls (for every context) that compile
+/// whatever the attributes said, so calls to `catch_up` or a runner raise
+/// nothing more.
+pub(crate) fn projection(input: &DeriveInput) -> TokenStream {
+    if matches!(input.data, Data::Union(_)) {
+        return TokenStream::new();
+    }
+    let ident = &input.ident;
+    let mut generics = input.generics.clone();
+    if !generics.params.is_empty() {
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote!(Self: ::core::marker::Send + 'static));
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let mut dispatch_generics = generics.clone();
+    dispatch_generics
+        .params
+        .push(syn::parse_quote!(__Ctx: ?::core::marker::Sized + ::core::marker::Send));
+    let (dispatch_impl_generics, _, _) = dispatch_generics.split_for_impl();
+    quote! {
+        const _: () = {
+            impl #impl_generics ::es_core::Projection for #ident #ty_generics #where_clause {
+                const NAME: &'static str = "";
+                const EVENT_TYPES: &'static [&'static str] = &[];
+            }
+            impl #dispatch_impl_generics ::es_core::Dispatch<__Ctx> for #ident #ty_generics #where_clause {
+                async fn dispatch(
+                    &mut self,
+                    _: &::es_core::RecordedEvent,
+                    _: &mut __Ctx,
+                ) -> ::core::result::Result<(), ::es_core::projection::ProjectionError> {
+                    ::core::unimplemented!()
+                }
             }
         };
     }

@@ -33,3 +33,11 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::aggregate::derive(&input).into()
 }
+
+/// Derives `es_core::Projection` and `es_core::Dispatch`; see
+/// `es_core::Projection` for the attribute keys.
+#[proc_macro_derive(Projection, attributes(projection))]
+pub fn derive_projection(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::projection::derive(&input).into()
+}

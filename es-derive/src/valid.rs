@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use quote::ToTokens;
 
-use crate::ast::{AggregateItem, EventDef, EventItem, EventKind, Variant};
+use crate::ast::{AggregateItem, EventDef, EventItem, EventKind, ProjectionItem, Variant};
 use crate::ctxt::Ctxt;
 
 /// Every rule of `#[derive(Event)]`.
@@ -212,4 +212,112 @@ fn check_snapshot_version_not_zero(cx: &Ctxt, item: &AggregateItem<'_>) {
             "`snapshot_version = 0`: snapshot versions start at 1",
         );
     }
+}
+
+/// Every rule of `#[derive(Projection)]`.
+pub(crate) fn check_projection(cx: &Ctxt, item: &ProjectionItem<'_>) {
+    check_projection_name(cx, item);
+    check_events_listed(cx, item);
+    check_unique_listed_types(cx, item);
+    check_listed_types_concrete(cx, item);
+}
+
+/// The name keys the projection's checkpoint, lease and logs, so it is kept
+/// to characters every store and log line takes as they are.
+fn check_projection_name(cx: &Ctxt, item: &ProjectionItem<'_>) {
+    let name = &item.name;
+    let suggestion: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        cx.error_at(
+            item.name_span,
+            "the projection name is empty: `name = \"order_details\"`",
+        );
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        cx.error_at(
+            item.name_span,
+            format!(
+                "the projection name `{name}` may only hold ASCII letters, digits, `_`, `-` and `.` (it keys the checkpoint); use e.g. `{suggestion}`"
+            ),
+        );
+    }
+}
+
+/// The derive cannot guess which events a projection reads, and a projection
+/// of no events would never run.
+fn check_events_listed(cx: &Ctxt, item: &ProjectionItem<'_>) {
+    match &item.events {
+        None => cx.error_spanned_by(
+            &item.input.ident,
+            "missing `events(…)`: list the event types this projection handles, e.g. `#[projection(events(OrderPlaced, OrderShipped))]`",
+        ),
+        Some(events) if events.types.is_empty() => cx.error_at(
+            events.span,
+            "`events()` is empty: list at least one event type, e.g. `events(OrderPlaced)`",
+        ),
+        Some(_) => {}
+    }
+}
+
+/// One handler per type: a type listed twice would be dispatched once and
+/// read twice. (Two types sharing a stored name are caught by a const
+/// assertion in the expansion, as names are only known at compile time.)
+fn check_unique_listed_types(cx: &Ctxt, item: &ProjectionItem<'_>) {
+    let Some(events) = &item.events else { return };
+    let mut seen = Vec::new();
+    for ty in &events.types {
+        let key = ty.to_token_stream().to_string();
+        if seen.contains(&key) {
+            cx.error_spanned_by(
+                ty,
+                format!("`{key}` is listed twice in `events(…)`; list each type once"),
+            );
+        } else {
+            seen.push(key);
+        }
+    }
+}
+
+/// `EVENT_TYPES` is one constant for every instance of a generic projection,
+/// so the listed types cannot depend on its parameters.
+fn check_listed_types_concrete(cx: &Ctxt, item: &ProjectionItem<'_>) {
+    let Some(events) = &item.events else { return };
+    let params: Vec<String> = item
+        .input
+        .generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            syn::GenericParam::Type(t) => Some(t.ident.to_string()),
+            syn::GenericParam::Const(c) => Some(c.ident.to_string()),
+            syn::GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    for ty in &events.types {
+        if let Some(p) = mentions(ty.to_token_stream(), &params) {
+            cx.error_spanned_by(
+                ty,
+                format!("`events(…)` of a generic projection must list concrete types, but this one uses the parameter `{p}`: the event-type filter is one constant for all instances"),
+            );
+        }
+    }
+}
+
+fn mentions(tokens: proc_macro2::TokenStream, params: &[String]) -> Option<String> {
+    tokens.into_iter().find_map(|tt| match tt {
+        proc_macro2::TokenTree::Ident(i) => params.iter().find(|p| i == p).cloned(),
+        proc_macro2::TokenTree::Group(g) => mentions(g.stream(), params),
+        _ => None,
+    })
 }

@@ -70,6 +70,25 @@ mod domain {
     impl ::es_core::Apply<Signal> for Station {
         fn apply(&mut self, _: &Signal) {}
     }
+
+    /// A projection over an event enum (a wrapped and an inline variant).
+    #[derive(Default, ::es_core::Projection)]
+    #[projection(events(Signal))]
+    pub(crate) struct SignalLog {
+        /// Signals seen.
+        pub(crate) seen: u64,
+    }
+
+    impl ::es_core::On<Signal> for SignalLog {
+        async fn on(
+            &mut self,
+            _: ::es_core::Recorded<Signal>,
+            _: &mut (),
+        ) -> ::core::result::Result<(), ::es_core::projection::HandlerError> {
+            self.seen += 1;
+            ::core::result::Result::Ok(())
+        }
+    }
 }
 
 #[test]
@@ -81,4 +100,12 @@ fn compiles_and_works_beside_shadowing_modules() {
     let mut s = domain::Station::default();
     s.apply_event(&e);
     assert_eq!(s.pings, 1);
+}
+
+#[test]
+fn projection_compiles_beside_shadowing_modules() {
+    use ::es_core::Projection;
+    assert_eq!(domain::SignalLog::NAME, "signal_log");
+    assert_eq!(domain::SignalLog::EVENT_TYPES, ["Pinged", "Ponged"]);
+    let _ = domain::SignalLog::default().seen;
 }

@@ -1,0 +1,7 @@
+use es_core::Projection;
+
+#[derive(Projection)]
+#[projection(events())]
+struct Accounts;
+
+fn main() {}
