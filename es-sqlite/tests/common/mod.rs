@@ -1,0 +1,62 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+
+use es_core::{Metadata, NewEvent};
+
+/// A database file under the temp dir with a unique name; removed (with its
+/// WAL and shared-memory files) on drop.
+pub struct TempDb {
+    path: PathBuf,
+}
+
+impl TempDb {
+    pub fn new(tag: &str) -> Self {
+        let name = format!(
+            "es-sqlite-{tag}-{}-{}.db",
+            std::process::id(),
+            uuid::Uuid::now_v7().simple()
+        );
+        Self {
+            path: std::env::temp_dir().join(name),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The database file and the files SQLite keeps beside it.
+    pub fn files(&self) -> Vec<PathBuf> {
+        ["", "-wal", "-shm", "-journal"]
+            .iter()
+            .map(|suffix| {
+                let mut p = self.path.clone().into_os_string();
+                p.push(suffix);
+                PathBuf::from(p)
+            })
+            .collect()
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for f in self.files() {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+pub fn event(event_type: &str, n: u64) -> NewEvent {
+    NewEvent::from_raw(
+        event_type,
+        1,
+        format!(r#"{{"n":{n}}}"#).into_bytes(),
+        Metadata::new(),
+    )
+}
+
+pub fn events(event_type: &str, count: u64) -> Vec<NewEvent> {
+    (1..=count).map(|n| event(event_type, n)).collect()
+}
