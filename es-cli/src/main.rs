@@ -1,9 +1,195 @@
-//! The `es` command-line tool. Its subcommands arrive with the CLI issue.
+//! `es`: the command-line tool of the event-sourcing framework. It inspects,
+//! lints and benchmarks a PostgreSQL event store (the tables of
+//! `es-postgres`).
+//!
+//! ```text
+//! es --database-url postgres://postgres@127.0.0.1:5432/app migrate
+//! es stats [--json]
+//! es stream ID [--from N] [--until-version N | --until TIME] [--json]
+//! es lint [--json] [--max-payload-bytes N]
+//! es bench [--events N] [--streams M] [--concurrency C] [--batch B] [--json]
+//! es projections list [--json]
+//! es projections reset NAME
+//! ```
+//!
+//! The URL comes from `--database-url` or `DATABASE_URL`; the schema from
+//! `--schema` (default `es`). Results go to stdout, errors (one line,
+//! `es: error: …`) and logs (`RUST_LOG=debug`) to stderr.
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success (`lint`: nothing found) |
+//! | 1 | `lint` found something |
+//! | 2 | usage error (bad arguments; clap's own code) |
+//! | 3 | connection or configuration error: bad URL, unreachable server, failed login, missing database, schema never migrated |
+//! | 4 | not found: unknown stream or projection |
+//! | 5 | any other failure (a database error, a failed benchmark) |
+//! | 130 | interrupted (Ctrl-C); `bench` drops its schema first |
 
-fn main() {
-    #[allow(clippy::print_stderr)]
-    {
-        eprintln!("es: no subcommands yet");
+mod cmd;
+mod db;
+mod error;
+mod out;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{CliError, Exit};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success (lint: nothing found)
+  1    lint found something
+  2    usage error
+  3    connection or configuration error (bad URL, unreachable server, failed login,
+       missing database, schema never migrated: run `es migrate`)
+  4    not found (unknown stream or projection)
+  5    any other failure
+  130  interrupted (bench drops its schema first)
+
+Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to see more.";
+
+/// Inspect, lint and benchmark a PostgreSQL event store.
+#[derive(Debug, Parser)]
+#[command(name = "es", version, after_help = EXIT_CODES, propagate_version = true)]
+struct Cli {
+    /// PostgreSQL URL, e.g. postgres://user:password@127.0.0.1:5432/app
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+
+    /// The schema the event store's tables live in.
+    #[arg(long, default_value = es_postgres::DEFAULT_SCHEMA, global = true, value_parser = parse_schema)]
+    schema: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the schema and its tables, or apply the migrations it lacks.
+    Migrate,
+    /// Counts: events, streams, per event type and aggregate type, bytes, oldest and newest, the longest streams.
+    Stats(cmd::stats::StatsArgs),
+    /// The events of one stream, readable or as JSON lines.
+    Stream(cmd::stream::StreamArgs),
+    /// Find event names that are not past tense, oversized payloads, version gaps; exits 1 when something is found.
+    Lint(cmd::lint::LintArgs),
+    /// Benchmark appends and reads in a throwaway schema (dropped afterwards).
+    Bench(cmd::bench::BenchArgs),
+    /// Projection checkpoints: list them or reset one.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectionsCommand {
+    /// Each projection's checkpoint: position, lag (events after it), last update.
+    List(JsonFlag),
+    /// Delete a projection's checkpoint so its runner rebuilds it from the start.
+    Reset {
+        /// The projection's name (as `projections list` shows it).
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_schema(s: &str) -> Result<String, String> {
+    es_postgres::PgEventStore::builder()
+        .schema(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<Exit0, CliError> {
+    let options = db::parse_url(cli.database_url.as_deref())?;
+    match cli.command {
+        Command::Migrate => {
+            let store = db::connect(&options, &cli.schema, 1).await?;
+            cmd::migrate::run(&store).await?;
+        }
+        Command::Stats(args) => {
+            let store = db::connect(&options, &cli.schema, 2).await?;
+            db::require_migrated(&store).await?;
+            cmd::stats::run(&store, &args).await?;
+        }
+        Command::Stream(args) => {
+            let store = db::connect(&options, &cli.schema, 2).await?;
+            db::require_migrated(&store).await?;
+            cmd::stream::run(&store, &args).await?;
+        }
+        Command::Lint(args) => {
+            let store = db::connect(&options, &cli.schema, 2).await?;
+            db::require_migrated(&store).await?;
+            if cmd::lint::run(&store, &args).await? {
+                return Ok(Exit0::Findings);
+            }
+        }
+        Command::Bench(args) => {
+            cmd::bench::run(&options, &args).await?;
+        }
+        Command::Projections(sub) => {
+            let store = db::connect(&options, &cli.schema, 2).await?;
+            db::require_migrated(&store).await?;
+            match sub {
+                ProjectionsCommand::List(flag) => cmd::projections::list(&store, flag.json).await?,
+                ProjectionsCommand::Reset { name } => {
+                    cmd::projections::reset(&store, &name).await?;
+                }
+            }
+        }
     }
-    std::process::exit(2);
+    Ok(Exit0::Ok)
+}
+
+/// How a command that did not fail ends.
+enum Exit0 {
+    Ok,
+    Findings,
+}
+
+fn main() -> ExitCode {
+    // Parse first: `--help`, `--version` and usage errors (exit 2) need no runtime.
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            out::error(format!("cannot start the async runtime: {e}"));
+            return ExitCode::from(Exit::Other as u8);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // Do not wait for idle pool connections to say goodbye.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(Exit0::Ok) => ExitCode::SUCCESS,
+        Ok(Exit0::Findings) => ExitCode::from(Exit::Findings as u8),
+        Err(e) => {
+            out::error(&e);
+            ExitCode::from(e.exit as u8)
+        }
+    }
 }

@@ -1,0 +1,8 @@
+//! One module per subcommand.
+
+pub(crate) mod bench;
+pub(crate) mod lint;
+pub(crate) mod migrate;
+pub(crate) mod projections;
+pub(crate) mod stats;
+pub(crate) mod stream;

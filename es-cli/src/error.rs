@@ -1,0 +1,130 @@
+//! The tool's error: a one-line message and the exit code a script sees.
+
+use std::fmt;
+
+use es_core::StoreError;
+
+/// The exit codes of `es` (also listed in `--help` and the crate docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// `lint` found something.
+    Findings = 1,
+    /// A bad URL, an unreachable server, failed authentication, a missing
+    /// database, or a schema that was never migrated.
+    Config = 3,
+    /// An unknown stream or projection.
+    NotFound = 4,
+    /// Anything else (a database error, a failed benchmark, …).
+    Other = 5,
+    /// Interrupted by Ctrl-C / SIGTERM (the bench drops its schema first).
+    Interrupted = 130,
+}
+
+/// An error with the exit code it maps to. `Display` is one line.
+#[derive(Debug)]
+pub(crate) struct CliError {
+    pub(crate) exit: Exit,
+    message: String,
+}
+
+impl CliError {
+    pub(crate) fn new(exit: Exit, message: impl Into<String>) -> Self {
+        // One line, whatever the source said.
+        let message = message
+            .into()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        Self { exit, message }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::new(Exit::Config, message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Exit::NotFound, message)
+    }
+
+    pub(crate) fn other(message: impl Into<String>) -> Self {
+        Self::new(Exit::Other, message)
+    }
+
+    pub(crate) fn interrupted(message: impl Into<String>) -> Self {
+        Self::new(Exit::Interrupted, message)
+    }
+
+    /// Prefixes the message with what the tool was doing.
+    pub(crate) fn context(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A hint for a server that does not answer.
+pub(crate) const START_A_SERVER: &str = "is PostgreSQL running there? Start one \
+     (e.g. `pg_ctlcluster <version> main start`, or \
+     `docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres`) \
+     or check --database-url / DATABASE_URL";
+
+/// Classifies a database error: connection and configuration problems exit
+/// with 3, the rest with 5.
+pub(crate) fn from_sqlx(e: &sqlx::Error) -> CliError {
+    match e {
+        sqlx::Error::Configuration(source) => {
+            CliError::config(format!("invalid database URL: {source}"))
+        }
+        sqlx::Error::Io(source) => CliError::config(format!(
+            "cannot reach the PostgreSQL server ({source}); {START_A_SERVER}"
+        )),
+        sqlx::Error::Tls(source) => CliError::config(format!(
+            "TLS to the PostgreSQL server failed ({source}); check sslmode in the URL"
+        )),
+        sqlx::Error::PoolTimedOut => CliError::config(format!(
+            "timed out waiting for a connection to PostgreSQL; {START_A_SERVER}"
+        )),
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let msg = db.message();
+            match code.as_str() {
+                // invalid_authorization_specification, invalid_password
+                "28000" | "28P01" => CliError::config(format!(
+                    "PostgreSQL refused the login ({msg}); check the user and password in --database-url / DATABASE_URL"
+                )),
+                // invalid_catalog_name
+                "3D000" => CliError::config(format!(
+                    "{msg}; create it (`createdb …`) or fix the database name in --database-url / DATABASE_URL"
+                )),
+                // undefined_table, invalid_schema_name
+                "42P01" | "3F000" => CliError::config(format!(
+                    "{msg}: the event store's tables are missing; run `es migrate`"
+                )),
+                _ => CliError::other(format!("database error: {msg} (SQLSTATE {code})")),
+            }
+        }
+        other => CliError::other(format!("database error: {other}")),
+    }
+}
+
+impl From<sqlx::Error> for CliError {
+    fn from(e: sqlx::Error) -> Self {
+        from_sqlx(&e)
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        if let StoreError::Backend { context, source } = &e
+            && let Some(sqlx) = source.downcast_ref::<sqlx::Error>()
+        {
+            return from_sqlx(sqlx).context(context);
+        }
+        CliError::other(e.to_string())
+    }
+}
