@@ -40,6 +40,9 @@
 //! are ordered and unique, which is all the contract asks.
 
 mod error;
+mod inline;
+mod listener;
+mod runner;
 mod subscription;
 
 use std::sync::{Arc, Mutex};
@@ -57,6 +60,9 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 pub use error::{InvalidPayload, InvalidSchemaName};
+pub use inline::PgProjection;
+pub use listener::Listener;
+pub use runner::{DeadLetter, ErrorPolicy, ProjectionRunner, ProjectionStatus};
 pub use subscription::Subscription;
 
 /// The embedded migrations (`es-postgres/migrations`). [`PgEventStore::migrate`]
@@ -170,6 +176,7 @@ impl PgEventStoreBuilder {
                 poll_interval: self.poll_interval,
                 settle_timeout: self.settle_timeout,
                 watch: Arc::new(Mutex::new(None)),
+                inline: Vec::new(),
             }),
         }
     }
@@ -181,6 +188,7 @@ pub struct PgEventStore {
     shared: Arc<Shared>,
 }
 
+#[derive(Clone)]
 struct Shared {
     pool: PgPool,
     schema: String,
@@ -189,6 +197,8 @@ struct Shared {
     poll_interval: Duration,
     settle_timeout: Duration,
     watch: subscription::WatchSlot,
+    /// Projections run inside each append's transaction.
+    inline: Vec<Arc<dyn inline::ErasedInline>>,
 }
 
 impl std::fmt::Debug for PgEventStore {
@@ -200,6 +210,7 @@ impl std::fmt::Debug for PgEventStore {
 }
 
 /// The statements, with the (validated, quoted) schema name filled in once.
+#[derive(Clone)]
 struct Sql {
     append: String,
     read_stream: String,
@@ -211,6 +222,17 @@ struct Sql {
     load_snapshot: String,
     load_checkpoint: String,
     save_checkpoint: String,
+    /// Creates a projection's checkpoint row at 0 if it has none.
+    init_checkpoint: String,
+    /// Locks a projection's checkpoint row for the batch transaction.
+    lock_checkpoint: String,
+    /// Moves a locked checkpoint row.
+    update_checkpoint: String,
+    /// Position, head and lag of a projection ($1 name, $2 types).
+    projection_status: String,
+    record_dead_letter: String,
+    clear_dead_letters: String,
+    dead_letters: String,
 }
 
 const COLUMNS: &str = "global_position, event_id, stream_id, stream_version, event_type, \
@@ -346,6 +368,43 @@ FROM s"#
                  ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position, \
                    updated_at = EXCLUDED.updated_at"
             ),
+            init_checkpoint: format!(
+                "INSERT INTO {s}.checkpoints (projection, position) VALUES ($1, 0) \
+                 ON CONFLICT (projection) DO NOTHING"
+            ),
+            lock_checkpoint: format!(
+                "SELECT position FROM {s}.checkpoints WHERE projection = $1 FOR UPDATE"
+            ),
+            update_checkpoint: format!(
+                "UPDATE {s}.checkpoints SET position = $2, updated_at = now() WHERE projection = $1"
+            ),
+            projection_status: format!(
+                r#"
+WITH s AS MATERIALIZED (SELECT {bound} AS bound),
+c AS MATERIALIZED (
+    SELECT COALESCE((SELECT position FROM {s}.checkpoints WHERE projection = $1), 0) AS position
+)
+SELECT c.position,
+       (SELECT COALESCE(max(global_position), 0) FROM {s}.events
+        WHERE event_type = ANY($2::text[]) AND global_position < s.bound) AS head,
+       (SELECT count(*) FROM {s}.events
+        WHERE event_type = ANY($2::text[]) AND global_position > c.position
+          AND global_position < s.bound) AS lag
+FROM s, c"#
+            ),
+            record_dead_letter: format!(
+                "INSERT INTO {s}.dead_letters (projection, global_position, event_id, stream_id, \
+                   stream_version, event_type, schema_version, error) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (projection, global_position) DO UPDATE SET error = EXCLUDED.error, \
+                   failed_at = now()"
+            ),
+            clear_dead_letters: format!("DELETE FROM {s}.dead_letters WHERE projection = $1"),
+            dead_letters: format!(
+                "SELECT projection, global_position, event_id, stream_id, stream_version, \
+                   event_type, schema_version, error, failed_at \
+                 FROM {s}.dead_letters WHERE projection = $1 ORDER BY global_position"
+            ),
         }
     }
 }
@@ -402,6 +461,20 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         recorded_at: row.try_get("recorded_at").map_err(backend)?,
         stream_id,
     })
+}
+
+/// Why one append attempt failed.
+enum AppendError {
+    /// The database refused (classified by the caller: conflicts, payloads).
+    Sql(sqlx::Error),
+    /// Anything else, e.g. an inline projection's handler.
+    Other(StoreError),
+}
+
+impl From<sqlx::Error> for AppendError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Sql(e)
+    }
 }
 
 /// The arrays one append binds.
@@ -503,6 +576,9 @@ impl PgEventStore {
     /// connection is closed afterwards, so no pooled connection keeps the
     /// changed `search_path`. (The store's own statements name the schema
     /// explicitly and do not depend on `search_path`.)
+    ///
+    /// Then runs the [`PgProjection::setup`] hook of every inline projection
+    /// (see [`PgEventStore::with_inline`]), on a pooled connection.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let schema = &self.shared.schema;
         let ctx = || format!("migrating schema `{schema}`");
@@ -535,7 +611,8 @@ impl PgEventStore {
         }
         .await;
         let _ = conn.close().await;
-        result.map_err(|e| StoreError::backend(ctx(), e))
+        result.map_err(|e| StoreError::backend(ctx(), e))?;
+        self.setup_inline().await
     }
 
     /// Follows the store from `after_position` (0: from the start): yields
@@ -586,7 +663,68 @@ impl PgEventStore {
         expected: Option<i64>,
         command_id: Option<Uuid>,
         batch: &Batch,
-    ) -> Result<PgRow, sqlx::Error> {
+    ) -> Result<PgRow, AppendError> {
+        if self.shared.inline.is_empty() {
+            // The fast path: one statement, its own transaction.
+            return self
+                .append_query(stream_id, expected, command_id, batch)
+                .fetch_one(&self.shared.pool)
+                .await
+                .map_err(AppendError::Sql);
+        }
+        // Inline projections: the same statement in a transaction, then the
+        // inserted events through each projection that reads their types,
+        // then COMMIT. A failing handler rolls everything back.
+        let mut tx = self.shared.pool.begin().await?;
+        let row = self
+            .append_query(stream_id, expected, command_id, batch)
+            .fetch_one(&mut *tx)
+            .await?;
+        let n: Option<i64> = row.try_get("n")?;
+        let dup: Option<i64> = row.try_get("dup_first")?;
+        let wanted = |t: &str| self.shared.inline.iter().any(|p| p.types().contains(&t));
+        if n.unwrap_or(0) > 0 && dup.is_none() && batch.types.iter().any(|t| wanted(t)) {
+            let first: i64 = row.try_get::<Option<i64>, _>("first_version")?.unwrap_or(0);
+            let last: i64 = row.try_get::<Option<i64>, _>("last_version")?.unwrap_or(0);
+            let rows = sqlx::query(&self.shared.sql.read_stream)
+                .bind(stream_id)
+                .bind(first)
+                .bind(last)
+                .bind(None::<es_core::Timestamp>)
+                .bind(last - first + 1)
+                .fetch_all(&mut *tx)
+                .await?;
+            let events = rows
+                .iter()
+                .map(decode_event)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(AppendError::Other)?;
+            for projection in &self.shared.inline {
+                projection
+                    .apply(&events, &mut tx)
+                    .await
+                    .map_err(|e| {
+                        AppendError::Other(StoreError::backend(
+                            format!(
+                                "appending to stream `{stream_id}`: inline projection `{}` failed; nothing was stored",
+                                projection.name()
+                            ),
+                            e,
+                        ))
+                    })?;
+            }
+        }
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    fn append_query<'q>(
+        &'q self,
+        stream_id: &'q str,
+        expected: Option<i64>,
+        command_id: Option<Uuid>,
+        batch: &'q Batch,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
         sqlx::query(&self.shared.sql.append)
             .bind(stream_id)
             .bind(stream_category(stream_id))
@@ -598,8 +736,6 @@ impl PgEventStore {
             .bind(&batch.payloads)
             .bind(&batch.metadata)
             .bind(&self.shared.channel)
-            .fetch_one(&self.shared.pool)
-            .await
     }
 
     async fn append_inner(
@@ -652,7 +788,8 @@ impl PgEventStore {
                 .await
             {
                 Ok(row) => row,
-                Err(e) => {
+                Err(AppendError::Other(e)) => return Err(e),
+                Err(AppendError::Sql(e)) => {
                     let Some((code, constraint)) = db_error(&e) else {
                         return Err(StoreError::backend(ctx(), e));
                     };

@@ -1,0 +1,200 @@
+//! PostgreSQL projections: the [`PgProjection`] hooks, and inline
+//! projections that run inside each append's transaction.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use es_core::projection::{Dispatch, HandlerError, ProjectionError};
+use es_core::{RecordedEvent, StoreError};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use sqlx::PgConnection;
+
+use crate::PgEventStore;
+
+/// A projection whose read model lives in PostgreSQL: its handlers
+/// ([`Dispatch<PgConnection>`], written by `#[derive(Projection)]` from
+/// `On<E, PgConnection>` impls) write through the connection they are given,
+/// which is the runner's (or the append's) open transaction.
+///
+/// The two hooks run in a transaction too, and default to doing nothing:
+///
+/// - [`setup`](PgProjection::setup) creates the read model's tables (use
+///   `IF NOT EXISTS`): the [`ProjectionRunner`](crate::ProjectionRunner)
+///   runs it each time it becomes the active runner, [`PgEventStore::migrate`]
+///   runs it for inline projections.
+/// - [`reset`](PgProjection::reset) empties them (say, `TRUNCATE`):
+///   [`ProjectionRunner::rebuild`](crate::ProjectionRunner::rebuild) runs it
+///   in the transaction that moves the checkpoint back to 0, then replays.
+///
+/// ```
+/// use es_core::projection::{Dispatch, HandlerError, Projection, ProjectionError};
+/// use es_core::RecordedEvent;
+/// use es_postgres::PgProjection;
+/// use sqlx::PgConnection;
+///
+/// struct Pings;
+/// impl Projection for Pings {
+///     const NAME: &'static str = "pings";
+///     const EVENT_TYPES: &'static [&'static str] = &["Pinged"];
+/// }
+/// impl Dispatch<PgConnection> for Pings {
+///     async fn dispatch(&mut self, e: &RecordedEvent, conn: &mut PgConnection)
+///         -> Result<(), ProjectionError> {
+///         sqlx::query("UPDATE pings SET n = n + 1")
+///             .execute(conn)
+///             .await
+///             .map_err(|err| ProjectionError::handler::<Self>(e, err.into()))?;
+///         Ok(())
+///     }
+/// }
+/// impl PgProjection for Pings {
+///     async fn setup(&mut self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+///         sqlx::query("CREATE TABLE IF NOT EXISTS pings (n bigint NOT NULL)").execute(&mut *conn).await?;
+///         sqlx::query("INSERT INTO pings SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM pings)")
+///             .execute(conn).await?;
+///         Ok(())
+///     }
+///     async fn reset(&mut self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+///         sqlx::query("UPDATE pings SET n = 0").execute(conn).await?;
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait PgProjection: Dispatch<PgConnection> {
+    /// Creates the read model's tables if they do not exist. Runs in a
+    /// transaction, under the projection's lease when a runner calls it.
+    fn setup(
+        &mut self,
+        conn: &mut PgConnection,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let _ = conn;
+        async { Ok(()) }
+    }
+
+    /// Empties the read model before a rebuild. Runs in the transaction
+    /// that moves the checkpoint back to 0, so a crash leaves either the old
+    /// model and checkpoint or an empty model at 0.
+    fn reset(
+        &mut self,
+        conn: &mut PgConnection,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let _ = conn;
+        async { Ok(()) }
+    }
+}
+
+/// An inline projection with its type erased, so a store can hold several.
+pub(crate) trait ErasedInline: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn types(&self) -> &'static [&'static str];
+    /// Runs a fresh clone of the projection over `events` (those of its
+    /// types) on the append's transaction.
+    fn apply<'a>(
+        &'a self,
+        events: &'a [RecordedEvent],
+        conn: &'a mut PgConnection,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>>;
+    fn setup<'a>(&'a self, conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), HandlerError>>;
+}
+
+struct Inline<P>(P);
+
+impl<P: PgProjection + Clone + Sync> ErasedInline for Inline<P> {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn types(&self) -> &'static [&'static str] {
+        P::EVENT_TYPES
+    }
+
+    fn apply<'a>(
+        &'a self,
+        events: &'a [RecordedEvent],
+        conn: &'a mut PgConnection,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        async move {
+            let mut projection = self.0.clone();
+            for e in events {
+                if P::EVENT_TYPES.contains(&e.event_type.as_str()) {
+                    projection.dispatch(e, conn).await?;
+                }
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn setup<'a>(&'a self, conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), HandlerError>> {
+        async move { self.0.clone().setup(conn).await }.boxed()
+    }
+}
+
+impl PgEventStore {
+    /// This store with `projection` run inline: inside each append's own
+    /// transaction, after the events are inserted and before `COMMIT`, for
+    /// the appended events of its types. Its read model is therefore never
+    /// behind the events, and a failing handler fails the append (a
+    /// [`StoreError::Backend`] naming the projection whose source is the
+    /// [`ProjectionError`]; nothing is stored).
+    ///
+    /// Each append runs a fresh clone of `projection`, so keep the model in
+    /// the database and only configuration in the value. Appends of a store
+    /// with no inline projection stay one statement; with one, they are
+    /// `BEGIN`, the same statement, a read-back of the inserted rows (only
+    /// when some inline projection reads one of their types), the
+    /// handlers, `COMMIT`. Clones of the store made before this call do not
+    /// run it. [`PgEventStore::migrate`] runs its [`PgProjection::setup`].
+    ///
+    /// ```no_run
+    /// # use es_core::projection::*; use es_core::RecordedEvent; use sqlx::PgConnection;
+    /// # #[derive(Clone)] struct Balances;
+    /// # impl Projection for Balances { const NAME: &'static str = "b"; const EVENT_TYPES: &'static [&'static str] = &[]; }
+    /// # impl Dispatch<PgConnection> for Balances {
+    /// #     async fn dispatch(&mut self, _: &RecordedEvent, _: &mut PgConnection) -> Result<(), ProjectionError> { Ok(()) } }
+    /// # impl es_postgres::PgProjection for Balances {}
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = es_postgres::PgEventStore::connect("postgres://postgres@127.0.0.1:5432/app")
+    ///     .await?
+    ///     .with_inline(Balances);
+    /// store.migrate().await?; // also creates the inline projections' tables
+    /// # Ok(()) }
+    /// ```
+    pub fn with_inline<P>(mut self, projection: P) -> Self
+    where
+        P: PgProjection + Clone + Sync,
+    {
+        Arc::make_mut(&mut self.shared)
+            .inline
+            .push(Arc::new(Inline(projection)));
+        self
+    }
+
+    /// The names of the inline projections, in the order they run.
+    pub fn inline_projections(&self) -> Vec<&'static str> {
+        self.shared.inline.iter().map(|p| p.name()).collect()
+    }
+
+    /// Runs each inline projection's setup hook in a transaction of its own.
+    pub(crate) async fn setup_inline(&self) -> Result<(), StoreError> {
+        for projection in &self.shared.inline {
+            let ctx = || format!("setting up inline projection `{}`", projection.name());
+            let mut tx = self
+                .shared
+                .pool
+                .begin()
+                .await
+                .map_err(|e| StoreError::backend(ctx(), e))?;
+            projection
+                .setup(&mut tx)
+                .await
+                .map_err(|e| StoreError::backend(ctx(), e))?;
+            tx.commit()
+                .await
+                .map_err(|e| StoreError::backend(ctx(), e))?;
+        }
+        Ok(())
+    }
+}
