@@ -1,96 +1,214 @@
-//! The orders example: the place-order flow (load, decide, save) on the
-//! in-memory store, with a snapshot every 50 events.
+//! The orders example: the place-order flow (load, decide, save, project)
+//! on a persistent store, with a snapshot every 50 events, then the
+//! `order_details` and `order_items` read models of the order.
+//!
+//! The store is the SQLite file `orders.db` in the working directory (or the
+//! path in `ORDERS_DB`), or PostgreSQL when `DATABASE_URL` is set. Each run
+//! places a new order.
+// A demo prints.
+#![allow(clippy::print_stdout)]
+
+#[path = "../../common/backend.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod backend;
+
+use std::path::PathBuf;
 
 use anyhow::Context;
-use es_core::{InMemoryEventStore, Repository};
-use orders::{AddItem, CreateOrder, DeliverOrder, Order, PlaceOrder, RemoveItem, ShipOrder};
+use backend::ProjectingStore;
+use es_core::{Dispatch, Handle, Repository};
+use orders::read_model::{DetailsContext, ItemsContext, OrderDetailsStore, OrderItemsStore};
+use orders::{
+    AddItem, CreateOrder, DeliverOrder, Order, OrderDetails, OrderError, OrderItems, PlaceOrder,
+    RemoveItem, ShipOrder,
+};
 
-#[allow(clippy::print_stdout)]
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let store = InMemoryEventStore::new();
+    if let Some(url) = backend::database_url() {
+        let store = backend::open_postgres(&url).await?;
+        flow(store, "PostgreSQL (DATABASE_URL)".to_owned()).await
+    } else {
+        let path = std::env::var_os("ORDERS_DB").map_or_else(|| "orders.db".into(), PathBuf::from);
+        let store = backend::open_sqlite(&path).await?;
+        let result = flow(store.clone(), format!("SQLite file {}", path.display())).await;
+        store.close().await;
+        result
+    }
+}
+
+async fn flow<S>(store: S, name: String) -> anyhow::Result<()>
+where
+    S: ProjectingStore,
+    S::Conn: OrderDetailsStore + OrderItemsStore + DetailsContext + ItemsContext,
+    OrderDetails: Dispatch<S::Conn>,
+    OrderItems: Dispatch<S::Conn>,
+{
+    println!("Store: {name}");
+    let mut conn = store.connection().await?;
+    OrderDetailsStore::setup(&mut *conn)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the read-model tables: {e}"))?;
+    drop(conn);
+
     let orders = Repository::<Order, _>::new(store.clone())
         .snapshot_every(50)
         .retry_on_conflict(3);
-    let id = "order-1001";
+    let suffix = uuid::Uuid::now_v7().simple().to_string();
+    let id = format!("order-{}", &suffix[suffix.len() - 6..]);
+    let id = id.as_str();
 
-    orders
-        .execute(
-            id,
-            CreateOrder {
-                customer_id: "cust-7".into(),
-            },
-        )
-        .await?;
+    // Each step: load the order, decide, save the new events; then project.
+    let step = async |command: Command| -> anyhow::Result<Result<Order, OrderError>> {
+        let result = match command {
+            Command::Create(c) => exec(&orders, id, c).await?,
+            Command::Add(c) => exec(&orders, id, c).await?,
+            Command::Remove(c) => exec(&orders, id, c).await?,
+            Command::Place(c) => exec(&orders, id, c).await?,
+            Command::Ship(c) => exec(&orders, id, c).await?,
+            Command::Deliver(c) => exec(&orders, id, c).await?,
+        };
+        project(&store).await?;
+        Ok(result)
+    };
+
+    step(Command::Create(CreateOrder {
+        customer_id: "cust-7".into(),
+    }))
+    .await??;
     println!("created {id} for cust-7");
     for (sku, quantity, unit_price) in [("KB-01", 1, 4_999), ("MS-02", 2, 1_999), ("CB-03", 3, 499)]
     {
-        orders
-            .execute(
-                id,
-                AddItem {
-                    sku: sku.into(),
-                    quantity,
-                    unit_price,
-                },
-            )
-            .await?;
+        step(Command::Add(AddItem {
+            sku: sku.into(),
+            quantity,
+            unit_price,
+        }))
+        .await??;
         println!("added {quantity} × {sku} at {}", money(unit_price));
     }
-    orders
-        .execute(
-            id,
-            RemoveItem {
-                sku: "CB-03".into(),
-            },
-        )
-        .await?;
+    step(Command::Remove(RemoveItem {
+        sku: "CB-03".into(),
+    }))
+    .await??;
     println!("removed CB-03");
-    let placed = orders
-        .execute(
-            id,
-            PlaceOrder {
-                shipping_address: "1 Main St, Springfield".into(),
-            },
-        )
-        .await?;
-    println!("placed: total {}", money(placed.state.total()));
-    match orders
-        .execute(
-            id,
-            AddItem {
-                sku: "XX-99".into(),
-                quantity: 1,
-                unit_price: 100,
-            },
-        )
-        .await
+    let placed = step(Command::Place(PlaceOrder {
+        shipping_address: "1 Main St, Springfield".into(),
+    }))
+    .await??;
+    println!("placed: total {}", money(placed.total()));
+    match step(Command::Add(AddItem {
+        sku: "XX-99".into(),
+        quantity: 1,
+        unit_price: 100,
+    }))
+    .await?
     {
-        Err(e) => println!(
-            "adding after placing refused: {}",
-            e.rejection()
-                .map_or_else(|| e.to_string(), ToString::to_string)
-        ),
+        Err(e) => println!("adding after placing refused: {e}"),
         Ok(_) => anyhow::bail!("a placed order took a new item"),
     }
-    orders
-        .execute(
-            id,
-            ShipOrder {
-                tracking_number: "1Z999AA10123456784".into(),
-            },
-        )
-        .await?;
+    step(Command::Ship(ShipOrder {
+        tracking_number: "1Z999AA10123456784".into(),
+    }))
+    .await??;
     println!("shipped with tracking number 1Z999AA10123456784");
-    orders.execute(id, DeliverOrder).await?;
+    step(Command::Deliver(DeliverOrder)).await??;
     let order = orders.load(id).await?.context("the order exists")?;
     println!(
-        "delivered: status {:?}, {} lines, version {}, {} events in the store",
+        "delivered: status {:?}, {} lines, version {}",
         order.state.status,
         order.state.lines.len(),
-        order.version,
-        store.len()
+        order.version
     );
+
+    let mut conn = store.connection().await?;
+    let details = OrderDetailsStore::details(&mut *conn, id)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading order_details: {e}"))?
+        .context("the order has an order_details row")?;
+    let items = OrderItemsStore::items(&mut *conn, id)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading order_items: {e}"))?;
+    drop(conn);
+    let time = |t: Option<es_core::Timestamp>| {
+        t.map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
+        )
+    };
+    println!();
+    println!("order_details ({} read model):", store.describe());
+    println!("  order      {}", details.order_id);
+    println!("  customer   {}", details.customer_id);
+    println!("  status     {}", details.status);
+    println!(
+        "  total      {}",
+        details.total.map_or_else(|| "-".to_owned(), money)
+    );
+    println!(
+        "  address    {}",
+        details.shipping_address.as_deref().unwrap_or("-")
+    );
+    println!(
+        "  tracking   {}",
+        details.tracking_number.as_deref().unwrap_or("-")
+    );
+    println!("  created    {}", time(Some(details.created_at)));
+    println!("  placed     {}", time(details.placed_at));
+    println!("  shipped    {}", time(details.shipped_at));
+    println!("  delivered  {}", time(details.delivered_at));
+    println!("order_items:");
+    for line in &items {
+        println!(
+            "  {:<6} {:>2} × {:>7} = {:>8}",
+            line.sku,
+            line.quantity,
+            money(line.unit_price),
+            money(line.quantity * line.unit_price)
+        );
+    }
+    Ok(())
+}
+
+/// The commands of the flow.
+enum Command {
+    Create(CreateOrder),
+    Add(AddItem),
+    Remove(RemoveItem),
+    Place(PlaceOrder),
+    Ship(ShipOrder),
+    Deliver(DeliverOrder),
+}
+
+/// Load, decide, save: the domain's refusal is a value, anything else an error.
+async fn exec<S, C>(
+    orders: &Repository<Order, S>,
+    id: &str,
+    command: C,
+) -> anyhow::Result<Result<Order, OrderError>>
+where
+    S: ProjectingStore,
+    Order: Handle<C, Error = OrderError>,
+    C: Clone + Send,
+{
+    match orders.execute(id, command).await {
+        Ok(done) => Ok(Ok(done.state)),
+        Err(e) => match e.rejection() {
+            Some(why) => Ok(Err(why.clone())),
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// Brings both read models up to date.
+async fn project<S>(store: &S) -> anyhow::Result<()>
+where
+    S: ProjectingStore,
+    OrderDetails: Dispatch<S::Conn>,
+    OrderItems: Dispatch<S::Conn>,
+{
+    store.catch_up(&mut OrderDetails::default()).await?;
+    store.catch_up(&mut OrderItems::default()).await?;
     Ok(())
 }
 

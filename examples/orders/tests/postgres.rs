@@ -1,0 +1,187 @@
+//! End to end on PostgreSQL: the place-order flow through the repository on
+//! `PgEventStore` (snapshots every 50), `order_details` and `order_items`
+//! built in PostgreSQL by the same handlers, checked with SQL.
+
+#[path = "../../common/backend.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod backend;
+
+use backend::ProjectingStore;
+use es_core::{Aggregate, Repository, SnapshotStore};
+use es_testing::postgres::TestDatabase;
+use orders::read_model::OrderDetailsStore;
+use orders::{
+    AddItem, CancelOrder, CreateOrder, DeliverOrder, Order, OrderDetails, OrderItems, PlaceOrder,
+    RemoveItem, ShipOrder,
+};
+
+/// order_id, customer_id, status, total, address, tracking, placed?, shipped?, delivered?
+type DetailsRow = (
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    bool,
+    bool,
+    bool,
+);
+
+#[tokio::test]
+async fn the_place_order_flow_and_its_read_models_on_postgres() {
+    let db = TestDatabase::create().await;
+    let store = backend::open_postgres(db.url()).await.unwrap();
+    let mut conn = store.connection().await.unwrap();
+    OrderDetailsStore::setup(&mut *conn).await.unwrap();
+    drop(conn);
+    let orders = Repository::<Order, _>::new(store.clone()).snapshot_every(50);
+    let add = |sku: &str, quantity, unit_price| AddItem {
+        sku: sku.into(),
+        quantity,
+        unit_price,
+    };
+
+    orders
+        .execute(
+            "o1",
+            CreateOrder {
+                customer_id: "cust-7".into(),
+            },
+        )
+        .await
+        .unwrap();
+    orders.execute("o1", add("KB-01", 1, 4999)).await.unwrap();
+    orders.execute("o1", add("MS-02", 2, 1999)).await.unwrap();
+    orders.execute("o1", add("CB-03", 3, 499)).await.unwrap();
+    orders
+        .execute(
+            "o1",
+            RemoveItem {
+                sku: "CB-03".into(),
+            },
+        )
+        .await
+        .unwrap();
+    orders
+        .execute(
+            "o1",
+            PlaceOrder {
+                shipping_address: "1 Main St".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        orders
+            .execute("o1", add("XX", 1, 1))
+            .await
+            .unwrap_err()
+            .rejection()
+            .is_some()
+    );
+    orders
+        .execute(
+            "o1",
+            ShipOrder {
+                tracking_number: "1Z999".into(),
+            },
+        )
+        .await
+        .unwrap();
+    orders.execute("o1", DeliverOrder).await.unwrap();
+
+    // A second order, long enough for a snapshot, then cancelled.
+    orders
+        .execute(
+            "o2",
+            CreateOrder {
+                customer_id: "cust-8".into(),
+            },
+        )
+        .await
+        .unwrap();
+    for _ in 0..55 {
+        orders.execute("o2", add("PEN", 1, 150)).await.unwrap();
+    }
+    orders
+        .execute(
+            "o2",
+            CancelOrder {
+                reason: "too many pens".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let snapshot = store
+        .load_snapshot(&format!("{}-o2", Order::NAME))
+        .await
+        .unwrap()
+        .expect("a snapshot of o2");
+    assert!(snapshot.version >= 50);
+    let with = orders.load("o2").await.unwrap().unwrap();
+    let without = Repository::<Order, _>::new(store.clone())
+        .load("o2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (with.version, &with.state),
+        (without.version, &without.state)
+    );
+
+    store.catch_up(&mut OrderDetails::default()).await.unwrap();
+    store.catch_up(&mut OrderItems::default()).await.unwrap();
+
+    let details: Vec<DetailsRow> = sqlx::query_as(
+        "SELECT order_id, customer_id, status, total, shipping_address, tracking_number, \
+             placed_at IS NOT NULL, shipped_at IS NOT NULL, delivered_at IS NOT NULL \
+             FROM order_details ORDER BY order_id",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        details,
+        [
+            (
+                "o1".into(),
+                "cust-7".into(),
+                "delivered".into(),
+                Some(8997),
+                Some("1 Main St".into()),
+                Some("1Z999".into()),
+                true,
+                true,
+                true
+            ),
+            (
+                "o2".into(),
+                "cust-8".into(),
+                "cancelled".into(),
+                None,
+                None,
+                None,
+                false,
+                false,
+                false
+            ),
+        ]
+    );
+    let items: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT order_id, sku, quantity, unit_price FROM order_items ORDER BY order_id, line_no",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        items,
+        [
+            ("o1".into(), "KB-01".into(), 1, 4999),
+            ("o1".into(), "MS-02".into(), 2, 1999),
+            ("o2".into(), "PEN".into(), 55, 150),
+        ]
+    );
+    store.pool().close().await;
+    db.drop_db().await;
+}
