@@ -166,6 +166,39 @@ impl RecordedEvent {
     }
 }
 
+/// A stored event as replaying an aggregate needs it: its version, type,
+/// schema version and payload, without the envelope a replay does not read
+/// (see [`EventStore::read_stream_for_replay`](crate::EventStore::read_stream_for_replay)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayedEvent {
+    /// Its version within the stream, from 1.
+    pub stream_version: u64,
+    /// The stored type name.
+    pub event_type: String,
+    /// The schema version the payload was written at.
+    pub schema_version: u32,
+    /// The JSON payload as written.
+    pub payload: Vec<u8>,
+}
+
+impl ReplayedEvent {
+    /// Decodes (and upcasts) the payload into a typed event.
+    pub fn decode<E: Event>(&self) -> Result<E, DecodeError> {
+        E::decode(&self.event_type, self.schema_version, &self.payload)
+    }
+}
+
+impl From<RecordedEvent> for ReplayedEvent {
+    fn from(e: RecordedEvent) -> Self {
+        Self {
+            stream_version: e.stream_version,
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            payload: e.payload,
+        }
+    }
+}
+
 /// The category of a stream id: the part before its first `-`, or the whole
 /// id when it has none.
 ///

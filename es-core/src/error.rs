@@ -318,18 +318,35 @@ impl<E> RepositoryError<E> {
     }
 
     pub(crate) fn from_decode(recorded: &crate::envelope::RecordedEvent, e: DecodeError) -> Self {
+        Self::from_decode_at(
+            &recorded.stream_id,
+            recorded.stream_version,
+            &recorded.event_type,
+            recorded.schema_version,
+            e,
+        )
+    }
+
+    /// The error for an event of `stream_id` that does not decode.
+    pub(crate) fn from_decode_at(
+        stream_id: &str,
+        version: u64,
+        event_type: &str,
+        schema_version: u32,
+        e: DecodeError,
+    ) -> Self {
         match e {
             DecodeError::UnknownEventType { event_type, known } => Self::UnknownEventType {
-                stream_id: recorded.stream_id.clone(),
-                version: recorded.stream_version,
+                stream_id: stream_id.to_owned(),
+                version,
                 event_type,
                 known,
             },
             source => Self::Decode {
-                stream_id: recorded.stream_id.clone(),
-                version: recorded.stream_version,
-                event_type: recorded.event_type.clone(),
-                schema_version: recorded.schema_version,
+                stream_id: stream_id.to_owned(),
+                version,
+                event_type: event_type.to_owned(),
+                schema_version,
                 source: Box::new(source),
             },
         }

@@ -97,7 +97,9 @@ pub mod upcast;
 pub mod __private;
 
 pub use aggregate::{Aggregate, Apply, Handle};
-pub use envelope::{Metadata, NewEvent, Recorded, RecordedEvent, Timestamp, stream_category};
+pub use envelope::{
+    Metadata, NewEvent, Recorded, RecordedEvent, ReplayedEvent, Timestamp, stream_category,
+};
 pub use error::{
     BoxError, DecodeError, EncodeError, InvalidStreamId, RepositoryError, StoreError, UpcastError,
 };

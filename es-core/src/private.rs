@@ -22,7 +22,23 @@ pub fn encode_json<T: Serialize + ?Sized>(
 
 /// Decodes JSON bytes straight into `T` (no intermediate `Value`), naming the
 /// serde path of a fault.
+///
+/// The plain serde_json parse runs first (it rejects trailing bytes too);
+/// only a payload that fails it is parsed again with path tracking, so the
+/// common case does not pay for the path bookkeeping.
 pub fn decode_json<T: DeserializeOwned>(
+    event_type: &str,
+    schema_version: u32,
+    payload: &[u8],
+) -> Result<T, DecodeError> {
+    match serde_json::from_slice(payload) {
+        Ok(value) => Ok(value),
+        Err(_) => decode_json_tracked(event_type, schema_version, payload),
+    }
+}
+
+/// [`decode_json`] with the serde path of a fault in the error.
+fn decode_json_tracked<T: DeserializeOwned>(
     event_type: &str,
     schema_version: u32,
     payload: &[u8],
@@ -60,6 +76,10 @@ pub fn decode_value<T: DeserializeOwned>(
     schema_version: u32,
     value: serde_json::Value,
 ) -> Result<T, DecodeError> {
+    // As in `decode_json`: the path is tracked only when the plain decode fails.
+    if let Ok(decoded) = T::deserialize(&value) {
+        return Ok(decoded);
+    }
     serde_path_to_error::deserialize(value)
         .map_err(|e| payload_error(event_type, schema_version, e))
 }

@@ -42,6 +42,7 @@
 mod error;
 mod inline;
 mod listener;
+mod notify;
 mod runner;
 mod subscription;
 
@@ -50,7 +51,7 @@ use std::time::Duration;
 
 use es_core::{
     AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, Metadata, NewEvent,
-    RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamEnd, stream_category,
+    RecordedEvent, ReplayedEvent, Snapshot, SnapshotStore, StoreError, StreamEnd, stream_category,
     validate_stream_id,
 };
 use sqlx::migrate::Migrator;
@@ -93,6 +94,14 @@ const DEFAULT_SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// writer took the same stream version first.
 const ANY_RETRIES: u32 = 32;
 
+/// The largest event payload an append accepts unless
+/// [`PgEventStoreBuilder::max_payload_bytes`] says otherwise: 8 MiB. Far
+/// above any sane event (the conformance suite stores one of just over
+/// 1 MiB) and far below what hurts: PostgreSQL's own ceilings (1 GB per
+/// field, 255 MB per jsonb value) would let one runaway writer fill the
+/// server's memory and WAL long before it was refused.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 8 << 20;
+
 /// Configures a [`PgEventStore`]: schema name, poll interval, settle timeout.
 ///
 /// ```no_run
@@ -110,6 +119,7 @@ pub struct PgEventStoreBuilder {
     schema: String,
     poll_interval: Duration,
     settle_timeout: Duration,
+    max_payload_bytes: usize,
 }
 
 impl Default for PgEventStoreBuilder {
@@ -118,6 +128,7 @@ impl Default for PgEventStoreBuilder {
             schema: DEFAULT_SCHEMA.to_owned(),
             poll_interval: DEFAULT_POLL_INTERVAL,
             settle_timeout: DEFAULT_SETTLE_TIMEOUT,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
         }
     }
 }
@@ -157,6 +168,15 @@ impl PgEventStoreBuilder {
         self
     }
 
+    /// The largest payload (in bytes) one event may have (default
+    /// [`DEFAULT_MAX_PAYLOAD_BYTES`], 8 MiB). An append with a bigger one
+    /// fails with [`StoreError::PayloadTooLarge`] before anything is sent to
+    /// the server, and writes none of its batch.
+    pub fn max_payload_bytes(mut self, limit: usize) -> Self {
+        self.max_payload_bytes = limit;
+        self
+    }
+
     /// Connects a pool (sqlx's default settings) and builds the store.
     pub async fn connect(self, url: &str) -> Result<PgEventStore, StoreError> {
         let pool = PgPool::connect(url)
@@ -175,7 +195,9 @@ impl PgEventStoreBuilder {
                 pool,
                 poll_interval: self.poll_interval,
                 settle_timeout: self.settle_timeout,
+                max_payload_bytes: self.max_payload_bytes,
                 watch: Arc::new(Mutex::new(None)),
+                notifier: Arc::new(Mutex::new(None)),
                 inline: Vec::new(),
             }),
         }
@@ -196,7 +218,11 @@ struct Shared {
     sql: Sql,
     poll_interval: Duration,
     settle_timeout: Duration,
+    /// Payloads above this many bytes are refused before the round trip.
+    max_payload_bytes: usize,
     watch: subscription::WatchSlot,
+    /// Announces the fast path's commits (see `notify`).
+    notifier: notify::NotifierSlot,
     /// Projections run inside each append's transaction.
     inline: Vec<Arc<dyn inline::ErasedInline>>,
 }
@@ -214,6 +240,8 @@ impl std::fmt::Debug for PgEventStore {
 struct Sql {
     append: String,
     read_stream: String,
+    /// `read_stream` with only the columns a replay reads.
+    replay_stream: String,
     read_all: String,
     head: String,
     stream_version: String,
@@ -235,6 +263,7 @@ struct Sql {
     dead_letters: String,
 }
 
+/// The columns of an event row, in the order `decode_event_at` reads them.
 const COLUMNS: &str = "global_position, event_id, stream_id, stream_version, event_type, \
      schema_version, payload::text AS payload, metadata::text AS metadata, recorded_at";
 
@@ -265,7 +294,10 @@ impl Sql {
         Self {
             // One statement, one round trip: check the command id and the
             // expected version, insert the whole batch from arrays, record
-            // the command, notify. Concurrent writers that both pass the
+            // the command, and notify when $10 (the channel) is not NULL
+            // (only inside an inline projection's transaction; otherwise the
+            // `notify` task announces the commit, see src/notify.rs).
+            // Concurrent writers that both pass the
             // version check collide on (stream_id, stream_version): the
             // second fails with 23505 and writes nothing.
             append: format!(
@@ -305,7 +337,7 @@ WITH cur AS MATERIALIZED (
     WHERE $4::uuid IS NOT NULL AND n > 0
     RETURNING 1
 ), notified AS (
-    SELECT pg_notify($10, last_position::text) FROM summary WHERE n > 0
+    SELECT pg_notify($10, last_position::text) FROM summary WHERE n > 0 AND $10::text IS NOT NULL
 )
 SELECT cur.version AS current_version, summary.n, summary.first_version,
        summary.last_version, summary.last_position,
@@ -316,6 +348,13 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
             ),
             read_stream: format!(
                 "SELECT {COLUMNS} FROM {s}.events \
+                 WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3 \
+                   AND ($4::timestamptz IS NULL OR recorded_at <= $4::timestamptz) \
+                 ORDER BY stream_version LIMIT $5"
+            ),
+            replay_stream: format!(
+                "SELECT stream_version, event_type, schema_version, payload::text AS payload \
+                 FROM {s}.events \
                  WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3 \
                    AND ($4::timestamptz IS NULL OR recorded_at <= $4::timestamptz) \
                  ORDER BY stream_version LIMIT $5"
@@ -437,28 +476,40 @@ fn db_error(e: &sqlx::Error) -> Option<(String, Option<String>)> {
 }
 
 fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    decode_event_at(row, 0)
+}
+
+/// Decodes the [`COLUMNS`] of a row that start at column `base`, by
+/// position: a by-name lookup per column per row showed up in the profile
+/// of long reads.
+fn decode_event_at(row: &PgRow, base: usize) -> Result<RecordedEvent, StoreError> {
     let stream_id: String = row
-        .try_get("stream_id")
+        .try_get(base + 2)
         .map_err(|e| StoreError::backend("decoding an event row", e))?;
     let backend = |e: sqlx::Error| {
         StoreError::backend(format!("decoding an event of stream `{stream_id}`"), e)
     };
-    let metadata: String = row.try_get("metadata").map_err(backend)?;
-    let metadata: Metadata = serde_json::from_str(&metadata).map_err(|e| StoreError::Corrupt {
-        stream_id: stream_id.clone(),
-        message: format!("undecodable metadata: {e}"),
-    })?;
-    let payload: String = row.try_get("payload").map_err(backend)?;
-    let schema_version: i32 = row.try_get("schema_version").map_err(backend)?;
+    let metadata: &str = row.try_get(base + 7).map_err(backend)?;
+    // Most events carry no metadata: skip the parser for `{}`.
+    let metadata: Metadata = if metadata == "{}" {
+        Metadata::default()
+    } else {
+        serde_json::from_str(metadata).map_err(|e| StoreError::Corrupt {
+            stream_id: stream_id.clone(),
+            message: format!("undecodable metadata: {e}"),
+        })?
+    };
+    let payload: String = row.try_get(base + 6).map_err(backend)?;
+    let schema_version: i32 = row.try_get(base + 5).map_err(backend)?;
     Ok(RecordedEvent {
-        event_id: row.try_get("event_id").map_err(backend)?,
-        stream_version: to_u64(row.try_get("stream_version").map_err(backend)?),
-        global_position: to_u64(row.try_get("global_position").map_err(backend)?),
-        event_type: row.try_get("event_type").map_err(backend)?,
+        global_position: to_u64(row.try_get(base).map_err(backend)?),
+        event_id: row.try_get(base + 1).map_err(backend)?,
+        stream_version: to_u64(row.try_get(base + 3).map_err(backend)?),
+        event_type: row.try_get(base + 4).map_err(backend)?,
         schema_version: u32::try_from(schema_version).unwrap_or(0),
         payload: payload.into_bytes(),
         metadata,
-        recorded_at: row.try_get("recorded_at").map_err(backend)?,
+        recorded_at: row.try_get(base + 8).map_err(backend)?,
         stream_id,
     })
 }
@@ -666,8 +717,10 @@ impl PgEventStore {
     ) -> Result<PgRow, AppendError> {
         if self.shared.inline.is_empty() {
             // The fast path: one statement, its own transaction.
+            // No NOTIFY in it: that would serialize concurrent commits (see
+            // `notify`); `append_inner` announces the commit afterwards.
             return self
-                .append_query(stream_id, expected, command_id, batch)
+                .append_query(stream_id, expected, command_id, batch, false)
                 .fetch_one(&self.shared.pool)
                 .await
                 .map_err(AppendError::Sql);
@@ -677,7 +730,7 @@ impl PgEventStore {
         // then COMMIT. A failing handler rolls everything back.
         let mut tx = self.shared.pool.begin().await?;
         let row = self
-            .append_query(stream_id, expected, command_id, batch)
+            .append_query(stream_id, expected, command_id, batch, true)
             .fetch_one(&mut *tx)
             .await?;
         let n: Option<i64> = row.try_get("n")?;
@@ -724,6 +777,7 @@ impl PgEventStore {
         expected: Option<i64>,
         command_id: Option<Uuid>,
         batch: &'q Batch,
+        notify_in_transaction: bool,
     ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
         sqlx::query(&self.shared.sql.append)
             .bind(stream_id)
@@ -735,7 +789,7 @@ impl PgEventStore {
             .bind(&batch.versions)
             .bind(&batch.payloads)
             .bind(&batch.metadata)
-            .bind(&self.shared.channel)
+            .bind(notify_in_transaction.then_some(self.shared.channel.as_str()))
     }
 
     async fn append_inner(
@@ -745,6 +799,16 @@ impl PgEventStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         validate_stream_id(stream_id)?;
+        // Before anything reaches the server: the whole batch or nothing.
+        let limit = self.shared.max_payload_bytes;
+        if let Some(e) = events.iter().find(|e| e.payload.len() > limit) {
+            return Err(StoreError::PayloadTooLarge {
+                stream_id: stream_id.to_owned(),
+                event_type: e.event_type.clone(),
+                size: e.payload.len(),
+                limit,
+            });
+        }
         let span = tracing::Span::current();
         if events.is_empty() {
             let actual = self.stream_version(stream_id).await?;
@@ -858,10 +922,21 @@ impl PgEventStore {
             let first = to_u64(get("first_version")?.unwrap_or(0));
             let last = to_u64(get("last_version")?.unwrap_or(0));
             span.record("version", last);
+            let last_position = get("last_position")?.map(to_u64);
+            if self.shared.inline.is_empty()
+                && let Some(position) = last_position
+            {
+                notify::announce(
+                    &self.shared.notifier,
+                    &self.shared.pool,
+                    &self.shared.channel,
+                    position,
+                );
+            }
             return Ok(AppendResult {
                 first_version: first,
                 last_version: last,
-                last_position: get("last_position")?.map(to_u64),
+                last_position,
                 duplicate: false,
             });
         }
@@ -901,11 +976,12 @@ impl PgEventStore {
                 .map_err(|e| StoreError::backend("reading all streams", e))?;
             let mut events = Vec::with_capacity(rows.len());
             for row in &rows {
+                // `bound, visible, COLUMNS…`: the event's columns start at 2.
                 let pos: Option<i64> = row
-                    .try_get("global_position")
+                    .try_get(2)
                     .map_err(|e| StoreError::backend("reading all streams", e))?;
                 if pos.is_some() {
-                    events.push(decode_event(row)?);
+                    events.push(decode_event_at(row, 2)?);
                 }
             }
             let target = *target.get_or_insert(visible);
@@ -998,6 +1074,49 @@ impl EventStore for PgEventStore {
         }
         .instrument(span)
         .await
+    }
+
+    /// Reads only `stream_version, event_type, schema_version, payload`: a
+    /// replay needs no more, and the full row costs about twice the time to
+    /// fetch and decode (es-bench, 10,000-event load).
+    async fn read_stream_for_replay(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        to: StreamEnd,
+        limit: usize,
+    ) -> Result<Vec<ReplayedEvent>, StoreError> {
+        validate_stream_id(stream_id)?;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (to_version, to_time) = match to {
+            StreamEnd::Head => (i64::MAX, None),
+            StreamEnd::Version(v) => (to_i64(v), None),
+            StreamEnd::Time(t) => (i64::MAX, Some(t)),
+        };
+        let backend = |e| StoreError::backend(format!("reading stream `{stream_id}`"), e);
+        let rows = sqlx::query(&self.shared.sql.replay_stream)
+            .bind(stream_id)
+            .bind(to_i64(from_version.max(1)))
+            .bind(to_version)
+            .bind(to_time)
+            .bind(limit_i64(limit))
+            .fetch_all(&self.shared.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let schema_version: i32 = row.try_get(2).map_err(backend)?;
+                let payload: String = row.try_get(3).map_err(backend)?;
+                Ok(ReplayedEvent {
+                    stream_version: to_u64(row.try_get(0).map_err(backend)?),
+                    event_type: row.try_get(1).map_err(backend)?,
+                    schema_version: u32::try_from(schema_version).unwrap_or(0),
+                    payload: payload.into_bytes(),
+                })
+            })
+            .collect()
     }
 
     /// Reads in global order, only events whose transaction id is below the

@@ -39,18 +39,84 @@
 //! and watchers learn of other processes' commits by polling every
 //! [`POLL_INTERVAL`].
 //!
+//! # Projections
+//!
+//! A read model in the same file is a [`SqliteProjection`]: a
+//! `Dispatch<sqlx::SqliteConnection>` (what `#[derive(Projection)]` writes
+//! from `On<E, SqliteConnection>` handlers) with optional `setup` and
+//! `reset` hooks. [`ProjectionRunner`] runs it durably with the API of
+//! `es_postgres::ProjectionRunner`: `new(store, projection)`, `batch_size`,
+//! `error_policy`, `run(shutdown)` (catch up, then follow commits: this
+//! process's at once, other processes' within [`POLL_INTERVAL`]),
+//! `catch_up()`, `rebuild(progress)` and `status()` (position, head, lag in
+//! events). Each batch is one `BEGIN IMMEDIATE` transaction that re-reads the
+//! checkpoint, runs the handlers on the transaction's connection and moves
+//! the checkpoint, so two processes running one projection on one file never
+//! apply an event twice (see [`runner`]).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use es_core::projection::{Dispatch, HandlerError, Projection, ProjectionError};
+//! use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+//! use es_sqlite::{ProjectionRunner, SqliteEventStore, SqliteProjection};
+//! use sqlx::SqliteConnection;
+//!
+//! struct Opened;
+//! impl Projection for Opened {
+//!     const NAME: &'static str = "opened";
+//!     const EVENT_TYPES: &'static [&'static str] = &["AccountOpened"];
+//! }
+//! impl Dispatch<SqliteConnection> for Opened {
+//!     async fn dispatch(&mut self, e: &RecordedEvent, conn: &mut SqliteConnection)
+//!         -> Result<(), ProjectionError> {
+//!         sqlx::query("INSERT INTO opened (stream_id) VALUES (?)")
+//!             .bind(&e.stream_id)
+//!             .execute(conn)
+//!             .await
+//!             .map_err(|err| ProjectionError::handler::<Self>(e, err.into()))?;
+//!         Ok(())
+//!     }
+//! }
+//! impl SqliteProjection for Opened {
+//!     async fn setup(&mut self, conn: &mut SqliteConnection) -> Result<(), HandlerError> {
+//!         sqlx::query("CREATE TABLE IF NOT EXISTS opened (stream_id TEXT PRIMARY KEY)")
+//!             .execute(conn).await?;
+//!         Ok(())
+//!     }
+//!     async fn reset(&mut self, conn: &mut SqliteConnection) -> Result<(), HandlerError> {
+//!         sqlx::query("DELETE FROM opened").execute(conn).await?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let store = SqliteEventStore::in_memory().await?;
+//! let opened = NewEvent::from_raw("AccountOpened", 1, b"{}".to_vec(), Metadata::new());
+//! store.append("BankAccount-1", ExpectedVersion::NoStream, vec![opened]).await?;
+//!
+//! let mut runner = ProjectionRunner::new(store.clone(), Opened).batch_size(500);
+//! runner.catch_up().await?;     // or runner.run(shutdown_future).await? to follow commits
+//! assert_eq!(runner.status().await?.lag, 0);
+//! let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM opened").fetch_one(store.pool()).await?;
+//! assert_eq!(n, 1);
+//! # Ok(()) }
+//! ```
+//!
 //! # Tables
 //!
 //! `events` (global position, event id, stream id and version, aggregate type,
 //! event type, schema version, JSON payload and metadata, recorded-at),
 //! `commands`, `snapshots` and `checkpoints`; see `migrations/`.
 
+pub mod runner;
 mod store;
 mod subscription;
 
+pub use runner::{
+    DEFAULT_RUNNER_BATCH_SIZE, ErrorPolicy, ProjectionRunner, ProjectionStatus, SqliteProjection,
+};
 pub use store::{
-    DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_CONNECTIONS, MIGRATOR, POLL_INTERVAL, SqliteEventStore,
-    load_checkpoint_with, save_checkpoint_with,
+    DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PAYLOAD_BYTES, MIGRATOR,
+    POLL_INTERVAL, SqliteEventStore, load_checkpoint_with, save_checkpoint_with,
 };
 pub use subscription::{DEFAULT_BATCH_SIZE, Subscription};
 

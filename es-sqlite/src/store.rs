@@ -45,6 +45,14 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// of 32,766 variables per statement.
 const INSERT_CHUNK: usize = 1000;
 
+/// The largest event payload an append accepts unless
+/// [`SqliteEventStore::with_max_payload_bytes`] says otherwise: 8 MiB, as
+/// in the PostgreSQL store. Well above any sane event (the conformance
+/// suite stores one of just over 1 MiB), well below SQLite's own ceiling
+/// (1 GB per value by default), which a runaway writer would reach only
+/// after bloating the file.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 8 << 20;
+
 /// The columns an event is read from, in a macro so `concat!` can build
 /// whole statements at compile time.
 macro_rules! event_columns {
@@ -86,6 +94,8 @@ macro_rules! event_columns {
 #[derive(Clone)]
 pub struct SqliteEventStore {
     inner: Arc<Inner>,
+    /// Payloads above this many bytes are refused before the transaction.
+    max_payload_bytes: usize,
 }
 
 struct Inner {
@@ -217,6 +227,7 @@ impl SqliteEventStore {
 
     fn build(pool: SqlitePool, poll: bool, label: String) -> Self {
         Self {
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             inner: Arc::new(Inner {
                 pool,
                 commits: watch::Sender::new(0),
@@ -225,6 +236,16 @@ impl SqliteEventStore {
                 label,
             }),
         }
+    }
+
+    /// This store (and its clones made afterwards) with another limit on one
+    /// event's payload, in bytes (default [`DEFAULT_MAX_PAYLOAD_BYTES`],
+    /// 8 MiB). An append with a bigger payload fails with
+    /// [`StoreError::PayloadTooLarge`] before its transaction begins, and
+    /// writes none of its batch.
+    pub fn with_max_payload_bytes(mut self, limit: usize) -> Self {
+        self.max_payload_bytes = limit;
+        self
     }
 
     /// Creates or updates the schema. Idempotent, and safe when several
@@ -302,6 +323,15 @@ impl SqliteEventStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         validate_stream_id(stream_id)?;
+        let limit = self.max_payload_bytes;
+        if let Some(e) = events.iter().find(|e| e.payload.len() > limit) {
+            return Err(StoreError::PayloadTooLarge {
+                stream_id: stream_id.to_owned(),
+                event_type: e.event_type.clone(),
+                size: e.payload.len(),
+                limit,
+            });
+        }
         let context = |what: &str| format!("{what} on stream `{stream_id}`");
         // BEGIN IMMEDIATE takes the write lock now, so the version read below
         // stays true until the commit, and two writers queue on the lock

@@ -1,7 +1,7 @@
 //! The examples' stores: the embedded SQLite file by default, PostgreSQL when
-//! `DATABASE_URL` is set; and a small in-process projector that runs a
-//! projection's handlers in a transaction of the same database, advancing
-//! the projection's checkpoint in that transaction.
+//! `DATABASE_URL` is set; and the little glue that lets one generic app run
+//! its read models with the store's own projection runner
+//! (`es_sqlite::ProjectionRunner` or `es_postgres::ProjectionRunner`).
 //!
 //! Shared by the `bank` and `orders` examples (included with `#[path]`).
 
@@ -10,20 +10,15 @@ use std::ops::DerefMut;
 use std::path::Path;
 
 use anyhow::Context as _;
-use es_core::projection::Dispatch;
 use es_core::{EventStore, SnapshotStore};
-use es_postgres::PgEventStore;
-use es_sqlite::SqliteEventStore;
+use es_postgres::{PgEventStore, PgProjection};
+use es_sqlite::{SqliteEventStore, SqliteProjection};
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection};
 
-/// How many events one projector transaction handles.
-pub const PROJECTION_BATCH: usize = 500;
-
-/// A store whose database also holds the read models: the projector runs
-/// handlers on its connections.
-pub trait ProjectingStore: EventStore + SnapshotStore {
-    /// The connection handlers write through (an open transaction).
+/// A store whose database also holds the read models.
+pub trait ExampleStore: EventStore + SnapshotStore {
+    /// The connection the read models are queried (and written) through.
     type Conn: Send + 'static;
     /// A pooled connection for queries of the read models.
     type Pooled: DerefMut<Target = Self::Conn> + Send;
@@ -33,17 +28,25 @@ pub trait ProjectingStore: EventStore + SnapshotStore {
 
     /// A connection from the store's pool.
     fn connection(&self) -> impl Future<Output = anyhow::Result<Self::Pooled>> + Send;
-
-    /// Runs `projection` over the events after its checkpoint, one
-    /// transaction per batch that writes the read model and the checkpoint
-    /// together; returns the new checkpoint. Projectors of one name in
-    /// several processes take turns (a lock per batch).
-    fn catch_up<P>(&self, projection: &mut P) -> impl Future<Output = anyhow::Result<u64>> + Send
-    where
-        P: Dispatch<Self::Conn> + Send;
 }
 
-impl ProjectingStore for SqliteEventStore {
+/// A store that runs projection `P` with its framework runner.
+pub trait RunsProjection<P>: ExampleStore {
+    /// `es_postgres::ProjectionRunner<P>` or `es_sqlite::ProjectionRunner<P>`.
+    type Runner: CatchUp;
+
+    /// A runner of `projection` on this store.
+    fn runner(&self, projection: P) -> Self::Runner;
+}
+
+/// What the examples ask of a runner.
+pub trait CatchUp: Send {
+    /// Handles every event up to the head (one transaction per batch writes
+    /// the read model and the checkpoint); returns the checkpoint.
+    fn catch_up(&mut self) -> impl Future<Output = anyhow::Result<u64>> + Send;
+}
+
+impl ExampleStore for SqliteEventStore {
     type Conn = SqliteConnection;
     type Pooled = PoolConnection<Sqlite>;
 
@@ -54,42 +57,24 @@ impl ProjectingStore for SqliteEventStore {
     async fn connection(&self) -> anyhow::Result<Self::Pooled> {
         Ok(self.pool().acquire().await?)
     }
+}
 
-    async fn catch_up<P>(&self, projection: &mut P) -> anyhow::Result<u64>
-    where
-        P: Dispatch<SqliteConnection> + Send,
-    {
-        let name = P::NAME;
-        loop {
-            // BEGIN IMMEDIATE takes the file's write lock first, so the
-            // checkpoint read below is the latest and no other process
-            // projects the same events meanwhile.
-            let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-            let checkpoint = es_sqlite::load_checkpoint_with(&mut *tx, name)
-                .await?
-                .unwrap_or(0);
-            let batch = self
-                .read_all(checkpoint, PROJECTION_BATCH, Some(P::EVENT_TYPES))
-                .await?;
-            let Some(last) = batch.last().map(|e| e.global_position) else {
-                tx.rollback().await?;
-                return Ok(checkpoint);
-            };
-            for event in &batch {
-                projection.dispatch(event, &mut tx).await?;
-            }
-            es_sqlite::save_checkpoint_with(&mut *tx, name, last).await?;
-            tx.commit()
-                .await
-                .with_context(|| format!("committing projection `{name}`"))?;
-            if batch.len() < PROJECTION_BATCH {
-                return Ok(last);
-            }
-        }
+impl<P: SqliteProjection> RunsProjection<P> for SqliteEventStore {
+    type Runner = es_sqlite::ProjectionRunner<P>;
+
+    fn runner(&self, projection: P) -> Self::Runner {
+        es_sqlite::ProjectionRunner::new(self.clone(), projection)
     }
 }
 
-impl ProjectingStore for PgEventStore {
+impl<P: SqliteProjection> CatchUp for es_sqlite::ProjectionRunner<P> {
+    async fn catch_up(&mut self) -> anyhow::Result<u64> {
+        es_sqlite::ProjectionRunner::catch_up(self).await?;
+        Ok(self.status().await?.position)
+    }
+}
+
+impl ExampleStore for PgEventStore {
     type Conn = PgConnection;
     type Pooled = PoolConnection<Postgres>;
 
@@ -100,39 +85,21 @@ impl ProjectingStore for PgEventStore {
     async fn connection(&self) -> anyhow::Result<Self::Pooled> {
         Ok(self.pool().acquire().await?)
     }
+}
 
-    async fn catch_up<P>(&self, projection: &mut P) -> anyhow::Result<u64>
-    where
-        P: Dispatch<PgConnection> + Send,
-    {
-        let name = P::NAME;
-        loop {
-            let mut tx = self.pool().begin().await?;
-            // One projector of this name at a time: after the lock, the
-            // checkpoint read is the one the previous holder committed.
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                .bind(format!("example-projection:{name}"))
-                .execute(&mut *tx)
-                .await?;
-            let checkpoint = self.load_checkpoint(name).await?;
-            let batch = self
-                .read_all(checkpoint, PROJECTION_BATCH, Some(P::EVENT_TYPES))
-                .await?;
-            let Some(last) = batch.last().map(|e| e.global_position) else {
-                tx.rollback().await?;
-                return Ok(checkpoint);
-            };
-            for event in &batch {
-                projection.dispatch(event, &mut tx).await?;
-            }
-            self.save_checkpoint(&mut *tx, name, last).await?;
-            tx.commit()
-                .await
-                .with_context(|| format!("committing projection `{name}`"))?;
-            if batch.len() < PROJECTION_BATCH {
-                return Ok(last);
-            }
-        }
+impl<P: PgProjection + Sync> RunsProjection<P> for PgEventStore {
+    type Runner = es_postgres::ProjectionRunner<P>;
+
+    fn runner(&self, projection: P) -> Self::Runner {
+        es_postgres::ProjectionRunner::new(self.clone(), projection)
+    }
+}
+
+// `Sync`: the PostgreSQL runner's `status` borrows it across an await.
+impl<P: PgProjection + Sync> CatchUp for es_postgres::ProjectionRunner<P> {
+    async fn catch_up(&mut self) -> anyhow::Result<u64> {
+        es_postgres::ProjectionRunner::catch_up(self).await?;
+        Ok(self.status().await?.position)
     }
 }
 

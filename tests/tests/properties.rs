@@ -217,7 +217,10 @@ impl Model {
                     return Err(AccountError::AlreadyOpen);
                 }
                 if initial < 0 {
-                    return Err(AccountError::Negative { what: "the initial deposit", value: initial });
+                    return Err(AccountError::Negative {
+                        what: "the initial deposit",
+                        value: initial,
+                    });
                 }
                 self.opened = true;
                 self.balance = initial;
@@ -237,7 +240,10 @@ impl Model {
                     return Err(AccountError::NonPositiveAmount(n));
                 }
                 if self.balance - n < -self.limit {
-                    return Err(AccountError::InsufficientFunds { balance: self.balance, requested: n });
+                    return Err(AccountError::InsufficientFunds {
+                        balance: self.balance,
+                        requested: n,
+                    });
                 }
                 self.balance -= n;
                 self.events += 1;
@@ -245,7 +251,10 @@ impl Model {
             Op::Limit(limit) => {
                 live(self)?;
                 if limit < 0 {
-                    return Err(AccountError::Negative { what: "the overdraft limit", value: limit });
+                    return Err(AccountError::Negative {
+                        what: "the overdraft limit",
+                        value: limit,
+                    });
                 }
                 if limit != self.limit {
                     self.limit = limit;
@@ -271,18 +280,39 @@ async fn run_bank(ops: &[Op]) -> (Vec<Result<(), AccountError>>, Option<(i64, bo
     for op in ops {
         let result = match op.clone() {
             Op::Open(initial_deposit) => accounts
-                .execute("a", OpenAccount { owner_id: "o".into(), initial_deposit })
+                .execute(
+                    "a",
+                    OpenAccount {
+                        owner_id: "o".into(),
+                        initial_deposit,
+                    },
+                )
                 .await
                 .map(drop),
             Op::Deposit(amount) => accounts
-                .execute("a", Deposit { amount, description: "d".into() })
+                .execute(
+                    "a",
+                    Deposit {
+                        amount,
+                        description: "d".into(),
+                    },
+                )
                 .await
                 .map(drop),
             Op::Withdraw(amount) => accounts
-                .execute("a", Withdraw { amount, description: "w".into() })
+                .execute(
+                    "a",
+                    Withdraw {
+                        amount,
+                        description: "w".into(),
+                    },
+                )
                 .await
                 .map(drop),
-            Op::Limit(limit) => accounts.execute("a", SetOverdraftLimit { limit }).await.map(drop),
+            Op::Limit(limit) => accounts
+                .execute("a", SetOverdraftLimit { limit })
+                .await
+                .map(drop),
             Op::Close => accounts.execute("a", CloseAccount).await.map(drop),
         };
         outcomes.push(result.map_err(|e| {

@@ -3,9 +3,11 @@
 //! or PostgreSQL when `DATABASE_URL` is set. With no command it plays a
 //! short scripted story.
 //!
-//! After every command the app runs the `account_summary` projection in
-//! process: its handlers write the read model in the same database as the
-//! events, in one transaction with the projection's checkpoint.
+//! After every command the app catches up the `account_summary` projection
+//! with the store's projection runner (`es_sqlite::ProjectionRunner` or
+//! `es_postgres::ProjectionRunner`): its handlers write the read model in the
+//! same database as the events, in one transaction per batch with the
+//! projection's checkpoint.
 // A command-line app prints.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 // Amounts are in cents, written `dollars_cents` (100_00 is $100.00).
@@ -19,7 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use backend::ProjectingStore;
+use backend::{CatchUp, RunsProjection};
 use bank::money::{self, format as usd};
 use bank::summary::SummaryContext;
 use bank::{
@@ -27,7 +29,7 @@ use bank::{
     OpenAccount, SetOverdraftLimit, SummaryStore, Withdraw,
 };
 use clap::{Parser, Subcommand};
-use es_core::{At, Dispatch, Event, RepositoryError, StreamEnd, Timestamp};
+use es_core::{At, Event, RepositoryError, StreamEnd, Timestamp};
 
 /// A bank account, event-sourced: every change is an event in the store.
 #[derive(Debug, Parser)]
@@ -163,26 +165,28 @@ async fn start(cli: Cli) -> Result<(), AppError> {
     }
 }
 
-struct App<S> {
+struct App<S: RunsProjection<AccountSummary>> {
     store: S,
     accounts: es_core::Repository<BankAccount, S>,
+    /// The framework's runner of `account_summary` on this store; its setup
+    /// hook creates the table before the first batch.
+    summary: tokio::sync::Mutex<S::Runner>,
 }
 
 impl<S> App<S>
 where
-    S: ProjectingStore,
+    S: RunsProjection<AccountSummary>,
     S::Conn: SummaryStore + SummaryContext,
-    AccountSummary: Dispatch<S::Conn>,
 {
     async fn new(store: S, name: String) -> anyhow::Result<Self> {
         println!("Store: {name}");
-        let mut conn = store.connection().await?;
-        SummaryStore::setup(&mut *conn)
-            .await
-            .map_err(|e| anyhow::anyhow!("creating the account_summary table: {e}"))?;
-        drop(conn);
         let accounts = es_core::Repository::new(store.clone()).retry_on_conflict(3);
-        Ok(Self { store, accounts })
+        let summary = tokio::sync::Mutex::new(store.runner(AccountSummary::default()));
+        Ok(Self {
+            store,
+            accounts,
+            summary,
+        })
     }
 
     async fn run(&self, command: Option<Command>) -> Result<(), AppError> {
@@ -316,10 +320,9 @@ where
         Ok(done)
     }
 
-    /// Runs the account_summary projection over the new events.
+    /// Catches the account_summary projection up; its checkpoint.
     async fn project(&self) -> anyhow::Result<u64> {
-        let mut summary = AccountSummary::default();
-        self.store.catch_up(&mut summary).await
+        self.summary.lock().await.catch_up().await
     }
 
     async fn history(&self, id: &str) -> Result<(), AppError> {

@@ -3,7 +3,7 @@
 //!
 //! # One set of handlers, several backends
 //!
-//! The handlers are written once, generic over the context the projector
+//! The handlers are written once, generic over the context the runner
 //! hands them (`impl<C: SummaryContext> On<MoneyDeposited, C> for
 //! AccountSummary`). They turn an event into a call on [`SummaryStore`], a
 //! small read-model trait implemented for
@@ -11,7 +11,7 @@
 //! - the in-memory map the projection keeps itself (context `()`: for
 //!   [`es_core::projection::catch_up`] and `ProjectionFixture` tests),
 //! - [`sqlx::PgConnection`]: the `account_summary` table in PostgreSQL,
-//!   written in the projector's open transaction (which also advances the
+//!   written in the runner's open batch transaction (which also advances the
 //!   checkpoint, so an event is never counted twice),
 //! - [`sqlx::SqliteConnection`]: the same table in the SQLite file.
 //!
@@ -380,3 +380,30 @@ macro_rules! sql_summary {
 
 sql_summary!(PgConnection, POSTGRES_TABLES);
 sql_summary!(SqliteConnection, SQLITE_TABLES);
+
+/// Run by `es_postgres::ProjectionRunner`: the runner creates the table
+/// before its first batch and empties it before a rebuild.
+impl es_postgres::PgProjection for AccountSummary {
+    async fn setup(&mut self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+        SummaryStore::setup(conn).await
+    }
+    async fn reset(&mut self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+        sqlx::query("TRUNCATE account_summary")
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Run by `es_sqlite::ProjectionRunner`, like the PostgreSQL one.
+impl es_sqlite::SqliteProjection for AccountSummary {
+    async fn setup(&mut self, conn: &mut SqliteConnection) -> Result<(), HandlerError> {
+        SummaryStore::setup(conn).await
+    }
+    async fn reset(&mut self, conn: &mut SqliteConnection) -> Result<(), HandlerError> {
+        sqlx::query("DELETE FROM account_summary")
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,7 +1,8 @@
 //! End to end on PostgreSQL: commands through the repository on
 //! `PgEventStore`, `account_summary` built in PostgreSQL by the same
-//! handlers (in the projector's transaction, with the checkpoint), checked
-//! with SQL; stored version-1 deposits upcast on load.
+//! handlers, run by `es_postgres::ProjectionRunner` (one transaction per
+//! batch with the checkpoint), checked with SQL; stored version-1 deposits
+//! upcast on load.
 // Amounts are in cents, written `dollars_cents` (100_00 is $100.00).
 #![allow(clippy::inconsistent_digit_grouping)]
 
@@ -9,23 +10,23 @@
 #[allow(dead_code, unreachable_pub)]
 mod backend;
 
-use backend::ProjectingStore;
 use bank::{AccountSummary, BankAccount, CloseAccount, Deposit, OpenAccount, Withdraw};
 use es_core::{Aggregate, EventStore, ExpectedVersion, Metadata, NewEvent, Repository};
-use es_postgres::PgEventStore;
+use es_postgres::{PgEventStore, ProjectionRunner};
 use es_testing::postgres::TestDatabase;
 
-async fn store(db: &TestDatabase) -> PgEventStore {
+/// The store and a runner of `account_summary` (which creates its table).
+async fn store(db: &TestDatabase) -> (PgEventStore, ProjectionRunner<AccountSummary>) {
     let store = backend::open_postgres(db.url()).await.unwrap();
-    let mut conn = store.connection().await.unwrap();
-    bank::SummaryStore::setup(&mut *conn).await.unwrap();
-    store
+    let mut summary = ProjectionRunner::new(store.clone(), AccountSummary::default());
+    summary.catch_up().await.unwrap();
+    (store, summary)
 }
 
 #[tokio::test]
 async fn commands_and_account_summary_on_postgres() {
     let db = TestDatabase::create().await;
-    let store = store(&db).await;
+    let (store, mut summary) = store(&db).await;
     let accounts = Repository::<BankAccount, _>::new(store.clone());
     let open = |owner: &str, initial| OpenAccount {
         owner_id: owner.into(),
@@ -67,19 +68,16 @@ async fn commands_and_account_summary_on_postgres() {
         .unwrap_err();
     assert!(refused.rejection().is_some());
 
-    let first = store
-        .catch_up(&mut AccountSummary::default())
-        .await
-        .unwrap();
+    assert_eq!(summary.catch_up().await.unwrap(), 6);
+    let first = summary.status().await.unwrap();
     // Again: nothing new, nothing counted twice.
-    let again = store
-        .catch_up(&mut AccountSummary::default())
-        .await
-        .unwrap();
+    assert_eq!(summary.catch_up().await.unwrap(), 0);
+    let again = summary.status().await.unwrap();
     assert_eq!(first, again);
+    assert_eq!(first.lag, 0);
     assert_eq!(
         store.load_checkpoint("account_summary").await.unwrap(),
-        first
+        first.position
     );
 
     let rows: Vec<(String, String, i64, bool, i64, bool)> = sqlx::query_as(
@@ -115,16 +113,14 @@ async fn commands_and_account_summary_on_postgres() {
         )
         .await
         .unwrap();
-    store
-        .catch_up(&mut AccountSummary::default())
-        .await
-        .unwrap();
+    summary.catch_up().await.unwrap();
     let (balance, transactions): (i64, i64) =
         sqlx::query_as("SELECT balance, transactions FROM account_summary WHERE account_id = 'a2'")
             .fetch_one(db.pool())
             .await
             .unwrap();
     assert_eq!((balance, transactions), (7_00, 1));
+    summary.release().await;
     store.pool().close().await;
     db.drop_db().await;
 }
@@ -132,7 +128,7 @@ async fn commands_and_account_summary_on_postgres() {
 #[tokio::test]
 async fn stored_version_1_deposits_upcast_on_postgres() {
     let db = TestDatabase::create().await;
-    let store = store(&db).await;
+    let (store, mut summary) = store(&db).await;
     let raw = |event_type: &str, version: u32, payload: &str| {
         NewEvent::from_raw(
             event_type,
@@ -179,10 +175,7 @@ async fn stored_version_1_deposits_upcast_on_postgres() {
         .await
         .unwrap();
 
-    store
-        .catch_up(&mut AccountSummary::default())
-        .await
-        .unwrap();
+    summary.catch_up().await.unwrap();
     let (balance, transactions): (i64, i64) = sqlx::query_as(
         "SELECT balance, transactions FROM account_summary WHERE account_id = 'old'",
     )
@@ -190,6 +183,7 @@ async fn stored_version_1_deposits_upcast_on_postgres() {
     .await
     .unwrap();
     assert_eq!((balance, transactions), (176, 4));
+    summary.release().await;
     store.pool().close().await;
     db.drop_db().await;
 }

@@ -15,8 +15,8 @@ mod backend;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use backend::ProjectingStore;
-use es_core::{Dispatch, Handle, Repository};
+use backend::{CatchUp, ExampleStore, RunsProjection};
+use es_core::{Handle, Repository};
 use orders::read_model::{DetailsContext, ItemsContext, OrderDetailsStore, OrderItemsStore};
 use orders::{
     AddItem, CreateOrder, DeliverOrder, Order, OrderDetails, OrderError, OrderItems, PlaceOrder,
@@ -39,17 +39,14 @@ async fn main() -> anyhow::Result<()> {
 
 async fn flow<S>(store: S, name: String) -> anyhow::Result<()>
 where
-    S: ProjectingStore,
+    S: RunsProjection<OrderDetails> + RunsProjection<OrderItems>,
     S::Conn: OrderDetailsStore + OrderItemsStore + DetailsContext + ItemsContext,
-    OrderDetails: Dispatch<S::Conn>,
-    OrderItems: Dispatch<S::Conn>,
 {
     println!("Store: {name}");
-    let mut conn = store.connection().await?;
-    OrderDetailsStore::setup(&mut *conn)
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the read-model tables: {e}"))?;
-    drop(conn);
+    // The framework's runners of both read models on this store; their
+    // setup hooks create the tables before the first batch.
+    let details_runner = tokio::sync::Mutex::new(store.runner(OrderDetails::default()));
+    let items_runner = tokio::sync::Mutex::new(store.runner(OrderItems::default()));
 
     let orders = Repository::<Order, _>::new(store.clone())
         .snapshot_every(50)
@@ -68,7 +65,9 @@ where
             Command::Ship(c) => exec(&orders, id, c).await?,
             Command::Deliver(c) => exec(&orders, id, c).await?,
         };
-        project(&store).await?;
+        // Bring both read models up to date.
+        details_runner.lock().await.catch_up().await?;
+        items_runner.lock().await.catch_up().await?;
         Ok(result)
     };
 
@@ -187,7 +186,7 @@ async fn exec<S, C>(
     command: C,
 ) -> anyhow::Result<Result<Order, OrderError>>
 where
-    S: ProjectingStore,
+    S: ExampleStore,
     Order: Handle<C, Error = OrderError>,
     C: Clone + Send,
 {
@@ -198,18 +197,6 @@ where
             None => Err(e.into()),
         },
     }
-}
-
-/// Brings both read models up to date.
-async fn project<S>(store: &S) -> anyhow::Result<()>
-where
-    S: ProjectingStore,
-    OrderDetails: Dispatch<S::Conn>,
-    OrderItems: Dispatch<S::Conn>,
-{
-    store.catch_up(&mut OrderDetails::default()).await?;
-    store.catch_up(&mut OrderItems::default()).await?;
-    Ok(())
 }
 
 fn money(cents: i64) -> String {

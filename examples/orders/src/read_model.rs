@@ -11,7 +11,7 @@
 //! - `()`: in the projection itself (a map), for [`es_core::projection::catch_up`],
 //!   `ProjectionFixture` tests and demos;
 //! - [`sqlx::PgConnection`]: PostgreSQL tables, written in the transaction
-//!   the projector (or runner) opened, which also advances the checkpoint;
+//!   the projection runner opened, which also advances the checkpoint;
 //! - [`sqlx::SqliteConnection`]: the same tables in the SQLite file.
 //!
 //! The handlers only turn an event into a call on a small read-model trait
@@ -759,3 +759,48 @@ macro_rules! sql_read_models {
 
 sql_read_models!(PgConnection, POSTGRES_TABLES);
 sql_read_models!(SqliteConnection, SQLITE_TABLES);
+
+// ------------------------------------------------------------------ runners
+
+/// Run by the stores' projection runners (`es_postgres::ProjectionRunner`,
+/// `es_sqlite::ProjectionRunner`): `setup` creates the read-model tables
+/// before the first batch, `reset` empties the projection's table before a
+/// rebuild.
+macro_rules! runner_hooks {
+    ($projection:ty, $trait:path, $conn:ty, $reset:literal) => {
+        impl $trait for $projection {
+            async fn setup(&mut self, conn: &mut $conn) -> Result<(), HandlerError> {
+                OrderDetailsStore::setup(conn).await
+            }
+            async fn reset(&mut self, conn: &mut $conn) -> Result<(), HandlerError> {
+                sqlx::query($reset).execute(conn).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+runner_hooks!(
+    OrderDetails,
+    es_postgres::PgProjection,
+    PgConnection,
+    "TRUNCATE order_details"
+);
+runner_hooks!(
+    OrderItems,
+    es_postgres::PgProjection,
+    PgConnection,
+    "TRUNCATE order_items"
+);
+runner_hooks!(
+    OrderDetails,
+    es_sqlite::SqliteProjection,
+    SqliteConnection,
+    "DELETE FROM order_details"
+);
+runner_hooks!(
+    OrderItems,
+    es_sqlite::SqliteProjection,
+    SqliteConnection,
+    "DELETE FROM order_items"
+);

@@ -6,10 +6,9 @@
 #[allow(dead_code, unreachable_pub)]
 mod backend;
 
-use backend::ProjectingStore;
 use es_core::{Aggregate, Repository, SnapshotStore};
+use es_postgres::ProjectionRunner;
 use es_testing::postgres::TestDatabase;
-use orders::read_model::OrderDetailsStore;
 use orders::{
     AddItem, CancelOrder, CreateOrder, DeliverOrder, Order, OrderDetails, OrderItems, PlaceOrder,
     RemoveItem, ShipOrder,
@@ -32,9 +31,10 @@ type DetailsRow = (
 async fn the_place_order_flow_and_its_read_models_on_postgres() {
     let db = TestDatabase::create().await;
     let store = backend::open_postgres(db.url()).await.unwrap();
-    let mut conn = store.connection().await.unwrap();
-    OrderDetailsStore::setup(&mut *conn).await.unwrap();
-    drop(conn);
+    // The runners' setup hooks create the read-model tables.
+    let mut details_runner = ProjectionRunner::new(store.clone(), OrderDetails::default());
+    let mut items_runner =
+        ProjectionRunner::new(store.clone(), OrderItems::default()).batch_size(7);
     let orders = Repository::<Order, _>::new(store.clone()).snapshot_every(50);
     let add = |sku: &str, quantity, unit_price| AddItem {
         sku: sku.into(),
@@ -130,8 +130,10 @@ async fn the_place_order_flow_and_its_read_models_on_postgres() {
         (without.version, &without.state)
     );
 
-    store.catch_up(&mut OrderDetails::default()).await.unwrap();
-    store.catch_up(&mut OrderItems::default()).await.unwrap();
+    details_runner.catch_up().await.unwrap();
+    items_runner.catch_up().await.unwrap();
+    assert_eq!(details_runner.status().await.unwrap().lag, 0);
+    assert_eq!(items_runner.status().await.unwrap().lag, 0);
 
     let details: Vec<DetailsRow> = sqlx::query_as(
         "SELECT order_id, customer_id, status, total, shipping_address, tracking_number, \
@@ -182,6 +184,8 @@ async fn the_place_order_flow_and_its_read_models_on_postgres() {
             ("o2".into(), "PEN".into(), 55, 150),
         ]
     );
+    details_runner.release().await;
+    items_runner.release().await;
     store.pool().close().await;
     db.drop_db().await;
 }
