@@ -4,7 +4,7 @@
 //! recorded events (reported as events/s through criterion's throughput).
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/target-bench cargo bench -p es-bench --bench micro
+//! cargo bench -p es-bench --bench micro
 //! ```
 #![allow(
     missing_docs,

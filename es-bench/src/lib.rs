@@ -202,6 +202,106 @@ impl es_postgres::PgProjection for StreamTotals {
     }
 }
 
+/// The read model table of [`BatchedStreamTotals`].
+pub const BATCHED_TOTALS_TABLE: &str = "bench_stream_totals_flushed";
+
+/// The same read model as [`StreamTotals`], written set-wise: the handlers
+/// add to per-stream sums in `self`, and [`PgProjection::flush`] writes them
+/// with one `INSERT … SELECT … FROM UNNEST … ON CONFLICT DO UPDATE` per
+/// batch, in the batch's transaction.
+///
+/// [`PgProjection::flush`]: es_postgres::PgProjection::flush
+#[derive(Debug, Default, Clone, Projection)]
+#[projection(name = "bench_stream_totals_flushed", events(Credited, Debited))]
+pub struct BatchedStreamTotals {
+    index: std::collections::HashMap<String, usize>,
+    streams: Vec<String>,
+    events: Vec<i64>,
+    balance: Vec<i64>,
+    version: Vec<i64>,
+}
+
+impl BatchedStreamTotals {
+    fn add(&mut self, stream_id: &str, delta: i64, version: u64) {
+        let i = match self.index.get(stream_id) {
+            Some(&i) => i,
+            None => {
+                let i = self.streams.len();
+                self.index.insert(stream_id.to_owned(), i);
+                self.streams.push(stream_id.to_owned());
+                self.events.push(0);
+                self.balance.push(0);
+                self.version.push(0);
+                i
+            }
+        };
+        self.events[i] += 1;
+        self.balance[i] += delta;
+        self.version[i] = i64::try_from(version).unwrap_or(i64::MAX);
+    }
+}
+
+impl es_core::projection::On<Credited, PgConnection> for BatchedStreamTotals {
+    async fn on(
+        &mut self,
+        e: Recorded<Credited>,
+        _: &mut PgConnection,
+    ) -> Result<(), HandlerError> {
+        self.add(&e.stream_id, e.event.amount, e.stream_version);
+        Ok(())
+    }
+}
+
+impl es_core::projection::On<Debited, PgConnection> for BatchedStreamTotals {
+    async fn on(&mut self, e: Recorded<Debited>, _: &mut PgConnection) -> Result<(), HandlerError> {
+        self.add(&e.stream_id, -e.event.amount, e.stream_version);
+        Ok(())
+    }
+}
+
+impl es_postgres::PgProjection for BatchedStreamTotals {
+    async fn setup(&mut self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+        sqlx::query(&totals_table_sql(BATCHED_TOTALS_TABLE))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn reset(&mut self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+        sqlx::query("TRUNCATE bench_stream_totals_flushed")
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+        if !self.streams.is_empty() {
+            sqlx::query(
+                "INSERT INTO bench_stream_totals_flushed AS t (stream_id, events, balance, version) \
+                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[]) \
+                 ON CONFLICT (stream_id) DO UPDATE SET events = t.events + EXCLUDED.events, \
+                   balance = t.balance + EXCLUDED.balance, version = EXCLUDED.version",
+            )
+            .bind(&self.streams)
+            .bind(&self.events)
+            .bind(&self.balance)
+            .bind(&self.version)
+            .execute(conn)
+            .await?;
+        }
+        self.discard();
+        Ok(())
+    }
+
+    fn discard(&mut self) {
+        self.index.clear();
+        self.streams.clear();
+        self.events.clear();
+        self.balance.clear();
+        self.version.clear();
+    }
+}
+
 /// The payload of a `Credited` or `Debited` event as the raw baselines parse it.
 #[derive(Debug, Clone, Copy, Deserialize)]
 pub struct RawAmount {

@@ -12,12 +12,16 @@
 //!    UPDATE`: the row lock serializes every batch of the projection, and
 //!    the position must be the one the events were read after, or the batch
 //!    is dropped and the runner reads again from the stored position;
-//! 3. the handlers run on the transaction and write the read model;
+//! 3. the handlers run on the transaction and write the read model (or
+//!    buffer their writes in the projection), then
+//!    [`PgProjection::flush`] writes what they buffered, once per batch;
 //! 4. the checkpoint row moves to the batch's last position;
 //! 5. the lease connection is pinged (still the active runner?); `COMMIT`.
 //!
 //! A crash (or an error, or a shutdown) before `COMMIT` leaves the read
-//! model and the checkpoint as they were; after it, both have moved. A
+//! model and the checkpoint as they were, and the runner calls
+//! [`PgProjection::discard`] so nothing buffered for that batch survives
+//! into the next attempt; after it, both have moved. A
 //! `COMMIT` whose outcome is unknown (the connection broke) is resolved by
 //! step 2 of the next batch. Step 2 also makes exactly-once independent of
 //! the lease: if the lease connection dies mid-batch and a second runner
@@ -49,7 +53,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::time::Duration;
 
-use es_core::projection::{Projection, ProjectionError};
+use es_core::projection::{HandlerError, Projection, ProjectionError};
 use es_core::{CommitWatch, EventStore, RecordedEvent, StoreError, Timestamp, Uuid};
 use futures::FutureExt;
 use sqlx::{Connection, PgConnection, Row};
@@ -67,9 +71,19 @@ pub enum ErrorPolicy {
     /// stays before the batch; a restarted runner tries the event again.
     #[default]
     Stop,
-    /// Run each handler in a `SAVEPOINT`; when one fails, undo only that
-    /// event's writes, record it in the `dead_letters` table (in the batch's
-    /// transaction) and go on. See [`PgEventStore::dead_letters`].
+    /// Skip the events whose handler fails: record each in the
+    /// `dead_letters` table (in the batch's transaction) and go on. See
+    /// [`PgEventStore::dead_letters`].
+    ///
+    /// A batch first runs like under `Stop` (no savepoints). When a handler
+    /// or [`PgProjection::flush`] fails, that attempt is rolled back and
+    /// [`PgProjection::discard`]ed, and the batch is handled again one event
+    /// at a time: each event's handler and its own `flush` in a
+    /// `SAVEPOINT`; a failure there undoes only that event's writes (and
+    /// discards its buffer) and makes it a dead letter. A flush failure is
+    /// thereby attributed to one event, and a buffering projection stays
+    /// exactly-once. Handlers of such a batch run twice (the first run's
+    /// writes rolled back).
     DeadLetter,
 }
 
@@ -182,6 +196,9 @@ enum Step {
     LeaseLost,
     /// The rebuild's reset committed; this many events are to replay.
     Reset(u64),
+    /// (Inside `apply_batch` only.) Under `DeadLetter`, a handler or the
+    /// flush failed; nothing committed; handle the batch event by event.
+    Isolate,
 }
 
 impl<P: PgProjection> ProjectionRunner<P> {
@@ -392,7 +409,7 @@ impl<P: PgProjection> ProjectionRunner<P> {
                     total = n;
                     progress(0, total);
                 }
-                Ok(Step::Moved) => {}
+                Ok(Step::Moved | Step::Isolate) => {}
                 Ok(Step::LeaseLost) => {
                     tracing::warn!(
                         projection = P::NAME,
@@ -511,6 +528,8 @@ impl<P: PgProjection> ProjectionRunner<P> {
 
     /// The rebuild's reset transaction.
     async fn reset(&mut self) -> Result<Step, ProjectionError> {
+        // Nothing buffered before the reset may be flushed after it.
+        self.projection.discard();
         let span = tracing::info_span!("es_postgres.projection.reset", projection = P::NAME);
         async {
             let store = self.store.clone();
@@ -589,7 +608,36 @@ impl<P: PgProjection> ProjectionRunner<P> {
         self.apply_batch(&events).instrument(span).await
     }
 
+    /// Applies one batch; whatever does not commit is discarded from the
+    /// projection's buffer (see [`PgProjection::discard`]).
     async fn apply_batch(&mut self, events: &[RecordedEvent]) -> Result<Step, ProjectionError> {
+        // Nothing of an abandoned attempt (say, a dropped `catch_up` future)
+        // carries over into this one.
+        self.projection.discard();
+        let mut result = self.try_batch(events, false).await;
+        if matches!(result, Ok(Step::Isolate)) {
+            // DeadLetter: a handler or the flush failed, and what it
+            // buffered cannot be told apart from the others'. Handle the
+            // batch again one event at a time.
+            self.projection.discard();
+            result = self.try_batch(events, true).await;
+        }
+        if !matches!(result, Ok(Step::Handled(_))) {
+            self.projection.discard();
+        }
+        result
+    }
+
+    /// One attempt at a batch in one transaction. `isolated`: each event in
+    /// a `SAVEPOINT` with its own flush, failures become dead letters (the
+    /// [`ErrorPolicy::DeadLetter`] path after a failure); otherwise all
+    /// handlers, one flush, and under `DeadLetter` a non-transient failure
+    /// returns [`Step::Isolate`] with nothing committed.
+    async fn try_batch(
+        &mut self,
+        events: &[RecordedEvent],
+        isolated: bool,
+    ) -> Result<Step, ProjectionError> {
         let store = self.store.clone();
         let sql = &store.shared.sql;
         let mut tx = store
@@ -617,41 +665,79 @@ impl<P: PgProjection> ProjectionRunner<P> {
                 return Ok(Step::Moved);
             }
         }
-        for e in events {
-            match self.policy {
-                ErrorPolicy::Stop => dispatch(&mut self.projection, e, &mut tx).await?,
-                ErrorPolicy::DeadLetter => {
-                    self.savepoint(&mut tx, "SAVEPOINT es_event").await?;
-                    match dispatch(&mut self.projection, e, &mut tx).await {
-                        Ok(()) => {
-                            self.savepoint(&mut tx, "RELEASE SAVEPOINT es_event")
-                                .await?
-                        }
-                        Err(err) if is_transient(&err) => return Err(err),
-                        Err(err) => {
-                            self.savepoint(&mut tx, "ROLLBACK TO SAVEPOINT es_event")
-                                .await?;
-                            self.savepoint(&mut tx, "RELEASE SAVEPOINT es_event")
-                                .await?;
-                            tracing::warn!(
-                                projection = P::NAME,
-                                position = e.global_position,
-                                error = %err,
-                                "handler failed; recording a dead letter"
-                            );
-                            sqlx::query(&sql.record_dead_letter)
-                                .bind(P::NAME)
-                                .bind(to_i64(e.global_position))
-                                .bind(e.event_id)
-                                .bind(&e.stream_id)
-                                .bind(to_i64(e.stream_version))
-                                .bind(&e.event_type)
-                                .bind(i32::try_from(e.schema_version).unwrap_or(i32::MAX))
-                                .bind(error_chain(&err))
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(|x| self.store_error("recording a dead letter", x))?;
-                        }
+        let isolate_on =
+            |err: &ProjectionError| self.policy == ErrorPolicy::DeadLetter && !is_transient(err);
+        if !isolated {
+            for e in events {
+                if let Err(err) = dispatch(&mut self.projection, e, &mut tx).await {
+                    if isolate_on(&err) {
+                        tracing::debug!(
+                            projection = P::NAME,
+                            position = e.global_position,
+                            error = %err,
+                            "handler failed; handling the batch again event by event"
+                        );
+                        return Ok(Step::Isolate);
+                    }
+                    return Err(err);
+                }
+            }
+            if let Err(err) = flush(&mut self.projection, &mut tx).await {
+                let first = events.first().map_or(0, |e| e.global_position);
+                let last = events.last().map_or(0, |e| e.global_position);
+                let err = self.store_error(
+                    &format!("flushing the batch of positions {first}..={last}"),
+                    err,
+                );
+                if isolate_on(&err) {
+                    tracing::debug!(
+                        projection = P::NAME,
+                        error = %err,
+                        "flush failed; handling the batch again event by event"
+                    );
+                    return Ok(Step::Isolate);
+                }
+                return Err(err);
+            }
+        } else {
+            for e in events {
+                self.savepoint(&mut tx, "SAVEPOINT es_event").await?;
+                let mut r = dispatch(&mut self.projection, e, &mut tx).await;
+                if r.is_ok() {
+                    r = flush(&mut self.projection, &mut tx)
+                        .await
+                        .map_err(|err| ProjectionError::handler::<P>(e, err));
+                }
+                match r {
+                    Ok(()) => {
+                        self.savepoint(&mut tx, "RELEASE SAVEPOINT es_event")
+                            .await?
+                    }
+                    Err(err) if is_transient(&err) => return Err(err),
+                    Err(err) => {
+                        self.projection.discard();
+                        self.savepoint(&mut tx, "ROLLBACK TO SAVEPOINT es_event")
+                            .await?;
+                        self.savepoint(&mut tx, "RELEASE SAVEPOINT es_event")
+                            .await?;
+                        tracing::warn!(
+                            projection = P::NAME,
+                            position = e.global_position,
+                            error = %err,
+                            "handler failed; recording a dead letter"
+                        );
+                        sqlx::query(&sql.record_dead_letter)
+                            .bind(P::NAME)
+                            .bind(to_i64(e.global_position))
+                            .bind(e.event_id)
+                            .bind(&e.stream_id)
+                            .bind(to_i64(e.stream_version))
+                            .bind(&e.event_type)
+                            .bind(i32::try_from(e.schema_version).unwrap_or(i32::MAX))
+                            .bind(error_chain(&err))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|x| self.store_error("recording a dead letter", x))?;
                     }
                 }
             }
@@ -686,6 +772,29 @@ impl<P: PgProjection> ProjectionRunner<P> {
     }
 }
 
+/// Runs the projection's batch hook; a panic becomes an error.
+async fn flush<P: PgProjection>(
+    projection: &mut P,
+    conn: &mut PgConnection,
+) -> Result<(), HandlerError> {
+    match AssertUnwindSafe(projection.flush(conn))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(panic) => Err(format!("the flush hook panicked: {}", panic_message(&*panic)).into()),
+    }
+}
+
+/// The text of a panic's payload.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string payload".to_owned())
+}
+
 /// Runs one handler; a panic becomes a handler error (and the batch's
 /// transaction is rolled back or the savepoint undone, like for an error).
 async fn dispatch<P: PgProjection>(
@@ -698,17 +807,10 @@ async fn dispatch<P: PgProjection>(
         .await
     {
         Ok(r) => r,
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-string payload".to_owned());
-            Err(ProjectionError::handler::<P>(
-                event,
-                format!("the handler panicked: {msg}").into(),
-            ))
-        }
+        Err(panic) => Err(ProjectionError::handler::<P>(
+            event,
+            format!("the handler panicked: {}", panic_message(&*panic)).into(),
+        )),
     }
 }
 
