@@ -242,6 +242,8 @@ struct Sql {
     read_stream: String,
     /// `read_stream` with only the columns a replay reads.
     replay_stream: String,
+    /// `replay_stream` without a time bound.
+    replay_stream_to_version: String,
     read_all: String,
     head: String,
     stream_version: String,
@@ -358,6 +360,15 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
                  WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3 \
                    AND ($4::timestamptz IS NULL OR recorded_at <= $4::timestamptz) \
                  ORDER BY stream_version LIMIT $5"
+            ),
+            // The common replay (to the head or a version) without the time
+            // test: a prepared statement's generic plan would evaluate
+            // `$4 IS NULL OR …` on every row.
+            replay_stream_to_version: format!(
+                "SELECT stream_version, event_type, schema_version, payload::text AS payload \
+                 FROM {s}.events \
+                 WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3 \
+                 ORDER BY stream_version LIMIT $4"
             ),
             read_all: format!(
                 r#"
@@ -1096,15 +1107,20 @@ impl EventStore for PgEventStore {
             StreamEnd::Time(t) => (i64::MAX, Some(t)),
         };
         let backend = |e| StoreError::backend(format!("reading stream `{stream_id}`"), e);
-        let rows = sqlx::query(&self.shared.sql.replay_stream)
-            .bind(stream_id)
-            .bind(to_i64(from_version.max(1)))
-            .bind(to_version)
-            .bind(to_time)
-            .bind(limit_i64(limit))
-            .fetch_all(&self.shared.pool)
-            .await
-            .map_err(backend)?;
+        let query = match to_time {
+            None => sqlx::query(&self.shared.sql.replay_stream_to_version)
+                .bind(stream_id)
+                .bind(to_i64(from_version.max(1)))
+                .bind(to_version)
+                .bind(limit_i64(limit)),
+            Some(t) => sqlx::query(&self.shared.sql.replay_stream)
+                .bind(stream_id)
+                .bind(to_i64(from_version.max(1)))
+                .bind(to_version)
+                .bind(Some(t))
+                .bind(limit_i64(limit)),
+        };
+        let rows = query.fetch_all(&self.shared.pool).await.map_err(backend)?;
         rows.iter()
             .map(|row| {
                 let schema_version: i32 = row.try_get(2).map_err(backend)?;
