@@ -68,9 +68,12 @@ impl Handle<Ping> for Pinger {
     }
 }
 
-/// Every span opened, with its fields as text (recorded later too).
+/// A span's id, name and fields as text (recorded later too).
+type SeenSpan = (Id, &'static str, BTreeMap<String, String>);
+
+/// Every span opened.
 #[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<(Id, &'static str, BTreeMap<String, String>)>>>);
+struct Spans(Arc<Mutex<Vec<SeenSpan>>>);
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
 
