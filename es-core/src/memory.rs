@@ -112,12 +112,7 @@ impl InMemoryEventStore {
         if let Some(record) =
             command_id.and_then(|id| state.commands.get(&(stream_id.to_owned(), id)))
         {
-            return Ok(AppendResult {
-                first_version: record.first_version,
-                last_version: record.last_version,
-                last_position: None,
-                duplicate: true,
-            });
+            return Ok(AppendResult::duplicate(*record));
         }
         if !expected.admits(actual) {
             return Err(StoreError::VersionConflict {
@@ -127,12 +122,7 @@ impl InMemoryEventStore {
             });
         }
         if events.is_empty() {
-            return Ok(AppendResult {
-                first_version: actual + 1,
-                last_version: actual,
-                last_position: None,
-                duplicate: false,
-            });
+            return Ok(AppendResult::unchanged(actual));
         }
 
         // Recorded times never go backwards, so a time bound cuts a stream at

@@ -108,6 +108,40 @@ pub struct AppendResult {
     pub duplicate: bool,
 }
 
+impl AppendResult {
+    /// Nothing appended to a stream at `version` (an empty batch).
+    ///
+    /// ```
+    /// let r = es_core::AppendResult::unchanged(4);
+    /// assert_eq!((r.first_version, r.last_version, r.last_position), (5, 4, None));
+    /// ```
+    pub fn unchanged(version: u64) -> Self {
+        Self {
+            first_version: version + 1,
+            last_version: version,
+            last_position: None,
+            duplicate: false,
+        }
+    }
+
+    /// Nothing appended because the batch's command id was already recorded:
+    /// the versions are those the earlier batch wrote.
+    ///
+    /// ```
+    /// use es_core::{AppendResult, CommandRecord};
+    /// let r = AppendResult::duplicate(CommandRecord { first_version: 2, last_version: 3 });
+    /// assert!(r.duplicate && r.last_position.is_none());
+    /// ```
+    pub fn duplicate(record: CommandRecord) -> Self {
+        Self {
+            first_version: record.first_version,
+            last_version: record.last_version,
+            last_position: None,
+            duplicate: true,
+        }
+    }
+}
+
 /// The events one command wrote on a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandRecord {

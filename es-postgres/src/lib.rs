@@ -293,6 +293,12 @@ impl Sql {
                         AND a.datname IS DISTINCT FROM current_database()))) \
                FROM (SELECT pg_current_snapshot() AS snap) AS s) << {POSITION_SHIFT})"
         );
+        // What a replay reads: only the columns it decodes.
+        let replay = format!(
+            "SELECT stream_version, event_type, schema_version, payload::text AS payload \
+             FROM {s}.events \
+             WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3"
+        );
         Self {
             // One statement, one round trip: check the command id and the
             // expected version, insert the whole batch from arrays, record
@@ -355,21 +361,13 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
                  ORDER BY stream_version LIMIT $5"
             ),
             replay_stream: format!(
-                "SELECT stream_version, event_type, schema_version, payload::text AS payload \
-                 FROM {s}.events \
-                 WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3 \
-                   AND ($4::timestamptz IS NULL OR recorded_at <= $4::timestamptz) \
+                "{replay} AND ($4::timestamptz IS NULL OR recorded_at <= $4::timestamptz) \
                  ORDER BY stream_version LIMIT $5"
             ),
             // The common replay (to the head or a version) without the time
             // test: a prepared statement's generic plan would evaluate
             // `$4 IS NULL OR …` on every row.
-            replay_stream_to_version: format!(
-                "SELECT stream_version, event_type, schema_version, payload::text AS payload \
-                 FROM {s}.events \
-                 WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3 \
-                 ORDER BY stream_version LIMIT $4"
-            ),
+            replay_stream_to_version: format!("{replay} ORDER BY stream_version LIMIT $4"),
             read_all: format!(
                 r#"
 WITH s AS MATERIALIZED (
@@ -831,12 +829,7 @@ impl PgEventStore {
                 });
             }
             span.record("version", actual);
-            return Ok(AppendResult {
-                first_version: actual + 1,
-                last_version: actual,
-                last_position: None,
-                duplicate: false,
-            });
+            return Ok(AppendResult::unchanged(actual));
         }
         if events.len() > MAX_EVENTS_PER_TRANSACTION {
             return Err(StoreError::backend(
@@ -874,7 +867,7 @@ impl PgEventStore {
                             if let Some(id) = command_id
                                 && let Some(r) = self.find_command(stream_id, id).await?
                             {
-                                return Ok(duplicate(r));
+                                return Ok(AppendResult::duplicate(r));
                             }
                             if expected == ExpectedVersion::Any && attempt <= ANY_RETRIES {
                                 tracing::debug!(stream = %stream_id, attempt, "stream version taken; appending again");
@@ -915,7 +908,7 @@ impl PgEventStore {
             };
             if let (Some(first), Some(last)) = (get("dup_first")?, get("dup_last")?) {
                 span.record("version", last);
-                return Ok(duplicate(CommandRecord {
+                return Ok(AppendResult::duplicate(CommandRecord {
                     first_version: to_u64(first),
                     last_version: to_u64(last),
                 }));
@@ -1012,15 +1005,6 @@ impl PgEventStore {
             .await
             .map_err(|e| StoreError::backend("reading the head position", e))?;
         Ok((to_u64(bound), to_u64(visible), to_u64(head)))
-    }
-}
-
-fn duplicate(r: CommandRecord) -> AppendResult {
-    AppendResult {
-        first_version: r.first_version,
-        last_version: r.last_version,
-        last_position: None,
-        duplicate: true,
     }
 }
 

@@ -504,12 +504,7 @@ async fn append_in(
     if let Some(command_id) = command_id
         && let Some(record) = find_command_with(&mut *conn, stream_id, command_id).await?
     {
-        return Ok(Outcome::Nothing(AppendResult {
-            first_version: record.first_version,
-            last_version: record.last_version,
-            last_position: None,
-            duplicate: true,
-        }));
+        return Ok(Outcome::Nothing(AppendResult::duplicate(record)));
     }
 
     let actual = stream_version_with(&mut *conn, stream_id).await?;
@@ -521,12 +516,7 @@ async fn append_in(
         });
     }
     if events.is_empty() {
-        return Ok(Outcome::Nothing(AppendResult {
-            first_version: actual + 1,
-            last_version: actual,
-            last_position: None,
-            duplicate: false,
-        }));
+        return Ok(Outcome::Nothing(AppendResult::unchanged(actual)));
     }
 
     // Recorded times never go backwards (even if the clock does, or another
