@@ -166,35 +166,47 @@ impl RecordedEvent {
     }
 }
 
-/// A stored event as replaying an aggregate needs it: its version, type,
-/// schema version and payload, without the envelope a replay does not read
-/// (see [`EventStore::read_stream_for_replay`](crate::EventStore::read_stream_for_replay)).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplayedEvent {
+/// One event of a replay, as replaying an aggregate needs it: its version,
+/// type, schema version and payload, borrowed from the store's read buffer
+/// (see [`EventStore::replay_stream`](crate::EventStore::replay_stream)).
+///
+/// ```
+/// use es_core::ReplayedEvent;
+/// let row = (7_u64, String::from("Added"), 1_u32, br#"{"n":2}"#.to_vec());
+/// let replayed = ReplayedEvent {
+///     stream_version: row.0,
+///     event_type: &row.1,
+///     schema_version: row.2,
+///     payload: &row.3,
+/// };
+/// assert_eq!(replayed.event_type, "Added");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayedEvent<'a> {
     /// Its version within the stream, from 1.
     pub stream_version: u64,
     /// The stored type name.
-    pub event_type: String,
+    pub event_type: &'a str,
     /// The schema version the payload was written at.
     pub schema_version: u32,
     /// The JSON payload as written.
-    pub payload: Vec<u8>,
+    pub payload: &'a [u8],
 }
 
-impl ReplayedEvent {
+impl ReplayedEvent<'_> {
     /// Decodes (and upcasts) the payload into a typed event.
     pub fn decode<E: Event>(&self) -> Result<E, DecodeError> {
-        E::decode(&self.event_type, self.schema_version, &self.payload)
+        E::decode(self.event_type, self.schema_version, self.payload)
     }
 }
 
-impl From<RecordedEvent> for ReplayedEvent {
-    fn from(e: RecordedEvent) -> Self {
+impl<'a> From<&'a RecordedEvent> for ReplayedEvent<'a> {
+    fn from(e: &'a RecordedEvent) -> Self {
         Self {
             stream_version: e.stream_version,
-            event_type: e.event_type,
+            event_type: &e.event_type,
             schema_version: e.schema_version,
-            payload: e.payload,
+            payload: &e.payload,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::ControlFlow;
 
 use tracing::{Instrument, field};
 
@@ -428,24 +429,34 @@ where
         };
         let mut applied = 0usize;
         loop {
-            let page = self
+            // Each event is decoded and applied as the store lends it; the
+            // first one that does not decode stops the read.
+            let mut failed = None;
+            let n = self
                 .store
-                .read_stream_for_replay(stream_id, version + 1, to, PAGE)
+                .replay_stream(stream_id, version + 1, to, PAGE, |rec| {
+                    match rec.decode::<A::Event>() {
+                        Ok(event) => {
+                            state.apply_event(&event);
+                            version = rec.stream_version;
+                            ControlFlow::Continue(())
+                        }
+                        Err(e) => {
+                            failed = Some(RepositoryError::from_decode_at(
+                                stream_id,
+                                rec.stream_version,
+                                rec.event_type,
+                                rec.schema_version,
+                                e,
+                            ));
+                            ControlFlow::Break(())
+                        }
+                    }
+                })
                 .await
                 .map_err(|e| RepositoryError::from_store(stream_id, e))?;
-            let n = page.len();
-            for rec in &page {
-                let event = rec.decode::<A::Event>().map_err(|e| {
-                    RepositoryError::from_decode_at(
-                        stream_id,
-                        rec.stream_version,
-                        &rec.event_type,
-                        rec.schema_version,
-                        e,
-                    )
-                })?;
-                state.apply_event(&event);
-                version = rec.stream_version;
+            if let Some(e) = failed {
+                return Err(e);
             }
             applied += n;
             if n < PAGE {

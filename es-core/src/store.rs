@@ -2,6 +2,7 @@
 //! [`SnapshotStore`], with the types their calls take and return.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 
 use uuid::Uuid;
 
@@ -234,21 +235,61 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
 
-    /// Reads a stream for replaying it into an aggregate (what
-    /// [`crate::Repository`] does): like [`EventStore::read_stream`], but only
-    /// the version, type, schema version and payload of each event. The
-    /// default reads whole events and drops the rest; a database store
-    /// overrides it to read only those columns (a replay then moves a third
-    /// of the bytes and decodes a third of the columns).
-    fn read_stream_for_replay(
+    /// Replays a stream into `visit`, one event at a time, in version order:
+    /// the events [`EventStore::read_stream`] would return for the same
+    /// arguments, each lent as a [`ReplayedEvent`] (version, type, schema
+    /// version, payload). This is how [`crate::Repository`] loads an
+    /// aggregate. Returns how many events were passed to `visit`; it stops
+    /// early when `visit` returns [`ControlFlow::Break`] (that event
+    /// counted).
+    ///
+    /// The default reads the whole page with `read_stream` and lends from
+    /// it. A database store overrides it to select only those four columns
+    /// and lend them straight from each row as it arrives, so a replay
+    /// neither copies type names and payloads nor holds the page in memory.
+    ///
+    /// ```
+    /// # use std::ops::ControlFlow;
+    /// # use es_core::{EventStore, ExpectedVersion, InMemoryEventStore, Metadata, NewEvent, StreamEnd};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), es_core::StoreError> {
+    /// let store = InMemoryEventStore::new();
+    /// let added = |n: u32| NewEvent::from_raw("Added", 1, format!(r#"{{"n":{n}}}"#).into_bytes(), Metadata::new());
+    /// store.append("Counter-1", ExpectedVersion::NoStream, vec![added(1), added(2), added(3)]).await?;
+    ///
+    /// let mut types = Vec::new();
+    /// let n = store
+    ///     .replay_stream("Counter-1", 1, StreamEnd::Head, 100, |e| {
+    ///         types.push(format!("{}@{}", e.event_type, e.stream_version));
+    ///         if e.stream_version == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    ///     })
+    ///     .await?;
+    /// assert_eq!(n, 2);
+    /// assert_eq!(types, ["Added@1", "Added@2"]);
+    /// # Ok(()) }
+    /// ```
+    fn replay_stream<F>(
         &self,
         stream_id: &str,
         from_version: u64,
         to: StreamEnd,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<ReplayedEvent>, StoreError>> + Send {
+        mut visit: F,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send
+    where
+        F: FnMut(ReplayedEvent<'_>) -> ControlFlow<()> + Send,
+    {
         let read = self.read_stream(stream_id, from_version, to, limit);
-        async move { Ok(read.await?.into_iter().map(ReplayedEvent::from).collect()) }
+        async move {
+            let page = read.await?;
+            let mut visited = 0;
+            for event in &page {
+                visited += 1;
+                if visit(ReplayedEvent::from(event)).is_break() {
+                    break;
+                }
+            }
+            Ok(visited)
+        }
     }
 
     /// Reads every stream in global order after `after_position` (0: from the

@@ -209,6 +209,7 @@ macro_rules! store_conformance_tests {
             read_stream_from_and_to_version
             read_stream_up_to_time
             read_stream_paging
+            replay_stream_matches_read_stream
             read_all_in_global_order
             read_all_after_position_and_limit
             read_all_type_filter
@@ -1014,6 +1015,107 @@ pub async fn read_stream_paging<S: EventStore + SnapshotStore>(store: S) {
         &read(&store, s, 5, StreamEnd::Version(20), 3).await,
         5..=7,
         "from 5 to version 20 with limit 3",
+    );
+}
+
+/// `replay_stream` lends exactly the version, type, schema version and
+/// payload `read_stream` returns for the same range (from/to versions, a
+/// time, a limit), counts what it lent, stops at the first
+/// `ControlFlow::Break`, and refuses an invalid stream id.
+pub async fn replay_stream_matches_read_stream<S: EventStore + SnapshotStore>(store: S) {
+    type Lent = (u64, String, u32, Vec<u8>);
+    async fn replay<S: EventStore>(
+        store: &S,
+        stream: &str,
+        from: u64,
+        to: StreamEnd,
+        limit: usize,
+        stop_at: Option<u64>,
+    ) -> (usize, Vec<Lent>) {
+        let mut lent = Vec::new();
+        let n = store
+            .replay_stream(stream, from, to, limit, |e| {
+                lent.push((
+                    e.stream_version,
+                    e.event_type.to_owned(),
+                    e.schema_version,
+                    e.payload.to_vec(),
+                ));
+                if stop_at == Some(e.stream_version) {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            })
+            .await
+            .unwrap_or_else(|e| {
+                panic!("store conformance: replay_stream(`{stream}`, from {from}, to {to:?}, limit {limit}) failed: {e}")
+            });
+        (n, lent)
+    }
+    let s = "Replay-1";
+    let mut batch = numbered("Added", 1..=12);
+    batch[3].schema_version = 2;
+    batch[4].event_type = "Removed".into();
+    append(&store, s, ExpectedVersion::NoStream, batch).await;
+    let t_first = read_whole(&store, s).await[11].recorded_at;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    append(
+        &store,
+        s,
+        ExpectedVersion::Exact(12),
+        numbered("Added", 13..=15),
+    )
+    .await;
+    let cases = [
+        (1, StreamEnd::Head, 100),
+        (0, StreamEnd::Head, 100),
+        (1, StreamEnd::Head, 7),
+        (5, StreamEnd::Version(9), 100),
+        (2, StreamEnd::Time(t_first), 100),
+        (14, StreamEnd::Head, 100),
+        (16, StreamEnd::Head, 100),
+        (1, StreamEnd::Head, 0),
+    ];
+    for (from, to, limit) in cases {
+        let expected: Vec<Lent> = read(&store, s, from, to, limit)
+            .await
+            .into_iter()
+            .map(|e| (e.stream_version, e.event_type, e.schema_version, e.payload))
+            .collect();
+        let (n, lent) = replay(&store, s, from, to, limit, None).await;
+        assert_eq!(
+            lent, expected,
+            "store conformance: replay_stream from {from} to {to:?} limit {limit} must lend what read_stream returns"
+        );
+        assert_eq!(
+            n,
+            lent.len(),
+            "store conformance: replay_stream must return how many events it lent"
+        );
+    }
+    let (_, all) = replay(&store, s, 1, StreamEnd::Head, 100, None).await;
+    assert_eq!(
+        (all[3].2, all[4].1.as_str()),
+        (2, "Removed"),
+        "store conformance: replay_stream lends each event's own schema version and type"
+    );
+    let (n, lent) = replay(&store, s, 1, StreamEnd::Head, 100, Some(4)).await;
+    assert_eq!(
+        (n, lent.len()),
+        (4, 4),
+        "store conformance: replay_stream stops at the event whose visit breaks"
+    );
+    let (n, _) = replay(&store, "Replay-missing", 1, StreamEnd::Head, 100, None).await;
+    assert_eq!(n, 0, "store conformance: a missing stream replays nothing");
+    let refused = store
+        .replay_stream("", 1, StreamEnd::Head, 10, |_| {
+            std::ops::ControlFlow::Continue(())
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::InvalidStreamId(_))),
+        "store conformance: replay_stream(\"\") must fail with InvalidStreamId, got {refused:?}"
     );
 }
 
