@@ -10,6 +10,13 @@
 //! workload through the framework (`es` schema, `PgEventStore`, `Repository`,
 //! `ProjectionRunner`) and through raw sqlx (`raw` schema, an equivalent
 //! table), prints both figures and their ratio, and drops the database.
+//!
+//! The append, command and load workloads interleave the two sides: they run
+//! in rounds that alternate framework and baseline in ABBA order (the
+//! framework first in even rounds, the baseline first in odd ones), so that
+//! drift on the machine falls on both sides alike. A side's time is the sum
+//! of its rounds; its peak RSS is the highest of its rounds, reset before
+//! each. Catch-up and the in-memory workloads run one side after the other.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -283,6 +290,58 @@ async fn measured<T>(f: impl Future<Output = Result<T>>) -> Result<(T, Duration,
     Ok((out, elapsed, peak_rss_mb()))
 }
 
+// ---------------------------------------------------------------------------
+// Interleaving: append, commands and load alternate the two sides in rounds,
+// in ABBA order, so that drift on the machine (checkpoints, autovacuum,
+// other processes) falls on both sides alike.
+
+/// One side of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Framework,
+    Baseline,
+}
+
+/// The order of round `r`: the framework first in even rounds, the baseline
+/// first in odd ones (ABBA).
+fn abba(r: usize) -> [Side; 2] {
+    if r.is_multiple_of(2) {
+        [Side::Framework, Side::Baseline]
+    } else {
+        [Side::Baseline, Side::Framework]
+    }
+}
+
+/// The items of round `r` of `rounds` over `n` items (sizes differ by at
+/// most one; together the rounds cover `0..n`).
+fn round_range(n: usize, rounds: usize, r: usize) -> std::ops::Range<usize> {
+    n * r / rounds..n * (r + 1) / rounds
+}
+
+/// One side's totals over interleaved rounds: the summed time of its rounds
+/// and the highest peak RSS among them (the peak is reset before each).
+#[derive(Debug, Default)]
+struct Tally {
+    time: Duration,
+    rss_mb: f64,
+}
+
+impl Tally {
+    /// Runs one round of this side through `measured`, returning its result
+    /// and its time.
+    async fn round<T>(&mut self, f: impl Future<Output = Result<T>>) -> Result<(T, Duration)> {
+        let (out, elapsed, rss) = measured(f).await?;
+        self.time += elapsed;
+        self.rss_mb = self.rss_mb.max(rss);
+        Ok((out, elapsed))
+    }
+}
+
+/// Rounded to three decimals, for the per-round ratios in the details.
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
 fn per_sec(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
@@ -457,73 +516,109 @@ async fn benchmark(args: &Args, options: PgConnectOptions) -> Result<Vec<Figure>
 // ---------------------------------------------------------------------------
 // 1. Batched append.
 
-async fn append(env: &Env, scale: f64) -> Result<Figure> {
-    const BATCH: usize = 100;
-    let events = scaled_step(100_000.0, scale, BATCH);
-    let batches = events / BATCH;
-    let streams = scaled(1000.0, scale, 1).min(batches);
+/// Events per append.
+const APPEND_BATCH: usize = 100;
 
-    let (_, fw_time, fw_rss) = measured(async {
-        let mut versions = vec![0u64; streams];
-        for b in 0..batches {
-            let s = b % streams;
-            let stream = format!("Counter-append-{s}");
-            let batch = (0..BATCH)
-                .map(|i| NewEvent::new(&small_event(i), Metadata::new()))
-                .collect::<Result<Vec<_>, _>>()?;
-            let r = env
-                .seq_store
-                .append(&stream, ExpectedVersion::from_version(versions[s]), batch)
-                .await?;
-            versions[s] = r.last_version;
-        }
-        Ok(())
-    })
-    .await?;
-
-    let (_, raw_time, raw_rss) = measured(async {
-        let mut versions = vec![0i64; streams];
-        for b in 0..batches {
-            let s = b % streams;
-            let stream = format!("Counter-append-{s}");
-            let mut ids = Vec::with_capacity(BATCH);
-            let mut vs = Vec::with_capacity(BATCH);
-            let mut types = Vec::with_capacity(BATCH);
-            let mut svs = Vec::with_capacity(BATCH);
-            let mut payloads = Vec::with_capacity(BATCH);
-            for i in 0..BATCH {
-                let (t, p) = match small_event(i) {
-                    CounterEvent::Credited(e) => ("Credited", serde_json::to_string(&e)?),
-                    CounterEvent::Debited(e) => ("Debited", serde_json::to_string(&e)?),
-                };
-                ids.push(Uuid::now_v7());
-                vs.push(versions[s] + 1 + i as i64);
-                types.push(t);
-                svs.push(1i32);
-                payloads.push(p);
-            }
-            sqlx::query(
-                "INSERT INTO raw.events (event_id, stream_id, stream_version, aggregate_type, \
-                   event_type, schema_version, payload) \
-                 SELECT e.id, $1, e.v, $2, e.t, e.sv, e.p::jsonb \
-                 FROM UNNEST($3::uuid[], $4::int8[], $5::text[], $6::int4[], $7::text[]) \
-                   AS e(id, v, t, sv, p)",
-            )
-            .bind(&stream)
-            .bind("Counter")
-            .bind(&ids)
-            .bind(&vs)
-            .bind(&types)
-            .bind(&svs)
-            .bind(&payloads)
-            .execute(&env.seq)
+/// Appends the batches `batches` through the framework: batch `b` goes to
+/// stream `b % versions.len()`, whose version `versions` tracks.
+async fn append_framework(
+    store: &PgEventStore,
+    batches: std::ops::Range<usize>,
+    versions: &mut [u64],
+) -> Result<()> {
+    for b in batches {
+        let s = b % versions.len();
+        let stream = format!("Counter-append-{s}");
+        let batch = (0..APPEND_BATCH)
+            .map(|i| NewEvent::new(&small_event(i), Metadata::new()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let r = store
+            .append(&stream, ExpectedVersion::from_version(versions[s]), batch)
             .await?;
-            versions[s] += BATCH as i64;
-        }
-        Ok(())
-    })
-    .await?;
+        versions[s] = r.last_version;
+    }
+    Ok(())
+}
 
+/// The same batches through raw sqlx: one UNNEST insert per batch.
+async fn append_raw(
+    pool: &PgPool,
+    batches: std::ops::Range<usize>,
+    versions: &mut [i64],
+) -> Result<()> {
+    for b in batches {
+        let s = b % versions.len();
+        let stream = format!("Counter-append-{s}");
+        let mut ids = Vec::with_capacity(APPEND_BATCH);
+        let mut vs = Vec::with_capacity(APPEND_BATCH);
+        let mut types = Vec::with_capacity(APPEND_BATCH);
+        let mut svs = Vec::with_capacity(APPEND_BATCH);
+        let mut payloads = Vec::with_capacity(APPEND_BATCH);
+        for i in 0..APPEND_BATCH {
+            let (t, p) = match small_event(i) {
+                CounterEvent::Credited(e) => ("Credited", serde_json::to_string(&e)?),
+                CounterEvent::Debited(e) => ("Debited", serde_json::to_string(&e)?),
+            };
+            ids.push(Uuid::now_v7());
+            vs.push(versions[s] + 1 + i as i64);
+            types.push(t);
+            svs.push(1i32);
+            payloads.push(p);
+        }
+        sqlx::query(
+            "INSERT INTO raw.events (event_id, stream_id, stream_version, aggregate_type, \
+               event_type, schema_version, payload) \
+             SELECT e.id, $1, e.v, $2, e.t, e.sv, e.p::jsonb \
+             FROM UNNEST($3::uuid[], $4::int8[], $5::text[], $6::int4[], $7::text[]) \
+               AS e(id, v, t, sv, p)",
+        )
+        .bind(&stream)
+        .bind("Counter")
+        .bind(&ids)
+        .bind(&vs)
+        .bind(&types)
+        .bind(&svs)
+        .bind(&payloads)
+        .execute(pool)
+        .await?;
+        versions[s] += APPEND_BATCH as i64;
+    }
+    Ok(())
+}
+
+/// Each side appends every batch once, in rounds that alternate the sides
+/// (ABBA); each side keeps its own stream versions across rounds, and its
+/// figure is its events over the summed time of its rounds.
+async fn append(env: &Env, scale: f64) -> Result<Figure> {
+    let events = scaled_step(100_000.0, scale, APPEND_BATCH);
+    let batches = events / APPEND_BATCH;
+    let streams = scaled(1000.0, scale, 1).min(batches);
+    let rounds = scaled(10.0, scale, 1).min(batches);
+
+    let (mut fw_tally, mut raw_tally) = (Tally::default(), Tally::default());
+    let mut fw_versions = vec![0u64; streams];
+    let mut raw_versions = vec![0i64; streams];
+    let mut round_ratios = Vec::with_capacity(rounds);
+    for r in 0..rounds {
+        let range = round_range(batches, rounds, r);
+        let (mut fw_t, mut raw_t) = (Duration::ZERO, Duration::ZERO);
+        for side in abba(r) {
+            match side {
+                Side::Framework => {
+                    let f = append_framework(&env.seq_store, range.clone(), &mut fw_versions);
+                    fw_t = fw_tally.round(f).await?.1;
+                }
+                Side::Baseline => {
+                    let f = append_raw(&env.seq, range.clone(), &mut raw_versions);
+                    raw_t = raw_tally.round(f).await?.1;
+                }
+            }
+        }
+        // Same events on both sides: the throughput ratio is the time ratio.
+        round_ratios.push(round3(raw_t.as_secs_f64() / fw_t.as_secs_f64()));
+    }
+
+    let (fw_time, raw_time) = (fw_tally.time, raw_tally.time);
     let fw = per_sec(events, fw_time);
     let raw = per_sec(events, raw_time);
     Ok(Figure {
@@ -534,9 +629,10 @@ async fn append(env: &Env, scale: f64) -> Result<Figure> {
         ratio: fw / raw,
         target: ">= 0.85x baseline".into(),
         met: Some(fw / raw >= 0.85),
-        rss_framework_mb: fw_rss,
-        rss_baseline_mb: raw_rss,
-        details: json!({ "events": events, "batch": BATCH, "streams": streams,
+        rss_framework_mb: fw_tally.rss_mb,
+        rss_baseline_mb: raw_tally.rss_mb,
+        details: json!({ "events": events, "batch": APPEND_BATCH, "streams": streams,
+                         "rounds": rounds, "round_ratios": round_ratios,
                          "framework_s": fw_time.as_secs_f64(), "baseline_s": raw_time.as_secs_f64() }),
     })
 }
@@ -588,17 +684,52 @@ where
     Ok(())
 }
 
+/// Tasks of the concurrent command workload.
+const TASKS: usize = 4;
+
+/// Runs `command` once per id on `TASKS` spawned tasks (task k takes every
+/// `TASKS`-th id from the k-th), returning every command's latency.
+async fn concurrent_commands<F, Fut>(ids: &[String], command: F) -> Result<Vec<Duration>>
+where
+    F: Fn(String) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
+    let mut tasks = Vec::with_capacity(TASKS);
+    for k in 0..TASKS {
+        let command = command.clone();
+        let ids: Vec<String> = ids.iter().skip(k).step_by(TASKS).cloned().collect();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(ids.len());
+            for id in ids {
+                let f = command(id);
+                let t = Instant::now();
+                f.await?;
+                lat.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    Ok(lat)
+}
+
+/// Every command goes to an aggregate of its own, on each side. The ids are
+/// split into rounds that alternate the sides (ABBA); latencies are collected
+/// over all rounds, and a side's figure is its commands over the summed time
+/// of its rounds.
 async fn commands(env: &Env, scale: f64) -> Result<Vec<Figure>> {
     const HISTORY: usize = 10;
     let seq_n = scaled(1000.0, scale, 4);
     let conc_n = scaled(2000.0, scale, 8);
     let seq_ids: Vec<String> = (0..seq_n).map(|i| format!("seq-{i}")).collect();
     let conc_ids: Vec<String> = (0..conc_n).map(|i| format!("conc-{i}")).collect();
-    let streams = seq_ids
-        .iter()
-        .chain(&conc_ids)
-        .map(|id| format!("Counter-{id}"))
-        .collect();
+    // The baseline's stream names, built outside the timed rounds.
+    let seq_streams: Vec<String> = seq_ids.iter().map(|id| format!("Counter-{id}")).collect();
+    let conc_streams: Vec<String> = conc_ids.iter().map(|id| format!("Counter-{id}")).collect();
+    let streams = seq_streams.iter().chain(&conc_streams).cloned().collect();
     populate(&env.par_store, streams, HISTORY, HISTORY).await?;
     copy_to_raw(&env.par, "Counter-seq-%").await?;
     copy_to_raw(&env.par, "Counter-conc-%").await?;
@@ -619,30 +750,54 @@ async fn commands(env: &Env, scale: f64) -> Result<Vec<Figure>> {
 
     let mut out = Vec::new();
     // Sequential, one connection.
-    let (fw_lat, fw_time, fw_rss) = measured(async {
-        let mut lat = Vec::with_capacity(seq_n);
-        for id in &seq_ids {
-            let t = Instant::now();
-            let done = seq_repo.execute(id, Credit { amount: 1 }).await?;
-            lat.push(t.elapsed());
-            debug_assert_eq!(done.version, HISTORY as u64 + 1);
+    let rounds = scaled(10.0, scale, 1).min(seq_n);
+    let (mut fw_tally, mut raw_tally) = (Tally::default(), Tally::default());
+    let (mut fw_lat, mut raw_lat) = (Vec::with_capacity(seq_n), Vec::with_capacity(seq_n));
+    let mut round_ratios = Vec::with_capacity(rounds);
+    for r in 0..rounds {
+        let range = round_range(seq_n, rounds, r);
+        let (mut fw_t, mut raw_t) = (Duration::ZERO, Duration::ZERO);
+        for side in abba(r) {
+            match side {
+                Side::Framework => {
+                    let ids = &seq_ids[range.clone()];
+                    let (lat, t) = fw_tally
+                        .round(async {
+                            let mut lat = Vec::with_capacity(ids.len());
+                            for id in ids {
+                                let t = Instant::now();
+                                let done = seq_repo.execute(id, Credit { amount: 1 }).await?;
+                                lat.push(t.elapsed());
+                                debug_assert_eq!(done.version, HISTORY as u64 + 1);
+                            }
+                            Ok(lat)
+                        })
+                        .await?;
+                    fw_lat.extend(lat);
+                    fw_t = t;
+                }
+                Side::Baseline => {
+                    let streams = &seq_streams[range.clone()];
+                    let (lat, t) = raw_tally
+                        .round(async {
+                            let mut lat = Vec::with_capacity(streams.len());
+                            for stream in streams {
+                                let t = Instant::now();
+                                raw_command(&env.seq, stream).await?;
+                                lat.push(t.elapsed());
+                            }
+                            Ok(lat)
+                        })
+                        .await?;
+                    raw_lat.extend(lat);
+                    raw_t = t;
+                }
+            }
         }
-        Ok(lat)
-    })
-    .await?;
-    let (raw_lat, raw_time, raw_rss) = measured(async {
-        let mut lat = Vec::with_capacity(seq_n);
-        for id in &seq_ids {
-            let stream = format!("Counter-{id}");
-            let t = Instant::now();
-            raw_command(&env.seq, &stream).await?;
-            lat.push(t.elapsed());
-        }
-        Ok(lat)
-    })
-    .await?;
-    let fw = per_sec(seq_n, fw_time);
-    let raw = per_sec(seq_n, raw_time);
+        round_ratios.push(round3(raw_t.as_secs_f64() / fw_t.as_secs_f64()));
+    }
+    let fw = per_sec(seq_n, fw_tally.time);
+    let raw = per_sec(seq_n, raw_tally.time);
     out.push(Figure {
         workload: "command_round_trip_sequential".into(),
         unit: "commands/s",
@@ -651,14 +806,15 @@ async fn commands(env: &Env, scale: f64) -> Result<Vec<Figure>> {
         ratio: fw / raw,
         target: ">= 0.8x baseline".into(),
         met: Some(fw / raw >= 0.8),
-        rss_framework_mb: fw_rss,
-        rss_baseline_mb: raw_rss,
+        rss_framework_mb: fw_tally.rss_mb,
+        rss_baseline_mb: raw_tally.rss_mb,
         details: json!({ "commands": seq_n, "history": HISTORY,
+                         "rounds": rounds, "round_ratios": round_ratios,
                          "framework_latency": percentiles(fw_lat), "baseline_latency": percentiles(raw_lat) }),
     });
 
-    // Concurrent: 4 tasks on distinct aggregates over a pool of 4 connections.
-    const TASKS: usize = 4;
+    // Concurrent: 4 tasks on distinct aggregates over a pool of 4
+    // connections; per round, 4 fresh tasks share that round's ids.
     let conc_pool_fw = PgPoolOptions::new()
         .max_connections(TASKS as u32)
         .connect_with(env.par.connect_options().as_ref().clone())
@@ -672,55 +828,46 @@ async fn commands(env: &Env, scale: f64) -> Result<Vec<Figure>> {
         repo.execute("warm", Credit { amount: 1 }).await?;
         raw_command(&conc_pool_raw, "Counter-warm").await?;
     }
-    let (fw_lat, fw_time, fw_rss) = measured(async {
-        let mut tasks = Vec::new();
-        for k in 0..TASKS {
-            let repo = repo.clone();
-            let ids: Vec<String> = conc_ids.iter().skip(k).step_by(TASKS).cloned().collect();
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(ids.len());
-                for id in &ids {
-                    let t = Instant::now();
-                    repo.execute(id, Credit { amount: 1 }).await?;
-                    lat.push(t.elapsed());
+    let rounds = scaled(10.0, scale, 1).min(conc_n / TASKS);
+    let (mut fw_tally, mut raw_tally) = (Tally::default(), Tally::default());
+    let (mut fw_lat, mut raw_lat) = (Vec::with_capacity(conc_n), Vec::with_capacity(conc_n));
+    let mut round_ratios = Vec::with_capacity(rounds);
+    for r in 0..rounds {
+        let range = round_range(conc_n, rounds, r);
+        let (mut fw_t, mut raw_t) = (Duration::ZERO, Duration::ZERO);
+        for side in abba(r) {
+            match side {
+                Side::Framework => {
+                    let repo = repo.clone();
+                    let f = concurrent_commands(&conc_ids[range.clone()], move |id| {
+                        let repo = repo.clone();
+                        async move {
+                            repo.execute(&id, Credit { amount: 1 }).await?;
+                            Ok(())
+                        }
+                    });
+                    let (lat, t) = fw_tally.round(f).await?;
+                    fw_lat.extend(lat);
+                    fw_t = t;
                 }
-                Ok::<_, anyhow::Error>(lat)
-            }));
-        }
-        let mut lat = Vec::new();
-        for t in tasks {
-            lat.extend(t.await??);
-        }
-        Ok(lat)
-    })
-    .await?;
-    let (raw_lat, raw_time, raw_rss) = measured(async {
-        let mut tasks = Vec::new();
-        for k in 0..TASKS {
-            let pool = conc_pool_raw.clone();
-            let ids: Vec<String> = conc_ids.iter().skip(k).step_by(TASKS).cloned().collect();
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(ids.len());
-                for id in &ids {
-                    let stream = format!("Counter-{id}");
-                    let t = Instant::now();
-                    raw_command(&pool, &stream).await?;
-                    lat.push(t.elapsed());
+                Side::Baseline => {
+                    let pool = conc_pool_raw.clone();
+                    let f = concurrent_commands(&conc_streams[range.clone()], move |stream| {
+                        let pool = pool.clone();
+                        async move { raw_command(&pool, &stream).await }
+                    });
+                    let (lat, t) = raw_tally.round(f).await?;
+                    raw_lat.extend(lat);
+                    raw_t = t;
                 }
-                Ok::<_, anyhow::Error>(lat)
-            }));
+            }
         }
-        let mut lat = Vec::new();
-        for t in tasks {
-            lat.extend(t.await??);
-        }
-        Ok(lat)
-    })
-    .await?;
+        round_ratios.push(round3(raw_t.as_secs_f64() / fw_t.as_secs_f64()));
+    }
     conc_pool_fw.close().await;
     conc_pool_raw.close().await;
-    let fw = per_sec(conc_n, fw_time);
-    let raw = per_sec(conc_n, raw_time);
+    let fw = per_sec(conc_n, fw_tally.time);
+    let raw = per_sec(conc_n, raw_tally.time);
     out.push(Figure {
         workload: "command_round_trip_concurrent4".into(),
         unit: "commands/s",
@@ -729,9 +876,10 @@ async fn commands(env: &Env, scale: f64) -> Result<Vec<Figure>> {
         ratio: fw / raw,
         target: ">= 0.8x baseline".into(),
         met: Some(fw / raw >= 0.8),
-        rss_framework_mb: fw_rss,
-        rss_baseline_mb: raw_rss,
+        rss_framework_mb: fw_tally.rss_mb,
+        rss_baseline_mb: raw_tally.rss_mb,
         details: json!({ "commands": conc_n, "tasks": TASKS, "history": HISTORY,
+                         "rounds": rounds, "round_ratios": round_ratios,
                          "framework_latency": percentiles(fw_lat), "baseline_latency": percentiles(raw_lat) }),
     });
     Ok(out)
@@ -799,39 +947,56 @@ async fn load(env: &Env, scale: f64) -> Result<Vec<Figure>> {
     snap_repo.load("snap").await?;
     raw_load(&env.seq, "Counter-load").await?;
 
-    let (fw_times, _, fw_rss) = measured(async {
-        let mut times = Vec::new();
-        for _ in 0..REPEAT {
-            let t = Instant::now();
-            let l = repo.load("load").await?.context("the stream exists")?;
-            times.push(t.elapsed());
-            check(l.version, n)?;
+    // Each iteration loads the stream once through the framework, once raw
+    // and once from the snapshot. The framework and the raw load alternate
+    // which goes first (ABBA) and the snapshot load moves through the three
+    // positions, so every six iterations each order occurs once. The peak
+    // RSS is reset before every load and the highest is kept per side.
+    #[derive(Clone, Copy)]
+    enum Run {
+        Framework,
+        Baseline,
+        Snapshot,
+    }
+    let (mut fw_tally, mut raw_tally, mut snap_tally) =
+        (Tally::default(), Tally::default(), Tally::default());
+    let mut fw_times = Vec::with_capacity(REPEAT);
+    let mut raw_times = Vec::with_capacity(REPEAT);
+    let mut snap_times = Vec::with_capacity(REPEAT);
+    for i in 0..REPEAT {
+        let mut order: Vec<Run> = abba(i)
+            .into_iter()
+            .map(|side| match side {
+                Side::Framework => Run::Framework,
+                Side::Baseline => Run::Baseline,
+            })
+            .collect();
+        order.insert(i % 3, Run::Snapshot);
+        for run in order {
+            match run {
+                Run::Framework => {
+                    let (l, t) = fw_tally
+                        .round(async { repo.load("load").await?.context("the stream exists") })
+                        .await?;
+                    fw_times.push(t);
+                    check(l.version, n)?;
+                }
+                Run::Baseline => {
+                    let (s, t) = raw_tally.round(raw_load(&env.seq, "Counter-load")).await?;
+                    raw_times.push(t);
+                    check(s.events, n)?;
+                }
+                Run::Snapshot => {
+                    let (l, t) = snap_tally
+                        .round(async { snap_repo.load("snap").await?.context("the stream exists") })
+                        .await?;
+                    snap_times.push(t);
+                    check(l.version, n + 50)?;
+                }
+            }
         }
-        Ok(times)
-    })
-    .await?;
-    let (raw_times, _, raw_rss) = measured(async {
-        let mut times = Vec::new();
-        for _ in 0..REPEAT {
-            let t = Instant::now();
-            let s = raw_load(&env.seq, "Counter-load").await?;
-            times.push(t.elapsed());
-            check(s.events, n)?;
-        }
-        Ok(times)
-    })
-    .await?;
-    let (snap_times, _, snap_rss) = measured(async {
-        let mut times = Vec::new();
-        for _ in 0..REPEAT {
-            let t = Instant::now();
-            let l = snap_repo.load("snap").await?.context("the stream exists")?;
-            times.push(t.elapsed());
-            check(l.version, n + 50)?;
-        }
-        Ok(times)
-    })
-    .await?;
+    }
+    let (fw_rss, raw_rss, snap_rss) = (fw_tally.rss_mb, raw_tally.rss_mb, snap_tally.rss_mb);
     // Where the framework's time goes: its read_stream statement alone
     // (fetch, no decoding), and the baseline's statement on the framework's
     // table.
