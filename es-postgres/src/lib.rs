@@ -88,6 +88,10 @@ const SCHEMA_LOCK_KEY: i64 = 0x6573_5f70_6773_6368; // "es_pgsch"
 /// How often a follower polls when no notification arrives.
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
+/// The least time between two commit announcements of one store (see
+/// [`PgEventStoreBuilder::notify_interval`]).
+const DEFAULT_NOTIFY_INTERVAL: Duration = Duration::from_millis(5);
+
 /// How long `read_all` and `head_position` wait for transactions that
 /// committed before the call but are held back by an older running one.
 const DEFAULT_SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -122,6 +126,7 @@ pub struct PgEventStoreBuilder {
     poll_interval: Duration,
     settle_timeout: Duration,
     max_payload_bytes: usize,
+    notify_interval: Duration,
 }
 
 impl Default for PgEventStoreBuilder {
@@ -131,6 +136,7 @@ impl Default for PgEventStoreBuilder {
             poll_interval: DEFAULT_POLL_INTERVAL,
             settle_timeout: DEFAULT_SETTLE_TIMEOUT,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            notify_interval: DEFAULT_NOTIFY_INTERVAL,
         }
     }
 }
@@ -179,6 +185,21 @@ impl PgEventStoreBuilder {
         self
     }
 
+    /// The least time between two commit announcements (`NOTIFY`) this
+    /// store sends (default 5 ms). After each append the store announces
+    /// the new head to subscriptions and commit watches, in this and other
+    /// processes. An append after a quiet spell is announced at once; under
+    /// a steady stream of appends, those that commit within the interval
+    /// after an announcement are announced together when it ends. Each
+    /// announcement is a transaction on the server, so at a thousand appends
+    /// a second this sends about two hundred instead of a thousand, and a
+    /// listener wakes at most this much later. `Duration::ZERO` announces
+    /// every append (still coalescing while one announcement is in flight).
+    pub fn notify_interval(mut self, interval: Duration) -> Self {
+        self.notify_interval = interval;
+        self
+    }
+
     /// Connects a pool (sqlx's default settings) and builds the store.
     pub async fn connect(self, url: &str) -> Result<PgEventStore, StoreError> {
         let pool = PgPool::connect(url)
@@ -198,6 +219,7 @@ impl PgEventStoreBuilder {
                 poll_interval: self.poll_interval,
                 settle_timeout: self.settle_timeout,
                 max_payload_bytes: self.max_payload_bytes,
+                notify_interval: self.notify_interval,
                 watch: Arc::new(Mutex::new(None)),
                 notifier: Arc::new(Mutex::new(None)),
                 inline: Vec::new(),
@@ -223,6 +245,8 @@ struct Shared {
     /// Payloads above this many bytes are refused before the round trip.
     max_payload_bytes: usize,
     watch: subscription::WatchSlot,
+    /// The least time between two announcements.
+    notify_interval: Duration,
     /// Announces the fast path's commits (see `notify`).
     notifier: notify::NotifierSlot,
     /// Projections run inside each append's transaction.
@@ -240,6 +264,10 @@ impl std::fmt::Debug for PgEventStore {
 /// The statements, with the (validated, quoted) schema name filled in once.
 #[derive(Clone)]
 struct Sql {
+    /// The common append: no command id, no `NOTIFY` in the statement.
+    append_plain: String,
+    /// The append that also checks and records a command id, and notifies
+    /// in its transaction when given a channel.
     append: String,
     read_stream: String,
     /// `read_stream` with only the columns a replay reads.
@@ -302,6 +330,32 @@ impl Sql {
              WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3"
         );
         Self {
+            // The common append, as plain as an append can be (the full
+            // statement below costs the server about a third more per
+            // single-event append: executor start-up of its CTEs, measured
+            // with pgbench, see BENCHMARKS.md): read the stream's version,
+            // insert the batch from arrays at the versions after it only
+            // when that is the expected version, return what was inserted.
+            // No rows: the stream is not at the expected version. Positions
+            // need no lookup: each append statement runs in a transaction
+            // of its own, so this transaction has written no event yet.
+            // Concurrent writers that both read the same version collide on
+            // (stream_id, stream_version): the second fails with 23505 and
+            // writes nothing.
+            append_plain: format!(
+                r#"
+INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version,
+    aggregate_type, event_type, schema_version, payload, metadata, tx_id)
+SELECT ((pg_current_xact_id()::text::bigint) << {POSITION_SHIFT}) + e.ord, e.event_id, $1,
+       cur.version + e.ord, $2, e.event_type, e.schema_version, e.payload::jsonb,
+       e.metadata::jsonb, pg_current_xact_id()
+FROM (SELECT COALESCE(max(stream_version), 0) AS version
+      FROM {s}.events WHERE stream_id = $1) AS cur,
+     unnest($4::uuid[], $5::text[], $6::int4[], $7::text[], $8::text[])
+        WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata, ord)
+WHERE $3::bigint IS NULL OR cur.version = $3::bigint
+RETURNING global_position, stream_version"#
+            ),
             // One statement, one round trip: check the command id and the
             // expected version, insert the whole batch from arrays, record
             // the command, and notify when $10 (the channel) is not NULL
@@ -539,6 +593,59 @@ impl From<sqlx::Error> for AppendError {
     }
 }
 
+/// What one append statement did.
+struct Outcome {
+    /// An earlier batch with the same command id: its first and last version.
+    duplicate: Option<(i64, i64)>,
+    /// The inserted events' first and last version and last position;
+    /// `None` when nothing was inserted (the stream was not at the expected
+    /// version).
+    inserted: Option<(i64, i64, i64)>,
+    /// The stream's version before the statement, when the statement says.
+    current: Option<i64>,
+}
+
+impl Outcome {
+    /// From the plain statement's returned rows: one per inserted event.
+    fn from_returned(rows: &[PgRow]) -> Result<Self, sqlx::Error> {
+        let mut inserted: Option<(i64, i64, i64)> = None;
+        for row in rows {
+            let position: i64 = row.try_get(0)?;
+            let version: i64 = row.try_get(1)?;
+            inserted = Some(match inserted {
+                None => (version, version, position),
+                Some((first, last, at)) => {
+                    (first.min(version), last.max(version), at.max(position))
+                }
+            });
+        }
+        Ok(Self {
+            duplicate: None,
+            inserted,
+            current: None,
+        })
+    }
+
+    /// From the full statement's one row.
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        let get = |name: &str| row.try_get::<Option<i64>, _>(name);
+        let duplicate = get("dup_first")?.zip(get("dup_last")?);
+        let inserted = if get("n")?.unwrap_or(0) > 0 {
+            get("first_version")?
+                .zip(get("last_version")?)
+                .zip(get("last_position")?)
+                .map(|((first, last), at)| (first, last, at))
+        } else {
+            None
+        };
+        Ok(Self {
+            duplicate,
+            inserted,
+            current: get("current_version")?,
+        })
+    }
+}
+
 /// The arrays one append binds.
 struct Batch {
     ids: Vec<Uuid>,
@@ -725,18 +832,32 @@ impl PgEventStore {
         expected: Option<i64>,
         command_id: Option<Uuid>,
         batch: &Batch,
-    ) -> Result<PgRow, AppendError> {
+    ) -> Result<Outcome, AppendError> {
         if self.shared.inline.is_empty() {
             // The fast path: one statement, its own transaction.
             // No NOTIFY in it: that would serialize concurrent commits (see
             // `notify`); `append_inner` announces the commit afterwards.
-            return self
+            if command_id.is_none() {
+                let rows = sqlx::query(&self.shared.sql.append_plain)
+                    .bind(stream_id)
+                    .bind(stream_category(stream_id))
+                    .bind(expected)
+                    .bind(&batch.ids)
+                    .bind(&batch.types)
+                    .bind(&batch.versions)
+                    .bind(&batch.payloads)
+                    .bind(&batch.metadata)
+                    .fetch_all(&self.shared.pool)
+                    .await?;
+                return Ok(Outcome::from_returned(&rows)?);
+            }
+            let row = self
                 .append_query(stream_id, expected, command_id, batch, false)
                 .fetch_one(&self.shared.pool)
-                .await
-                .map_err(AppendError::Sql);
+                .await?;
+            return Ok(Outcome::from_row(&row)?);
         }
-        // Inline projections: the same statement in a transaction, then the
+        // Inline projections: the full statement in a transaction, then the
         // inserted events through each projection that reads their types,
         // then COMMIT. A failing handler rolls everything back.
         let mut tx = self.shared.pool.begin().await?;
@@ -744,12 +865,11 @@ impl PgEventStore {
             .append_query(stream_id, expected, command_id, batch, true)
             .fetch_one(&mut *tx)
             .await?;
-        let n: Option<i64> = row.try_get("n")?;
-        let dup: Option<i64> = row.try_get("dup_first")?;
+        let outcome = Outcome::from_row(&row)?;
         let wanted = |t: &str| self.shared.inline.iter().any(|p| p.types().contains(&t));
-        if n.unwrap_or(0) > 0 && dup.is_none() && batch.types.iter().any(|t| wanted(t)) {
-            let first: i64 = row.try_get::<Option<i64>, _>("first_version")?.unwrap_or(0);
-            let last: i64 = row.try_get::<Option<i64>, _>("last_version")?.unwrap_or(0);
+        if let Some((first, last, _)) = outcome.inserted
+            && batch.types.iter().any(|t| wanted(t))
+        {
             let rows = sqlx::query(&self.shared.sql.read_stream)
                 .bind(stream_id)
                 .bind(first)
@@ -779,7 +899,7 @@ impl PgEventStore {
             }
         }
         tx.commit().await?;
-        Ok(row)
+        Ok(outcome)
     }
 
     fn append_query<'q>(
@@ -853,11 +973,11 @@ impl PgEventStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let row = match self
+            let outcome = match self
                 .append_once(stream_id, expected_sql, command_id, &batch)
                 .await
             {
-                Ok(row) => row,
+                Ok(outcome) => outcome,
                 Err(AppendError::Other(e)) => return Err(e),
                 Err(AppendError::Sql(e)) => {
                     let Some((code, constraint)) = db_error(&e) else {
@@ -905,44 +1025,47 @@ impl PgEventStore {
                     }
                 }
             };
-            let get = |name: &str| -> Result<Option<i64>, StoreError> {
-                row.try_get(name).map_err(|e| StoreError::backend(ctx(), e))
-            };
-            if let (Some(first), Some(last)) = (get("dup_first")?, get("dup_last")?) {
+            if let Some((first, last)) = outcome.duplicate {
                 span.record("version", last);
                 return Ok(AppendResult::duplicate(CommandRecord {
                     first_version: to_u64(first),
                     last_version: to_u64(last),
                 }));
             }
-            let n = get("n")?.unwrap_or(0);
-            if n == 0 {
-                let actual = to_u64(get("current_version")?.unwrap_or(0));
+            let Some((first, last, last_position)) = outcome.inserted else {
+                // Not at the expected version. The plain statement does not
+                // say where the stream was; read it now. Should it have
+                // reached the expected version since, the append is simply
+                // tried again.
+                let actual = match outcome.current {
+                    Some(v) => to_u64(v),
+                    None => self.stream_version(stream_id).await?,
+                };
+                if expected.admits(actual) && attempt <= ANY_RETRIES {
+                    continue;
+                }
                 span.record("version", actual);
                 return Err(StoreError::VersionConflict {
                     stream_id: stream_id.to_owned(),
                     expected,
                     actual,
                 });
-            }
-            let first = to_u64(get("first_version")?.unwrap_or(0));
-            let last = to_u64(get("last_version")?.unwrap_or(0));
+            };
+            let (first, last, last_position) = (to_u64(first), to_u64(last), to_u64(last_position));
             span.record("version", last);
-            let last_position = get("last_position")?.map(to_u64);
-            if self.shared.inline.is_empty()
-                && let Some(position) = last_position
-            {
+            if self.shared.inline.is_empty() {
                 notify::announce(
                     &self.shared.notifier,
                     &self.shared.pool,
                     &self.shared.channel,
-                    position,
+                    self.shared.notify_interval,
+                    last_position,
                 );
             }
             return Ok(AppendResult {
                 first_version: first,
                 last_version: last,
-                last_position,
+                last_position: Some(last_position),
                 duplicate: false,
             });
         }

@@ -1,7 +1,9 @@
 //! `replay_stream` lends rows as they arrive; stopping early must leave the
 //! pooled connection usable. And commits are still announced to watchers
-//! now that the append statement no longer sends `NOTIFY` itself. (That
-//! `replay_stream` matches `read_stream` is a conformance case.)
+//! now that the append statement no longer sends `NOTIFY` itself, a burst of
+//! them up to its last position although announcements are spaced by the
+//! notify interval. (That `replay_stream` matches `read_stream` is a
+//! conformance case.)
 
 mod common;
 
@@ -93,5 +95,44 @@ async fn an_append_still_wakes_a_watcher() {
     .await
     .expect("woken within 5 s");
     assert!(woke >= position);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_appends_is_announced_up_to_its_last_position() {
+    let (db, _) = store().await;
+    // Only notifications wake the watcher; announcements are at least 50 ms
+    // apart, so most of the burst lands inside an interval and must be
+    // announced together when it ends.
+    let store = es_postgres::PgEventStore::builder()
+        .poll_interval(Duration::from_secs(600))
+        .notify_interval(Duration::from_millis(50))
+        .build(db.pool().clone());
+    let mut watch = store.watch_commits().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut last = 0;
+    for i in 0..40u64 {
+        let r = store
+            .append(
+                &format!("Burst-{}", i % 4),
+                ExpectedVersion::Any,
+                vec![ev("Added", serde_json::json!({ "n": i }))],
+            )
+            .await
+            .unwrap();
+        last = r.last_position.unwrap();
+    }
+    let woke = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match watch.changed().await {
+                Some(p) if p >= last => return p,
+                Some(_) => continue,
+                None => panic!("the watch closed"),
+            }
+        }
+    })
+    .await
+    .expect("the last append of the burst is announced within 5 s");
+    assert!(woke >= last);
     db.drop_db().await;
 }
