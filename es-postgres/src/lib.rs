@@ -348,7 +348,7 @@ INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version,
     aggregate_type, event_type, schema_version, payload, metadata, tx_id)
 SELECT ((pg_current_xact_id()::text::bigint) << {POSITION_SHIFT}) + e.ord, e.event_id, $1,
        cur.version + e.ord, $2, e.event_type, e.schema_version, e.payload::jsonb,
-       e.metadata::jsonb, pg_current_xact_id()
+       COALESCE(e.metadata::jsonb, '{{}}'::jsonb), pg_current_xact_id()
 FROM (SELECT COALESCE(max(stream_version), 0) AS version
       FROM {s}.events WHERE stream_id = $1) AS cur,
      unnest($4::uuid[], $5::text[], $6::int4[], $7::text[], $8::text[])
@@ -387,7 +387,7 @@ WITH cur AS MATERIALIZED (
     INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version,
         aggregate_type, event_type, schema_version, payload, metadata, tx_id)
     SELECT txn.base + e.ord, e.event_id, $1, ok.version + e.ord, $2, e.event_type,
-           e.schema_version, e.payload::jsonb, e.metadata::jsonb, txn.id
+           e.schema_version, e.payload::jsonb, COALESCE(e.metadata::jsonb, '{{}}'::jsonb), txn.id
     FROM ok, txn, unnest($5::uuid[], $6::text[], $7::int4[], $8::text[], $9::text[])
         WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata, ord)
     RETURNING global_position, stream_version
@@ -594,6 +594,7 @@ impl From<sqlx::Error> for AppendError {
 }
 
 /// What one append statement did.
+#[derive(Default)]
 struct Outcome {
     /// An earlier batch with the same command id: its first and last version.
     duplicate: Option<(i64, i64)>,
@@ -606,24 +607,16 @@ struct Outcome {
 }
 
 impl Outcome {
-    /// From the plain statement's returned rows: one per inserted event.
-    fn from_returned(rows: &[PgRow]) -> Result<Self, sqlx::Error> {
-        let mut inserted: Option<(i64, i64, i64)> = None;
-        for row in rows {
-            let position: i64 = row.try_get(0)?;
-            let version: i64 = row.try_get(1)?;
-            inserted = Some(match inserted {
-                None => (version, version, position),
-                Some((first, last, at)) => {
-                    (first.min(version), last.max(version), at.max(position))
-                }
-            });
-        }
-        Ok(Self {
-            duplicate: None,
-            inserted,
-            current: None,
-        })
+    /// Adds one of the plain statement's returned rows (one per inserted
+    /// event).
+    fn add_returned(&mut self, row: &PgRow) -> Result<(), sqlx::Error> {
+        let position: i64 = row.try_get(0)?;
+        let version: i64 = row.try_get(1)?;
+        self.inserted = Some(match self.inserted {
+            None => (version, version, position),
+            Some((first, last, at)) => (first.min(version), last.max(version), at.max(position)),
+        });
+        Ok(())
     }
 
     /// From the full statement's one row.
@@ -652,7 +645,9 @@ struct Batch {
     types: Vec<String>,
     versions: Vec<i32>,
     payloads: Vec<String>,
-    metadata: Vec<String>,
+    /// `None` for empty metadata: the statement stores `{}` for it, so the
+    /// common case neither encodes nor parses anything.
+    metadata: Vec<Option<String>>,
 }
 
 impl Batch {
@@ -686,8 +681,14 @@ impl Batch {
             if payload.contains('\0') {
                 return Err(invalid("payload contains a NUL byte".to_owned()));
             }
-            let metadata = serde_json::to_string(&metadata)
-                .map_err(|err| invalid(format!("metadata cannot be encoded: {err}")))?;
+            let metadata = if metadata.is_empty() {
+                None
+            } else {
+                Some(
+                    serde_json::to_string(&metadata)
+                        .map_err(|err| invalid(format!("metadata cannot be encoded: {err}")))?,
+                )
+            };
             b.ids.push(event_id);
             b.versions
                 .push(i32::try_from(schema_version).unwrap_or(i32::MAX));
@@ -838,7 +839,7 @@ impl PgEventStore {
             // No NOTIFY in it: that would serialize concurrent commits (see
             // `notify`); `append_inner` announces the commit afterwards.
             if command_id.is_none() {
-                let rows = sqlx::query(&self.shared.sql.append_plain)
+                let mut rows = sqlx::query(&self.shared.sql.append_plain)
                     .bind(stream_id)
                     .bind(stream_category(stream_id))
                     .bind(expected)
@@ -847,9 +848,12 @@ impl PgEventStore {
                     .bind(&batch.versions)
                     .bind(&batch.payloads)
                     .bind(&batch.metadata)
-                    .fetch_all(&self.shared.pool)
-                    .await?;
-                return Ok(Outcome::from_returned(&rows)?);
+                    .fetch(&self.shared.pool);
+                let mut outcome = Outcome::default();
+                while let Some(row) = rows.try_next().await? {
+                    outcome.add_returned(&row)?;
+                }
+                return Ok(outcome);
             }
             let row = self
                 .append_query(stream_id, expected, command_id, batch, false)
