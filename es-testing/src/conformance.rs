@@ -548,6 +548,64 @@ pub async fn append_and_read_back<S: EventStore + SnapshotStore>(store: S) {
         all[3].global_position > all[2].global_position,
         "store conformance: a later batch must get higher global positions"
     );
+
+    // Without a command id, one event and several, with and without
+    // metadata (a store may take another path for each).
+    let plain = Metadata::new().correlation_id(correlation).actor("user-18");
+    let batches = [
+        ("BankAccount-3", vec![("Pinged", 1, plain.clone())]),
+        ("BankAccount-4", vec![("Pinged", 2, Metadata::new())]),
+        (
+            "BankAccount-5",
+            vec![("Pinged", 1, plain.clone()), ("Ponged", 4, Metadata::new())],
+        ),
+    ];
+    for (stream, events) in batches {
+        let sent: Vec<NewEvent> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, (t, v, m))| {
+                NewEvent::from_raw(t, v, format!(r#"{{"i":{i}}}"#).into_bytes(), m)
+            })
+            .collect();
+        let r = append(&store, stream, ExpectedVersion::NoStream, sent.clone()).await;
+        let back = read_whole(&store, stream).await;
+        assert_eq!(
+            (r.first_version, r.last_version, r.last_position),
+            (1, sent.len() as u64, back.last().map(|e| e.global_position)),
+            "store conformance: the result of appending {} event(s) to `{stream}`",
+            sent.len()
+        );
+        let got: Vec<_> = back
+            .iter()
+            .map(|e| {
+                (
+                    e.event_id,
+                    e.event_type.as_str(),
+                    e.schema_version,
+                    payload(e),
+                    &e.metadata,
+                )
+            })
+            .collect();
+        let want: Vec<_> = sent
+            .iter()
+            .map(|e| {
+                let p: Value = serde_json::from_slice(&e.payload).expect("test payloads are JSON");
+                (
+                    e.event_id,
+                    e.event_type.as_str(),
+                    e.schema_version,
+                    p,
+                    &e.metadata,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got, want,
+            "store conformance: `{stream}` must read back as appended (ids, types, schema versions, payloads, metadata)"
+        );
+    }
 }
 
 /// `ExpectedVersion::Any` appends to a new stream and to an existing one.
