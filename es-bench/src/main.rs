@@ -281,6 +281,39 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+// CPU time: of this process (every thread), and of every `postgres`
+// process on the machine (the server runs here; its background processes
+// count too, on whichever side runs at the time, which the ABBA order
+// spreads over both). From /proc/<pid>/schedstat, in nanoseconds.
+
+/// CPU time consumed so far: (server, client).
+fn cpu_now() -> (Duration, Duration) {
+    fn schedstat(path: &std::path::Path) -> u64 {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+    let mut server = 0;
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let path = entry.path();
+            let is_pg = std::fs::read_to_string(path.join("comm"))
+                .is_ok_and(|c| c.trim_end() == "postgres");
+            if is_pg {
+                server += schedstat(&path.join("schedstat"));
+            }
+        }
+    }
+    let mut client = 0;
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for entry in dir.flatten() {
+            client += schedstat(&entry.path().join("schedstat"));
+        }
+    }
+    (Duration::from_nanos(server), Duration::from_nanos(client))
+}
+
 /// Runs `f`, returning its result, the elapsed time and the peak RSS (MB).
 async fn measured<T>(f: impl Future<Output = Result<T>>) -> Result<(T, Duration, f64)> {
     reset_peak_rss();
@@ -324,16 +357,31 @@ fn round_range(n: usize, rounds: usize, r: usize) -> std::ops::Range<usize> {
 struct Tally {
     time: Duration,
     rss_mb: f64,
+    /// CPU time of the PostgreSQL server during this side's rounds.
+    server_cpu: Duration,
+    /// CPU time of this process during this side's rounds.
+    client_cpu: Duration,
 }
 
 impl Tally {
     /// Runs one round of this side through `measured`, returning its result
     /// and its time.
     async fn round<T>(&mut self, f: impl Future<Output = Result<T>>) -> Result<(T, Duration)> {
+        let (server0, client0) = cpu_now();
         let (out, elapsed, rss) = measured(f).await?;
+        let (server1, client1) = cpu_now();
         self.time += elapsed;
         self.rss_mb = self.rss_mb.max(rss);
+        self.server_cpu += server1.saturating_sub(server0);
+        self.client_cpu += client1.saturating_sub(client0);
         Ok((out, elapsed))
+    }
+
+    /// CPU microseconds per item of work (event or command), server and
+    /// client, for the details.
+    fn cpu_us_per(&self, items: usize) -> serde_json::Value {
+        let per = |d: Duration| round3(d.as_secs_f64() * 1e6 / items.max(1) as f64);
+        json!({ "server": per(self.server_cpu), "client": per(self.client_cpu) })
     }
 }
 
@@ -520,15 +568,16 @@ async fn benchmark(args: &Args, options: PgConnectOptions) -> Result<Vec<Figure>
 const APPEND_BATCH: usize = 100;
 
 /// Appends the batches `batches` through the framework: batch `b` goes to
-/// stream `b % versions.len()`, whose version `versions` tracks.
+/// stream `{prefix}-{b % versions.len()}`, whose version `versions` tracks.
 async fn append_framework(
     store: &PgEventStore,
+    prefix: &str,
     batches: std::ops::Range<usize>,
     versions: &mut [u64],
 ) -> Result<()> {
     for b in batches {
         let s = b % versions.len();
-        let stream = format!("Counter-append-{s}");
+        let stream = format!("{prefix}-{s}");
         let batch = (0..APPEND_BATCH)
             .map(|i| NewEvent::new(&small_event(i), Metadata::new()))
             .collect::<Result<Vec<_>, _>>()?;
@@ -543,12 +592,13 @@ async fn append_framework(
 /// The same batches through raw sqlx: one UNNEST insert per batch.
 async fn append_raw(
     pool: &PgPool,
+    prefix: &str,
     batches: std::ops::Range<usize>,
     versions: &mut [i64],
 ) -> Result<()> {
     for b in batches {
         let s = b % versions.len();
-        let stream = format!("Counter-append-{s}");
+        let stream = format!("{prefix}-{s}");
         let mut ids = Vec::with_capacity(APPEND_BATCH);
         let mut vs = Vec::with_capacity(APPEND_BATCH);
         let mut types = Vec::with_capacity(APPEND_BATCH);
@@ -595,6 +645,18 @@ async fn append(env: &Env, scale: f64) -> Result<Figure> {
     let streams = scaled(1000.0, scale, 1).min(batches);
     let rounds = scaled(10.0, scale, 1).min(batches);
 
+    // Warm-up, untimed: statement preparation and the first pages of each
+    // table's indexes.
+    let warm = 5.min(batches);
+    append_framework(
+        &env.seq_store,
+        "Counter-warmup",
+        0..warm,
+        &mut vec![0u64; warm],
+    )
+    .await?;
+    append_raw(&env.seq, "Counter-warmup", 0..warm, &mut vec![0i64; warm]).await?;
+
     let (mut fw_tally, mut raw_tally) = (Tally::default(), Tally::default());
     let mut fw_versions = vec![0u64; streams];
     let mut raw_versions = vec![0i64; streams];
@@ -605,11 +667,17 @@ async fn append(env: &Env, scale: f64) -> Result<Figure> {
         for side in abba(r) {
             match side {
                 Side::Framework => {
-                    let f = append_framework(&env.seq_store, range.clone(), &mut fw_versions);
+                    let f = append_framework(
+                        &env.seq_store,
+                        "Counter-append",
+                        range.clone(),
+                        &mut fw_versions,
+                    );
                     fw_t = fw_tally.round(f).await?.1;
                 }
                 Side::Baseline => {
-                    let f = append_raw(&env.seq, range.clone(), &mut raw_versions);
+                    let f =
+                        append_raw(&env.seq, "Counter-append", range.clone(), &mut raw_versions);
                     raw_t = raw_tally.round(f).await?.1;
                 }
             }
@@ -633,6 +701,8 @@ async fn append(env: &Env, scale: f64) -> Result<Figure> {
         rss_baseline_mb: raw_tally.rss_mb,
         details: json!({ "events": events, "batch": APPEND_BATCH, "streams": streams,
                          "rounds": rounds, "round_ratios": round_ratios,
+                         "cpu_us_per_event": { "framework": fw_tally.cpu_us_per(events),
+                                               "baseline": raw_tally.cpu_us_per(events) },
                          "framework_s": fw_time.as_secs_f64(), "baseline_s": raw_time.as_secs_f64() }),
     })
 }
@@ -810,6 +880,8 @@ async fn commands(env: &Env, scale: f64) -> Result<Vec<Figure>> {
         rss_baseline_mb: raw_tally.rss_mb,
         details: json!({ "commands": seq_n, "history": HISTORY,
                          "rounds": rounds, "round_ratios": round_ratios,
+                         "cpu_us_per_command": { "framework": fw_tally.cpu_us_per(seq_n),
+                                                 "baseline": raw_tally.cpu_us_per(seq_n) },
                          "framework_latency": percentiles(fw_lat), "baseline_latency": percentiles(raw_lat) }),
     });
 
@@ -880,6 +952,8 @@ async fn commands(env: &Env, scale: f64) -> Result<Vec<Figure>> {
         rss_baseline_mb: raw_tally.rss_mb,
         details: json!({ "commands": conc_n, "tasks": TASKS, "history": HISTORY,
                          "rounds": rounds, "round_ratios": round_ratios,
+                         "cpu_us_per_command": { "framework": fw_tally.cpu_us_per(conc_n),
+                                                 "baseline": raw_tally.cpu_us_per(conc_n) },
                          "framework_latency": percentiles(fw_lat), "baseline_latency": percentiles(raw_lat) }),
     });
     Ok(out)

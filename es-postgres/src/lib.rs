@@ -348,10 +348,10 @@ impl Sql {
                 r#"
 INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version,
     aggregate_type, event_type, schema_version, payload, metadata, tx_id)
-SELECT ((pg_current_xact_id()::text::bigint) << {POSITION_SHIFT}) + e.ord, e.event_id, $1,
+SELECT (cur.tx_id::text::bigint << {POSITION_SHIFT}) + e.ord, e.event_id, $1,
        cur.version + e.ord, $2, e.event_type, e.schema_version, e.payload::jsonb,
-       COALESCE(e.metadata::jsonb, '{{}}'::jsonb), pg_current_xact_id()
-FROM (SELECT COALESCE(max(stream_version), 0) AS version
+       COALESCE(e.metadata::jsonb, '{{}}'::jsonb), cur.tx_id
+FROM (SELECT COALESCE(max(stream_version), 0) AS version, pg_current_xact_id() AS tx_id
       FROM {s}.events WHERE stream_id = $1) AS cur,
      unnest($4::uuid[], $5::text[], $6::int4[], $7::text[], $8::text[])
         WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata, ord)
@@ -365,10 +365,10 @@ RETURNING global_position, stream_version"#
                 r#"
 INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version,
     aggregate_type, event_type, schema_version, payload, metadata, tx_id)
-SELECT ((pg_current_xact_id()::text::bigint) << {POSITION_SHIFT}) + 1, $4::uuid, $1,
+SELECT (cur.tx_id::text::bigint << {POSITION_SHIFT}) + 1, $4::uuid, $1,
        cur.version + 1, $2, $5::text, $6::int4, $7::text::jsonb,
-       COALESCE($8::text::jsonb, '{{}}'::jsonb), pg_current_xact_id()
-FROM (SELECT COALESCE(max(stream_version), 0) AS version
+       COALESCE($8::text::jsonb, '{{}}'::jsonb), cur.tx_id
+FROM (SELECT COALESCE(max(stream_version), 0) AS version, pg_current_xact_id() AS tx_id
       FROM {s}.events WHERE stream_id = $1) AS cur
 WHERE $3::bigint IS NULL OR cur.version = $3::bigint
 RETURNING global_position, stream_version"#
