@@ -373,9 +373,9 @@ FROM (SELECT COALESCE(max(stream_version), 0) AS version, pg_current_xact_id() A
 WHERE $3::bigint IS NULL OR cur.version = $3::bigint
 RETURNING global_position, stream_version"#
             ),
-            // One statement, one round trip: check the command id and the
-            // expected version, insert the whole batch from arrays, record
-            // the command, and notify when $10 (the channel) is not NULL
+            // One statement, one round trip: check the command id ($9) and
+            // the expected version, insert the whole batch from arrays,
+            // record the command, and notify when $10 (the channel) is not NULL
             // (only inside an inline projection's transaction; otherwise the
             // `notify` task announces the commit, see src/notify.rs).
             // Concurrent writers that both pass the
@@ -388,7 +388,7 @@ WITH cur AS MATERIALIZED (
     FROM {s}.events WHERE stream_id = $1
 ), dup AS MATERIALIZED (
     SELECT first_version, last_version
-    FROM {s}.commands WHERE stream_id = $1 AND command_id = $4::uuid
+    FROM {s}.commands WHERE stream_id = $1 AND command_id = $9::uuid
 ), ok AS MATERIALIZED (
     SELECT cur.version FROM cur
     WHERE NOT EXISTS (SELECT 1 FROM dup)
@@ -405,7 +405,7 @@ WITH cur AS MATERIALIZED (
         aggregate_type, event_type, schema_version, payload, metadata, tx_id)
     SELECT txn.base + e.ord, e.event_id, $1, ok.version + e.ord, $2, e.event_type,
            e.schema_version, e.payload::jsonb, COALESCE(e.metadata::jsonb, '{{}}'::jsonb), txn.id
-    FROM ok, txn, unnest($5::uuid[], $6::text[], $7::int4[], $8::text[], $9::text[])
+    FROM ok, txn, unnest($4::uuid[], $5::text[], $6::int4[], $7::text[], $8::text[])
         WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata, ord)
     RETURNING global_position, stream_version
 ), summary AS MATERIALIZED (
@@ -414,8 +414,8 @@ WITH cur AS MATERIALIZED (
     FROM ins
 ), cmd AS (
     INSERT INTO {s}.commands (stream_id, command_id, first_version, last_version)
-    SELECT $1, $4::uuid, first_version, last_version FROM summary
-    WHERE $4::uuid IS NOT NULL AND n > 0
+    SELECT $1, $9::uuid, first_version, last_version FROM summary
+    WHERE $9::uuid IS NOT NULL AND n > 0
     RETURNING 1
 ), notified AS (
     SELECT pg_notify($10, last_position::text) FROM summary WHERE n > 0 AND $10::text IS NOT NULL
@@ -667,7 +667,28 @@ struct Batch {
     metadata: Vec<Option<String>>,
 }
 
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
 impl Batch {
+    /// Binds what both array statements start with: $1 stream id, $2 its
+    /// category, $3 the expected version (NULL: any), $4–$8 the arrays.
+    fn bind<'q>(
+        &'q self,
+        query: PgQuery<'q>,
+        stream_id: &'q str,
+        expected: Option<i64>,
+    ) -> PgQuery<'q> {
+        query
+            .bind(stream_id)
+            .bind(stream_category(stream_id))
+            .bind(expected)
+            .bind(&self.ids)
+            .bind(&self.types)
+            .bind(&self.versions)
+            .bind(&self.payloads)
+            .bind(&self.metadata)
+    }
+
     fn new(stream_id: &str, events: Vec<NewEvent>) -> Result<Self, StoreError> {
         let mut b = Self {
             ids: Vec::with_capacity(events.len()),
@@ -867,15 +888,11 @@ impl PgEventStore {
                         .bind(&batch.payloads[0])
                         .bind(&batch.metadata[0])
                 } else {
-                    sqlx::query(&self.shared.sql.append_plain)
-                        .bind(stream_id)
-                        .bind(stream_category(stream_id))
-                        .bind(expected)
-                        .bind(&batch.ids)
-                        .bind(&batch.types)
-                        .bind(&batch.versions)
-                        .bind(&batch.payloads)
-                        .bind(&batch.metadata)
+                    batch.bind(
+                        sqlx::query(&self.shared.sql.append_plain),
+                        stream_id,
+                        expected,
+                    )
                 };
                 let mut rows = query.fetch(&self.shared.pool);
                 let mut outcome = Outcome::default();
@@ -942,17 +959,10 @@ impl PgEventStore {
         command_id: Option<Uuid>,
         batch: &'q Batch,
         notify_in_transaction: bool,
-    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        sqlx::query(&self.shared.sql.append)
-            .bind(stream_id)
-            .bind(stream_category(stream_id))
-            .bind(expected)
+    ) -> PgQuery<'q> {
+        batch
+            .bind(sqlx::query(&self.shared.sql.append), stream_id, expected)
             .bind(command_id)
-            .bind(&batch.ids)
-            .bind(&batch.types)
-            .bind(&batch.versions)
-            .bind(&batch.payloads)
-            .bind(&batch.metadata)
             .bind(notify_in_transaction.then_some(self.shared.channel.as_str()))
     }
 

@@ -82,7 +82,12 @@ async fn an_append_still_wakes_a_watcher() {
         )
         .await
         .unwrap();
-    let position = r.last_position.unwrap();
+    woken_at_or_after(&mut watch, r.last_position.unwrap(), "the append").await;
+    db.drop_db().await;
+}
+
+/// Waits (up to 5 s) until `watch` reports `position` or a later one.
+async fn woken_at_or_after(watch: &mut es_core::CommitWatch, position: u64, what: &str) {
     let woke = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match watch.changed().await {
@@ -93,9 +98,8 @@ async fn an_append_still_wakes_a_watcher() {
         }
     })
     .await
-    .expect("woken within 5 s");
+    .unwrap_or_else(|_| panic!("{what} at position {position} is not announced within 5 s"));
     assert!(woke >= position);
-    db.drop_db().await;
 }
 
 #[tokio::test]
@@ -122,17 +126,6 @@ async fn a_burst_of_appends_is_announced_up_to_its_last_position() {
             .unwrap();
         last = r.last_position.unwrap();
     }
-    let woke = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match watch.changed().await {
-                Some(p) if p >= last => return p,
-                Some(_) => continue,
-                None => panic!("the watch closed"),
-            }
-        }
-    })
-    .await
-    .expect("the last append of the burst is announced within 5 s");
-    assert!(woke >= last);
+    woken_at_or_after(&mut watch, last, "the last append of the burst").await;
     db.drop_db().await;
 }
