@@ -1,6 +1,7 @@
 //! [`SqliteEventStore`]: the event store on one SQLite file.
 
 use std::fmt;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -9,9 +10,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Datelike, SecondsFormat, SubsecRound, Utc};
 use es_core::{
     AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, Metadata, NewEvent,
-    RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamEnd, Timestamp, Uuid,
+    RecordedEvent, ReplayedEvent, Snapshot, SnapshotStore, StoreError, StreamEnd, Timestamp, Uuid,
     stream_category, validate_stream_id,
 };
+use futures::TryStreamExt;
 use sqlx::migrate::Migrator;
 use sqlx::query::Query;
 use sqlx::sqlite::{
@@ -60,6 +62,67 @@ macro_rules! event_columns {
         "global_position, event_id, stream_id, stream_version, event_type, schema_version, \
          payload, metadata, recorded_at"
     };
+}
+
+/// The columns a replay reads (see `EventStore::replay_stream`).
+macro_rules! replay_columns {
+    () => {
+        "stream_version, event_type, schema_version, payload"
+    };
+}
+
+/// A stream read's `FROM … LIMIT` for each kind of end, after its columns:
+/// binds the stream id, the first version, the end (none, a version or a
+/// time) and the limit, in that order (see `stream_query`).
+macro_rules! stream_read_sql {
+    ($columns:expr) => {
+        [
+            concat!(
+                "SELECT ",
+                $columns,
+                " FROM events WHERE stream_id = ? AND stream_version >= ? \
+                 ORDER BY stream_version LIMIT ?"
+            ),
+            concat!(
+                "SELECT ",
+                $columns,
+                " FROM events WHERE stream_id = ? AND stream_version >= ? \
+                 AND stream_version <= ? ORDER BY stream_version LIMIT ?"
+            ),
+            concat!(
+                "SELECT ",
+                $columns,
+                " FROM events WHERE stream_id = ? AND stream_version >= ? \
+                 AND recorded_at <= ? ORDER BY stream_version LIMIT ?"
+            ),
+        ]
+    };
+}
+
+/// The query of a stream read: one of `stream_read_sql!`'s three statements
+/// (to the head, to a version, to a time) with its values bound.
+fn stream_query<'q>(
+    sql: [&'static str; 3],
+    stream_id: &'q str,
+    from_version: u64,
+    to: StreamEnd,
+    limit: usize,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    let from = to_i64(from_version.max(1));
+    let limit = to_i64(limit as u64);
+    match to {
+        StreamEnd::Head => sqlx::query(sql[0]).bind(stream_id).bind(from).bind(limit),
+        StreamEnd::Version(v) => sqlx::query(sql[1])
+            .bind(stream_id)
+            .bind(from)
+            .bind(to_i64(v))
+            .bind(limit),
+        StreamEnd::Time(t) => sqlx::query(sql[2])
+            .bind(stream_id)
+            .bind(from)
+            .bind(time_bound(t))
+            .bind(limit),
+    }
 }
 
 /// An event store in one SQLite file (or in memory), with the semantics of the
@@ -394,39 +457,13 @@ impl SqliteEventStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let from = to_i64(from_version.max(1));
-        let limit = to_i64(limit as u64);
-        let query = match to {
-            StreamEnd::Head => sqlx::query(concat!(
-                "SELECT ",
-                event_columns!(),
-                " FROM events WHERE stream_id = ? AND stream_version >= ? \
-                 ORDER BY stream_version LIMIT ?",
-            ))
-            .bind(stream_id)
-            .bind(from)
-            .bind(limit),
-            StreamEnd::Version(v) => sqlx::query(concat!(
-                "SELECT ",
-                event_columns!(),
-                " FROM events WHERE stream_id = ? AND stream_version >= ? \
-                 AND stream_version <= ? ORDER BY stream_version LIMIT ?",
-            ))
-            .bind(stream_id)
-            .bind(from)
-            .bind(to_i64(v))
-            .bind(limit),
-            StreamEnd::Time(t) => sqlx::query(concat!(
-                "SELECT ",
-                event_columns!(),
-                " FROM events WHERE stream_id = ? AND stream_version >= ? \
-                 AND recorded_at <= ? ORDER BY stream_version LIMIT ?",
-            ))
-            .bind(stream_id)
-            .bind(from)
-            .bind(time_bound(t))
-            .bind(limit),
-        };
+        let query = stream_query(
+            stream_read_sql!(event_columns!()),
+            stream_id,
+            from_version,
+            to,
+            limit,
+        );
         let rows = query
             .fetch_all(&self.inner.pool)
             .await
@@ -756,6 +793,63 @@ impl EventStore for SqliteEventStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.read_stream_impl(stream_id, from_version, to, limit)
             .await
+    }
+
+    /// Selects only the four columns a replay reads and lends each row to
+    /// `visit` as it arrives, without copying type names or payloads.
+    async fn replay_stream<F>(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        to: StreamEnd,
+        limit: usize,
+        mut visit: F,
+    ) -> Result<usize, StoreError>
+    where
+        F: FnMut(ReplayedEvent<'_>) -> ControlFlow<()> + Send,
+    {
+        validate_stream_id(stream_id)?;
+        if limit == 0 {
+            return Ok(0);
+        }
+        let query = stream_query(
+            stream_read_sql!(replay_columns!()),
+            stream_id,
+            from_version,
+            to,
+            limit,
+        );
+        let mut rows = query.fetch(&self.inner.pool);
+        let mut visited = 0;
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(|e| StoreError::backend(format!("reading stream `{stream_id}`"), e))?
+        {
+            let column = |e: sqlx::Error| corrupt(stream_id, format!("event row: {e}"));
+            let version: i64 = row.try_get(0).map_err(column)?;
+            let event_type: &str = row.try_get(1).map_err(column)?;
+            let schema_version: i64 = row.try_get(2).map_err(column)?;
+            let payload: &[u8] = row.try_get(3).map_err(column)?;
+            let stream_version = to_u64(version, stream_id, "stream version")?;
+            let schema_version = u32::try_from(schema_version).map_err(|_| {
+                corrupt(
+                    stream_id,
+                    format!("schema version {schema_version} of event {stream_version}"),
+                )
+            })?;
+            visited += 1;
+            let flow = visit(ReplayedEvent {
+                stream_version,
+                event_type,
+                schema_version,
+                payload,
+            });
+            if flow.is_break() {
+                break;
+            }
+        }
+        Ok(visited)
     }
 
     async fn read_all(

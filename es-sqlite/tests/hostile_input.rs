@@ -1,7 +1,8 @@
 //! Hostile input on SQLite: payloads over the configured limit are refused
 //! before the transaction, with nothing of their batch written; stream ids
 //! with SQL metacharacters, NUL bytes, 10 KB of text or (lossily converted)
-//! invalid UTF-8 are refused or stored verbatim, never executed.
+//! invalid UTF-8 are refused or stored verbatim, never executed; a row that
+//! only a hand-edited file can hold fails a replay as corrupt.
 
 use es_core::{
     EventStore, ExpectedVersion, InvalidStreamId, MAX_STREAM_ID_LEN, Metadata, NewEvent,
@@ -118,4 +119,47 @@ async fn hostile_stream_ids_are_refused_or_stored_verbatim() {
     }
     // Nothing was executed: the table is there, with exactly those events.
     assert_eq!(count(&store).await, verbatim.len());
+}
+
+/// Rows that only a hand-edited file can hold (a type name that is not
+/// UTF-8, a schema version beyond `u32`): a replay reports the stream as
+/// corrupt, naming it, instead of panicking or skipping the row.
+#[tokio::test]
+async fn a_corrupt_row_fails_the_replay_with_the_stream_named() {
+    let store = SqliteEventStore::in_memory().await.unwrap();
+    store.migrate().await.unwrap();
+    for (stream, event_type, schema_version) in [
+        ("Tampered-1", "CAST(X'FF' AS TEXT)", "1"),
+        ("Tampered-2", "'Poked'", "8589934592"),
+    ] {
+        store
+            .append(stream, ExpectedVersion::NoStream, vec![poke()])
+            .await
+            .unwrap();
+        sqlx::query(&format!(
+            "INSERT INTO events (event_id, stream_id, stream_version, aggregate_type, \
+               event_type, schema_version, payload, metadata, recorded_at) \
+             VALUES ('{}', '{stream}', 2, 'Tampered', {event_type}, {schema_version}, '{{}}', '{{}}', \
+               '2026-01-01T00:00:00.000000Z')",
+            uuid::Uuid::now_v7()
+        ))
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let mut seen = Vec::new();
+        let replayed = store
+            .replay_stream(stream, 1, StreamEnd::Head, 100, |e| {
+                seen.push(e.stream_version);
+                std::ops::ControlFlow::Continue(())
+            })
+            .await;
+        match replayed {
+            Err(StoreError::Corrupt { stream_id, message }) => {
+                assert_eq!(stream_id, stream);
+                assert!(message.contains("event"), "{message}");
+            }
+            other => panic!("expected StoreError::Corrupt for `{stream}`, got {other:?}"),
+        }
+        assert_eq!(seen, [1], "the good event before the corrupt one was lent");
+    }
 }
