@@ -710,6 +710,42 @@ async fn append(env: &Env, scale: f64) -> Result<Figure> {
 // ---------------------------------------------------------------------------
 // 2. Command round trip.
 
+/// A command round-trip figure from the two sides' tallies and latencies
+/// (framework first), adding rounds, CPU and latency percentiles to
+/// `details`.
+fn command_figure(
+    workload: &str,
+    mut details: serde_json::Value,
+    commands: usize,
+    [fw, raw]: [&Tally; 2],
+    [fw_lat, raw_lat]: [Vec<Duration>; 2],
+    round_ratios: Vec<f64>,
+) -> Figure {
+    let (fw_rate, raw_rate) = (per_sec(commands, fw.time), per_sec(commands, raw.time));
+    if let Some(d) = details.as_object_mut() {
+        d.insert("rounds".into(), json!(round_ratios.len()));
+        d.insert("round_ratios".into(), json!(round_ratios));
+        d.insert(
+            "cpu_us_per_command".into(),
+            json!({ "framework": fw.cpu_us_per(commands), "baseline": raw.cpu_us_per(commands) }),
+        );
+        d.insert("framework_latency".into(), percentiles(fw_lat));
+        d.insert("baseline_latency".into(), percentiles(raw_lat));
+    }
+    Figure {
+        workload: workload.into(),
+        unit: "commands/s",
+        framework: fw_rate,
+        baseline: raw_rate,
+        ratio: fw_rate / raw_rate,
+        target: ">= 0.8x baseline".into(),
+        met: Some(fw_rate / raw_rate >= 0.8),
+        rss_framework_mb: fw.rss_mb,
+        rss_baseline_mb: raw.rss_mb,
+        details,
+    }
+}
+
 /// The raw command: SELECT the stream's rows, fold them, decide, INSERT one row.
 async fn raw_command<'c, E>(conn: E, stream: &str) -> Result<()>
 where
@@ -866,24 +902,14 @@ async fn commands(env: &Env, scale: f64) -> Result<Vec<Figure>> {
         }
         round_ratios.push(round3(raw_t.as_secs_f64() / fw_t.as_secs_f64()));
     }
-    let fw = per_sec(seq_n, fw_tally.time);
-    let raw = per_sec(seq_n, raw_tally.time);
-    out.push(Figure {
-        workload: "command_round_trip_sequential".into(),
-        unit: "commands/s",
-        framework: fw,
-        baseline: raw,
-        ratio: fw / raw,
-        target: ">= 0.8x baseline".into(),
-        met: Some(fw / raw >= 0.8),
-        rss_framework_mb: fw_tally.rss_mb,
-        rss_baseline_mb: raw_tally.rss_mb,
-        details: json!({ "commands": seq_n, "history": HISTORY,
-                         "rounds": rounds, "round_ratios": round_ratios,
-                         "cpu_us_per_command": { "framework": fw_tally.cpu_us_per(seq_n),
-                                                 "baseline": raw_tally.cpu_us_per(seq_n) },
-                         "framework_latency": percentiles(fw_lat), "baseline_latency": percentiles(raw_lat) }),
-    });
+    out.push(command_figure(
+        "command_round_trip_sequential",
+        json!({ "commands": seq_n, "history": HISTORY }),
+        seq_n,
+        [&fw_tally, &raw_tally],
+        [fw_lat, raw_lat],
+        round_ratios,
+    ));
 
     // Concurrent: 4 tasks on distinct aggregates over a pool of 4
     // connections; per round, 4 fresh tasks share that round's ids.
@@ -938,24 +964,14 @@ async fn commands(env: &Env, scale: f64) -> Result<Vec<Figure>> {
     }
     conc_pool_fw.close().await;
     conc_pool_raw.close().await;
-    let fw = per_sec(conc_n, fw_tally.time);
-    let raw = per_sec(conc_n, raw_tally.time);
-    out.push(Figure {
-        workload: "command_round_trip_concurrent4".into(),
-        unit: "commands/s",
-        framework: fw,
-        baseline: raw,
-        ratio: fw / raw,
-        target: ">= 0.8x baseline".into(),
-        met: Some(fw / raw >= 0.8),
-        rss_framework_mb: fw_tally.rss_mb,
-        rss_baseline_mb: raw_tally.rss_mb,
-        details: json!({ "commands": conc_n, "tasks": TASKS, "history": HISTORY,
-                         "rounds": rounds, "round_ratios": round_ratios,
-                         "cpu_us_per_command": { "framework": fw_tally.cpu_us_per(conc_n),
-                                                 "baseline": raw_tally.cpu_us_per(conc_n) },
-                         "framework_latency": percentiles(fw_lat), "baseline_latency": percentiles(raw_lat) }),
-    });
+    out.push(command_figure(
+        "command_round_trip_concurrent4",
+        json!({ "commands": conc_n, "tasks": TASKS, "history": HISTORY }),
+        conc_n,
+        [&fw_tally, &raw_tally],
+        [fw_lat, raw_lat],
+        round_ratios,
+    ));
     Ok(out)
 }
 

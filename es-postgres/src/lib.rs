@@ -544,6 +544,16 @@ fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// A stream read's end as its statements bind it: the last version
+/// (`i64::MAX` for none) and the time bound, if any.
+fn stream_end(to: StreamEnd) -> (i64, Option<es_core::Timestamp>) {
+    match to {
+        StreamEnd::Head => (i64::MAX, None),
+        StreamEnd::Version(v) => (to_i64(v), None),
+        StreamEnd::Time(t) => (i64::MAX, Some(t)),
+    }
+}
+
 fn limit_i64(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
@@ -1214,11 +1224,7 @@ impl EventStore for PgEventStore {
             if limit == 0 {
                 return Ok(Vec::new());
             }
-            let (to_version, to_time) = match to {
-                StreamEnd::Head => (i64::MAX, None),
-                StreamEnd::Version(v) => (to_i64(v), None),
-                StreamEnd::Time(t) => (i64::MAX, Some(t)),
-            };
+            let (to_version, to_time) = stream_end(to);
             let rows = sqlx::query(&self.shared.sql.read_stream)
                 .bind(stream_id)
                 .bind(to_i64(from_version.max(1)))
@@ -1259,11 +1265,7 @@ impl EventStore for PgEventStore {
         if limit == 0 {
             return Ok(0);
         }
-        let (to_version, to_time) = match to {
-            StreamEnd::Head => (i64::MAX, None),
-            StreamEnd::Version(v) => (to_i64(v), None),
-            StreamEnd::Time(t) => (i64::MAX, Some(t)),
-        };
+        let (to_version, to_time) = stream_end(to);
         let backend = |e| StoreError::backend(format!("reading stream `{stream_id}`"), e);
         let query = match to_time {
             None => sqlx::query(&self.shared.sql.replay_stream_to_version)
