@@ -1216,7 +1216,9 @@ async fn catch_up(env: &Env, scale: f64) -> Result<Vec<Figure>> {
         let (mut pos, mut n) = (0u64, 0usize);
         loop {
             let page = store.read_all(pos, PAGE, None).await?;
-            let Some(last) = page.last() else { break };
+            let Some(last) = page.events.last() else {
+                break;
+            };
             pos = last.global_position;
             n += page.len();
         }
@@ -1267,7 +1269,9 @@ async fn catch_up(env: &Env, scale: f64) -> Result<Vec<Figure>> {
         let (mut pos, mut n) = (0u64, 0usize);
         loop {
             let page = store.read_all(pos, PAGE, Some(&types)).await?;
-            let Some(last) = page.last() else { break };
+            let Some(last) = page.events.last() else {
+                break;
+            };
             pos = last.global_position;
             n += page.len();
         }

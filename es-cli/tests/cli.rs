@@ -466,7 +466,7 @@ async fn projections_list_and_reset() {
         .stdout(predicate::str::contains("no projection checkpoints"));
 
     // order_details has seen the first 4 events, account_summary none.
-    let all = store.read_all(0, 100, None).await.unwrap();
+    let all = store.read_all(0, 100, None).await.unwrap().events;
     assert_eq!(all.len(), 6);
     store
         .save_checkpoint(db.pool(), "order_details", all[3].global_position)

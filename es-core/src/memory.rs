@@ -9,8 +9,8 @@ use uuid::Uuid;
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
 use crate::error::StoreError;
 use crate::store::{
-    AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, Snapshot, SnapshotStore,
-    StreamEnd, validate_stream_id,
+    AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, ReadAllPage, Snapshot,
+    SnapshotStore, StreamEnd, validate_stream_id,
 };
 
 /// An event store that keeps everything in memory.
@@ -212,17 +212,25 @@ impl InMemoryEventStore {
         after_position: u64,
         limit: usize,
         types: Option<&[&str]>,
-    ) -> Vec<RecordedEvent> {
+    ) -> ReadAllPage {
         let state = self.lock();
         let start = usize::try_from(after_position).unwrap_or(usize::MAX);
-        state
+        let events: Vec<RecordedEvent> = state
             .log
             .iter()
             .skip(start)
             .filter(|e| types.is_none_or(|t| t.contains(&e.event_type.as_str())))
             .take(limit)
             .map(|e| RecordedEvent::clone(e))
-            .collect()
+            .collect();
+        // Under the lock the whole log is settled: a short page scanned it
+        // to its end.
+        let scanned_to = match events.last() {
+            Some(last) if events.len() >= limit => last.global_position,
+            _ if limit == 0 => after_position,
+            _ => (state.log.len() as u64).max(after_position),
+        };
+        ReadAllPage::new(events, scanned_to)
     }
 }
 
@@ -251,7 +259,7 @@ impl EventStore for InMemoryEventStore {
         after_position: u64,
         limit: usize,
         types: Option<&[&str]>,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    ) -> Result<ReadAllPage, StoreError> {
         Ok(self.read_all_sync(after_position, limit, types))
     }
 

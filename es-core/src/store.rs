@@ -143,6 +143,62 @@ impl AppendResult {
     }
 }
 
+/// A page of the global log: what [`EventStore::read_all`] returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadAllPage {
+    /// The events, in global order.
+    pub events: Vec<RecordedEvent>,
+    /// How far the store has safely scanned: every event of the requested
+    /// types at or below this position is in this page or before
+    /// `after_position`, and none can commit there later. A consumer that
+    /// has handled [`ReadAllPage::events`] may move its checkpoint here,
+    /// past the events the type filter left out.
+    ///
+    /// Never below the read's `after_position`, nor below the last event's
+    /// position. For a full page (`limit` events) it is the last event's
+    /// position; for a shorter one, the newest position the store could
+    /// vouch for in the same read.
+    pub scanned_to: u64,
+}
+
+impl ReadAllPage {
+    /// A page of `events` read up to `scanned_to`.
+    pub fn new(events: Vec<RecordedEvent>, scanned_to: u64) -> Self {
+        Self { events, scanned_to }
+    }
+
+    /// How many events the page holds.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether the page holds no event (the scan may still have moved on).
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The page's events, in global order.
+    pub fn iter(&self) -> std::slice::Iter<'_, RecordedEvent> {
+        self.events.iter()
+    }
+}
+
+impl IntoIterator for ReadAllPage {
+    type Item = RecordedEvent;
+    type IntoIter = std::vec::IntoIter<RecordedEvent>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.events.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a ReadAllPage {
+    type Item = &'a RecordedEvent;
+    type IntoIter = std::slice::Iter<'a, RecordedEvent>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.events.iter()
+    }
+}
+
 /// The events one command wrote on a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandRecord {
@@ -296,12 +352,31 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// start), at most `limit` events, only of the given types when `types`
     /// is `Some`. A reader that pages through it never skips an event that
     /// commits late with a lower position.
+    ///
+    /// The page also says how far the store has safely scanned
+    /// ([`ReadAllPage::scanned_to`]): a consumer that has handled the
+    /// page's events moves its checkpoint there, past events the type
+    /// filter left out, and never asks for the head separately (an event
+    /// that commits between such a read and a head query would be skipped).
+    ///
+    /// ```
+    /// # use es_core::{EventStore, ExpectedVersion, InMemoryEventStore, Metadata, NewEvent};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), es_core::StoreError> {
+    /// let store = InMemoryEventStore::new();
+    /// let e = |t: &str| NewEvent::from_raw(t, 1, b"{}".to_vec(), Metadata::new());
+    /// store.append("Door-1", ExpectedVersion::Any, vec![e("Opened"), e("Closed"), e("Closed")]).await?;
+    ///
+    /// let page = store.read_all(0, 100, Some(&["Opened"])).await?;
+    /// assert_eq!(page.events.len(), 1);
+    /// assert_eq!(page.scanned_to, 3); // the two `Closed` were read past
+    /// # Ok(()) }
+    /// ```
     fn read_all(
         &self,
         after_position: u64,
         limit: usize,
         types: Option<&[&str]>,
-    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<ReadAllPage, StoreError>> + Send;
 
     /// The stream's version (0 when it has no events).
     fn stream_version(
@@ -309,7 +384,9 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         stream_id: &str,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// The global position of the newest event a reader may see (0 when empty).
+    /// The global position of the newest event a reader may see (0 when
+    /// empty). For status and lag; a consumer moves its checkpoint with
+    /// [`ReadAllPage::scanned_to`] instead.
     fn head_position(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// The versions a command id wrote on a stream, if it did.

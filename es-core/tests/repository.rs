@@ -205,7 +205,7 @@ impl EventStore for RendezvousStore {
         after_position: u64,
         limit: usize,
         types: Option<&[&str]>,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    ) -> Result<es_core::ReadAllPage, StoreError> {
         self.inner.read_all(after_position, limit, types).await
     }
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {

@@ -52,8 +52,8 @@ use std::time::Duration;
 
 use es_core::{
     AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, Metadata, NewEvent,
-    RecordedEvent, ReplayedEvent, Snapshot, SnapshotStore, StoreError, StreamEnd, stream_category,
-    validate_stream_id,
+    ReadAllPage, RecordedEvent, ReplayedEvent, Snapshot, SnapshotStore, StoreError, StreamEnd,
+    stream_category, validate_stream_id,
 };
 use futures::TryStreamExt;
 use sqlx::migrate::Migrator;
@@ -443,11 +443,15 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
             replay_stream_to_version: format!("{replay} ORDER BY stream_version LIMIT $4"),
             read_all: format!(
                 r#"
-WITH s AS MATERIALIZED (
-    SELECT {bound} AS bound,
-           (SELECT COALESCE(max(global_position), 0) FROM {s}.events) AS visible
+WITH b AS MATERIALIZED (SELECT {bound} AS bound),
+s AS MATERIALIZED (
+    SELECT b.bound,
+           (SELECT COALESCE(max(global_position), 0) FROM {s}.events) AS visible,
+           (SELECT COALESCE(max(global_position), 0) FROM {s}.events
+            WHERE global_position < b.bound) AS head
+    FROM b
 )
-SELECT s.bound, s.visible, e.*
+SELECT s.bound, s.visible, s.head, e.*
 FROM s LEFT JOIN LATERAL (
     SELECT {COLUMNS} FROM {s}.events
     WHERE global_position > $1 AND global_position < s.bound
@@ -1131,14 +1135,15 @@ impl PgEventStore {
         after_position: u64,
         limit: usize,
         types: Option<&[&str]>,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    ) -> Result<ReadAllPage, StoreError> {
         if limit == 0 {
-            return Ok(Vec::new());
+            return Ok(ReadAllPage::new(Vec::new(), after_position));
         }
         let types: Option<Vec<&str>> = types.map(<[&str]>::to_vec);
         let deadline = tokio::time::Instant::now() + self.shared.settle_timeout;
         let mut target: Option<i64> = None;
         let mut delay = Duration::from_millis(1);
+        let fail = |e| StoreError::backend("reading all streams", e);
         loop {
             let rows = sqlx::query(&self.shared.sql.read_all)
                 .bind(to_i64(after_position))
@@ -1146,30 +1151,33 @@ impl PgEventStore {
                 .bind(&types)
                 .fetch_all(&self.shared.pool)
                 .await
-                .map_err(|e| StoreError::backend("reading all streams", e))?;
+                .map_err(fail)?;
             let Some(first) = rows.first() else {
-                return Ok(Vec::new());
+                return Ok(ReadAllPage::new(Vec::new(), after_position));
             };
-            let bound: i64 = first
-                .try_get("bound")
-                .map_err(|e| StoreError::backend("reading all streams", e))?;
-            let visible: i64 = first
-                .try_get("visible")
-                .map_err(|e| StoreError::backend("reading all streams", e))?;
+            let bound: i64 = first.try_get("bound").map_err(fail)?;
+            let visible: i64 = first.try_get("visible").map_err(fail)?;
+            // The newest position below the bound, from the same snapshot
+            // as the events: how far a short page has scanned.
+            let head: i64 = first.try_get("head").map_err(fail)?;
             let mut events = Vec::with_capacity(rows.len());
             for row in &rows {
-                // `bound, visible, COLUMNS…`: the event's columns start at 2.
-                let pos: Option<i64> = row
-                    .try_get(2)
-                    .map_err(|e| StoreError::backend("reading all streams", e))?;
+                // `bound, visible, head, COLUMNS…`: the event's columns start at 3.
+                let pos: Option<i64> = row.try_get(3).map_err(fail)?;
                 if pos.is_some() {
-                    events.push(decode_event_at(row, 2)?);
+                    events.push(decode_event_at(row, 3)?);
                 }
             }
             let target = *target.get_or_insert(visible);
             let settled = target < bound || target <= to_i64(after_position);
             if events.len() >= limit || settled || tokio::time::Instant::now() >= deadline {
-                return Ok(events);
+                let scanned_to = match events.last() {
+                    Some(last) if events.len() >= limit => last.global_position,
+                    last => to_u64(head)
+                        .max(after_position)
+                        .max(last.map_or(0, |e| e.global_position)),
+                };
+                return Ok(ReadAllPage::new(events, scanned_to));
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(50));
@@ -1316,17 +1324,20 @@ impl EventStore for PgEventStore {
         after_position: u64,
         limit: usize,
         types: Option<&[&str]>,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    ) -> Result<ReadAllPage, StoreError> {
         let span = tracing::debug_span!(
             "es_postgres.read_all",
             after_position,
             limit,
             events = tracing::field::Empty,
+            scanned_to = tracing::field::Empty,
         );
         async {
-            let events = self.read_all_inner(after_position, limit, types).await?;
-            tracing::Span::current().record("events", events.len());
-            Ok(events)
+            let page = self.read_all_inner(after_position, limit, types).await?;
+            let span = tracing::Span::current();
+            span.record("events", page.len());
+            span.record("scanned_to", page.scanned_to);
+            Ok(page)
         }
         .instrument(span)
         .await

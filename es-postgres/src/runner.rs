@@ -593,7 +593,8 @@ impl<P: PgProjection> ProjectionRunner<P> {
             .map_err(|source| ProjectionError::Store {
                 projection: P::NAME,
                 source,
-            })?;
+            })?
+            .events;
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             return Ok(Step::Handled(0));
         };

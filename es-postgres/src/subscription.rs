@@ -196,7 +196,7 @@ impl Subscription {
                 .await
             {
                 Err(e) => return Some(Err(e)),
-                Ok(page) if !page.is_empty() => self.buffer.extend(page),
+                Ok(page) if !page.is_empty() => self.buffer.extend(page.events),
                 Ok(_) => {
                     let poll = self.store.shared.poll_interval;
                     if let Some(w) = self.watch.as_mut() {

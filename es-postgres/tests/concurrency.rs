@@ -63,7 +63,7 @@ async fn a_tailing_reader_sees_every_event_once_in_order() {
                     "the reader saw only {} events",
                     seen.len()
                 );
-                let page = store.read_all(after, 7, None).await.unwrap();
+                let page = store.read_all(after, 7, None).await.unwrap().events;
                 if page.is_empty() {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                     continue;
@@ -94,7 +94,8 @@ async fn a_tailing_reader_sees_every_event_once_in_order() {
         store
             .read_all(store.head_position().await.unwrap(), 10, None)
             .await
-            .unwrap(),
+            .unwrap()
+            .events,
         vec![]
     );
     db.drop_db().await;

@@ -72,7 +72,7 @@ async fn a_connection_killed_mid_append_leaves_no_partial_batch() {
         .await
         .unwrap();
     assert_eq!(count, 1);
-    assert_eq!(store.read_all(0, 10, None).await.unwrap().len(), 1);
+    assert_eq!(store.read_all(0, 10, None).await.unwrap().events.len(), 1);
     let r = store
         .append(
             "Big-1",

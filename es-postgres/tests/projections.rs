@@ -251,7 +251,8 @@ async fn fault_mid_batch(panic: bool) {
     let events = store
         .read_all(0, 1000, Some(Balances::EVENT_TYPES))
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     let faulty = Balances::default();
     faulty.fault.on_dispatch.store(70, Ordering::SeqCst); // the 6th of the 2nd batch of 64
     faulty.fault.panic.store(panic, Ordering::SeqCst);
@@ -504,7 +505,8 @@ async fn the_type_filter_reads_only_listed_types() {
     let last = store
         .read_all(0, 1000, Some(&["Type3", "Type7"]))
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     assert_eq!(
         (status.lag, status.position, status.head),
         (0, last[19].global_position, last[19].global_position)
@@ -524,7 +526,7 @@ async fn the_dead_letter_policy_records_and_goes_on() {
         .append("Account-1", ExpectedVersion::NoStream, batch)
         .await
         .unwrap();
-    let events = store.read_all(0, 100, None).await.unwrap();
+    let events = store.read_all(0, 100, None).await.unwrap().events;
 
     // Stop (the default) stops at the first, with nothing of the batch kept.
     let mut stop = ProjectionRunner::new(store.clone(), Balances::default());

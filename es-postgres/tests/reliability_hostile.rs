@@ -174,7 +174,7 @@ async fn hostile_stream_ids_are_refused_or_stored_verbatim() {
         .await
         .unwrap();
     assert_eq!(count, stored);
-    let all = store.read_all(0, 100, None).await.unwrap();
+    let all = store.read_all(0, 100, None).await.unwrap().events;
     assert_eq!(all.len() as i64, stored);
     db.drop_db().await;
 }

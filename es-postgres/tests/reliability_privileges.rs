@@ -105,7 +105,7 @@ async fn an_insert_and_select_role_runs_the_store_and_cannot_change_history() {
                     .len(),
                 2
             );
-            assert_eq!(app.read_all(0, 10, None).await.unwrap().len(), 3);
+            assert_eq!(app.read_all(0, 10, None).await.unwrap().events.len(), 3);
             assert!(app.head_position().await.unwrap() > 0);
             let accounts = Repository::<bank_like::Counter, _>::new(app.clone())
                 .snapshot_every(2)

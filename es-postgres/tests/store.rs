@@ -58,14 +58,19 @@ async fn append_then_read_back() {
     assert_eq!(store.stream_version("Account-1").await.unwrap(), 3);
     assert_eq!(store.stream_version("Account-2").await.unwrap(), 0);
     assert_eq!(store.head_position().await.unwrap(), last_position);
-    let all = store.read_all(0, 100, None).await.unwrap();
+    let all = store.read_all(0, 100, None).await.unwrap().events;
     assert_eq!(all, read);
-    let deposits = store.read_all(0, 100, Some(&["Deposited"])).await.unwrap();
+    let deposits = store
+        .read_all(0, 100, Some(&["Deposited"]))
+        .await
+        .unwrap()
+        .events;
     assert_eq!(deposits.len(), 2);
     let after_first = store
         .read_all(read[0].global_position, 1, None)
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     assert_eq!(after_first, vec![read[1].clone()]);
 
     // Paging and the two kinds of end.
@@ -275,7 +280,7 @@ async fn odd_stream_ids_are_stored_verbatim() {
         assert_eq!(json(&read[0].payload), json!({"id": id}));
         assert_eq!(store.stream_version(id).await.unwrap(), 1);
     }
-    let all = store.read_all(0, 100, None).await.unwrap();
+    let all = store.read_all(0, 100, None).await.unwrap().events;
     assert_eq!(
         all.iter().map(|e| e.stream_id.as_str()).collect::<Vec<_>>(),
         ids

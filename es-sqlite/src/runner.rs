@@ -562,7 +562,8 @@ impl<P: SqliteProjection> ProjectionRunner<P> {
             .store
             .read_all(self.position, self.batch_size, Some(P::EVENT_TYPES))
             .await
-            .map_err(Self::wrap)?;
+            .map_err(Self::wrap)?
+            .events;
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             return Ok(Step::Handled(0));
         };

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Datelike, SecondsFormat, SubsecRound, Utc};
 use es_core::{
     AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, Metadata, NewEvent,
-    RecordedEvent, ReplayedEvent, Snapshot, SnapshotStore, StoreError, StreamEnd, Timestamp, Uuid,
-    stream_category, validate_stream_id,
+    ReadAllPage, RecordedEvent, ReplayedEvent, Snapshot, SnapshotStore, StoreError, StreamEnd,
+    Timestamp, Uuid, stream_category, validate_stream_id,
 };
 use futures::TryStreamExt;
 use sqlx::migrate::Migrator;
@@ -485,6 +485,7 @@ impl SqliteEventStore {
             limit = limit,
             types = ?types,
             events = tracing::field::Empty,
+            scanned_to = tracing::field::Empty,
         )
     )]
     async fn read_all_impl(
@@ -492,39 +493,75 @@ impl SqliteEventStore {
         after_position: u64,
         limit: usize,
         types: Option<&[&str]>,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        if limit == 0 || types.is_some_and(<[&str]>::is_empty) {
-            return Ok(Vec::new());
+    ) -> Result<ReadAllPage, StoreError> {
+        if limit == 0 {
+            return Ok(ReadAllPage::new(Vec::new(), after_position));
         }
+        let fail =
+            |e| StoreError::backend(format!("reading all streams after {after_position}"), e);
+        // Writers hold the write lock from their first position to their
+        // commit, so positions commit in order: the newest position seen in
+        // the snapshot of the events' own statement is how far a short page
+        // has scanned.
         let mut sql = String::from(concat!(
             "SELECT ",
             event_columns!(),
+            ", (SELECT COALESCE(MAX(global_position), 0) FROM events) AS head",
             " FROM events WHERE global_position > ?"
         ));
         if let Some(types) = types {
-            // Placeholders only; the names are bound below.
-            sql.push_str(" AND event_type IN (");
-            sql.push_str(&vec!["?"; types.len()].join(", "));
-            sql.push(')');
+            if types.is_empty() {
+                sql.push_str(" AND 0");
+            } else {
+                // Placeholders only; the names are bound below.
+                sql.push_str(" AND event_type IN (");
+                sql.push_str(&vec!["?"; types.len()].join(", "));
+                sql.push(')');
+            }
         }
         sql.push_str(" ORDER BY global_position LIMIT ?");
-        let mut query = sqlx::query(&sql).bind(to_i64(after_position));
-        for t in types.unwrap_or_default() {
-            query = query.bind(*t);
-        }
-        let rows = query
-            .bind(to_i64(limit as u64))
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(|e| {
-                StoreError::backend(format!("reading all streams after {after_position}"), e)
-            })?;
-        let events = rows
-            .iter()
-            .map(|row| decode_event(row, "?"))
-            .collect::<Result<Vec<_>, _>>()?;
-        tracing::Span::current().record("events", events.len());
-        Ok(events)
+        let read = || {
+            let mut query = sqlx::query(&sql).bind(to_i64(after_position));
+            for t in types.unwrap_or_default() {
+                query = query.bind(*t);
+            }
+            query.bind(to_i64(limit as u64))
+        };
+        // An empty read cannot tell how far it scanned: read the head, then
+        // read again. Events at or below that head committed before the
+        // second read began, so if it still finds nothing, the head is safe.
+        let mut head_before: Option<u64> = None;
+        let page = loop {
+            let rows = read().fetch_all(&self.inner.pool).await.map_err(fail)?;
+            let Some(first) = rows.first() else {
+                match head_before {
+                    Some(head) => break ReadAllPage::new(Vec::new(), head.max(after_position)),
+                    None => {
+                        head_before =
+                            Some(head_position_with(&self.inner.pool).await.map_err(fail)?);
+                        continue;
+                    }
+                }
+            };
+            let head: i64 = first
+                .try_get("head")
+                .map_err(|e| corrupt("?", format!("event row: {e}")))?;
+            let events = rows
+                .iter()
+                .map(|row| decode_event(row, "?"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let last = events.last().map_or(after_position, |e| e.global_position);
+            let scanned_to = if events.len() >= limit {
+                last
+            } else {
+                last.max(u64::try_from(head).unwrap_or(0))
+            };
+            break ReadAllPage::new(events, scanned_to);
+        };
+        let span = tracing::Span::current();
+        span.record("events", page.len());
+        span.record("scanned_to", page.scanned_to);
+        Ok(page)
     }
 }
 
@@ -857,7 +894,7 @@ impl EventStore for SqliteEventStore {
         after_position: u64,
         limit: usize,
         types: Option<&[&str]>,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    ) -> Result<ReadAllPage, StoreError> {
         self.read_all_impl(after_position, limit, types).await
     }
 

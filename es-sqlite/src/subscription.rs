@@ -119,7 +119,8 @@ impl Subscription {
             let batch = self
                 .store
                 .read_all(after, self.batch_size, types.as_deref())
-                .await?;
+                .await?
+                .events;
             if !batch.is_empty() {
                 return Ok(batch);
             }

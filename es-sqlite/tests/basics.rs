@@ -283,23 +283,26 @@ async fn read_all_in_global_order_with_a_type_filter() -> TestResult {
         .append("A-1", ExpectedVersion::Any, events("Closed", 1))
         .await?;
 
-    let all = store.read_all(0, 100, None).await?;
+    let all = store.read_all(0, 100, None).await?.events;
     let positions: Vec<u64> = all.iter().map(|e| e.global_position).collect();
     assert_eq!(positions, [1, 2, 3, 4]);
     let streams: Vec<&str> = all.iter().map(|e| e.stream_id.as_str()).collect();
     assert_eq!(streams, ["A-1", "B-1", "B-1", "A-1"]);
 
-    let after = store.read_all(2, 1, None).await?;
+    let after = store.read_all(2, 1, None).await?.events;
     assert_eq!(after[0].global_position, 3);
-    let typed = store.read_all(0, 100, Some(&["Opened", "Closed"])).await?;
+    let typed = store
+        .read_all(0, 100, Some(&["Opened", "Closed"]))
+        .await?
+        .events;
     assert_eq!(
         typed.iter().map(|e| e.global_position).collect::<Vec<_>>(),
         [1, 4]
     );
-    assert!(store.read_all(0, 100, Some(&[])).await?.is_empty());
-    assert!(store.read_all(0, 0, None).await?.is_empty());
-    assert!(store.read_all(4, 100, None).await?.is_empty());
-    assert!(store.read_all(u64::MAX, 100, None).await?.is_empty());
+    assert!(store.read_all(0, 100, Some(&[])).await?.events.is_empty());
+    assert!(store.read_all(0, 0, None).await?.events.is_empty());
+    assert!(store.read_all(4, 100, None).await?.events.is_empty());
+    assert!(store.read_all(u64::MAX, 100, None).await?.events.is_empty());
     Ok(())
 }
 
@@ -405,7 +408,7 @@ async fn time_bounds_cut_a_stream() -> TestResult {
         .await?;
     assert!(none.is_empty());
     // Recorded times never go backwards along the log.
-    let log = store.read_all(0, 10, None).await?;
+    let log = store.read_all(0, 10, None).await?.events;
     assert!(log.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at));
     Ok(())
 }
@@ -458,7 +461,7 @@ async fn stream_ids_with_sql_metacharacters_are_kept_verbatim() -> TestResult {
         assert_eq!(store.stream_version(id).await?, 1);
     }
     let t = "Type'0\";--";
-    assert_eq!(store.read_all(0, 100, Some(&[t])).await?.len(), 1);
+    assert_eq!(store.read_all(0, 100, Some(&[t])).await?.events.len(), 1);
     assert_eq!(store.head_position().await?, ids.len() as u64);
     // The aggregate type is the part before the first '-'.
     let categories: Vec<String> =

@@ -22,7 +22,7 @@ fn poke() -> NewEvent {
 
 /// How many events the log holds (the whole of `read_all`).
 async fn count(store: &SqliteEventStore) -> usize {
-    store.read_all(0, 10_000, None).await.unwrap().len()
+    store.read_all(0, 10_000, None).await.unwrap().events.len()
 }
 
 #[tokio::test]

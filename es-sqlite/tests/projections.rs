@@ -566,6 +566,7 @@ fn two_processes_never_apply_an_event_twice() {
             .read_all(0, 100_000, Some(&["Tick"]))
             .await
             .unwrap()
+            .events
             .iter()
             .map(|e| e.global_position)
             .collect();

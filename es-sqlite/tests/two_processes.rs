@@ -156,7 +156,7 @@ fn two_processes_append_to_one_file() {
             assert_eq!(parts, &expected, "writer {w} append {seq}");
         }
         // Global positions are dense: nothing skipped, nothing doubled.
-        let all = store.read_all(0, 100_000, None).await.unwrap();
+        let all = store.read_all(0, 100_000, None).await.unwrap().events;
         assert!(
             all.iter()
                 .enumerate()

@@ -51,8 +51,8 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use es_core::{
-    AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, Snapshot,
-    SnapshotStore, StoreError, StreamEnd, Timestamp, Uuid,
+    AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, ReadAllPage, RecordedEvent,
+    Snapshot, SnapshotStore, StoreError, StreamEnd, Timestamp, Uuid,
 };
 use futures::FutureExt as _;
 use serde_json::{Value, json};
@@ -213,6 +213,7 @@ macro_rules! store_conformance_tests {
             read_all_in_global_order
             read_all_after_position_and_limit
             read_all_type_filter
+            read_all_says_how_far_it_scanned
             head_position_follows_appends
             stream_version_per_stream
             concurrent_appenders_one_stream
@@ -312,12 +313,28 @@ async fn read_all<S: EventStore>(
     limit: usize,
     types: Option<&[&str]>,
 ) -> Vec<RecordedEvent> {
-    store
+    read_page(store, after, limit, types).await.events
+}
+
+async fn read_page<S: EventStore>(
+    store: &S,
+    after: u64,
+    limit: usize,
+    types: Option<&[&str]>,
+) -> ReadAllPage {
+    let page = store
         .read_all(after, limit, types)
         .await
         .unwrap_or_else(|e| {
             panic!("store conformance: read_all(after {after}, limit {limit}, types {types:?}) failed: {e}")
-        })
+        });
+    let last = page.events.last().map_or(after, |e| e.global_position);
+    assert!(
+        page.scanned_to >= last && page.scanned_to >= after,
+        "store conformance: read_all(after {after}, limit {limit}, types {types:?}) says it scanned to {}, below its last event ({last}) or its start ({after})",
+        page.scanned_to
+    );
+    page
 }
 
 async fn version<S: EventStore>(store: &S, stream: &str) -> u64 {
@@ -1323,6 +1340,68 @@ pub async fn read_all_type_filter<S: EventStore + SnapshotStore>(store: S) {
         ids(&second),
         ids(&alphas[1..2]),
         "store conformance: read_all filtered by Alpha after the first Alpha with limit 1 must return the second Alpha"
+    );
+}
+
+/// `read_all` says how far it scanned: a full page to its last event, a
+/// short one past the events its filter left out, to the newest event; an
+/// empty store or an empty read never moves backwards.
+pub async fn read_all_says_how_far_it_scanned<S: EventStore + SnapshotStore>(store: S) {
+    let empty = read_page(&store, 0, 10, None).await;
+    assert_eq!(
+        (empty.len(), empty.scanned_to),
+        (0, 0),
+        "store conformance: read_all of an empty store must scan to 0"
+    );
+    let types = ["Alpha", "Beta", "Beta", "Alpha", "Beta"];
+    let mut last = None;
+    for (i, t) in types.iter().enumerate() {
+        let r = append(
+            &store,
+            "Scan-1",
+            ExpectedVersion::Exact(i as u64),
+            vec![event(t, json!({ "n": i }))],
+        )
+        .await;
+        last = r.last_position;
+    }
+    let head = last.expect("an append returns its position");
+    let all = read_all(&store, 0, 100, None).await;
+
+    let alphas = read_page(&store, 0, 100, Some(&["Alpha"])).await;
+    assert_eq!(alphas.len(), 2, "store conformance: two Alphas");
+    assert_eq!(
+        alphas.scanned_to, head,
+        "store conformance: a short filtered read_all must scan past the Betas after the last Alpha, to the newest event"
+    );
+    let full = read_page(&store, 0, 2, Some(&["Beta"])).await;
+    assert_eq!(
+        full.scanned_to, all[2].global_position,
+        "store conformance: a full page must scan to its last event, not further"
+    );
+    let rest = read_page(&store, full.scanned_to, 2, Some(&["Beta"])).await;
+    assert_eq!(
+        (ids(&rest.events), rest.scanned_to),
+        (vec![all[4].event_id], head),
+        "store conformance: read_all after a full page must return the next Beta and scan to the head"
+    );
+    let none = read_page(&store, head, 10, Some(&["Alpha"])).await;
+    assert_eq!(
+        (none.len(), none.scanned_to),
+        (0, head),
+        "store conformance: read_all after the head must be empty and stay at the head"
+    );
+    let gone = read_page(&store, 0, 10, Some(&["Nope"])).await;
+    assert_eq!(
+        (gone.len(), gone.scanned_to),
+        (0, head),
+        "store conformance: read_all of an unknown type must be empty and scan to the head"
+    );
+    let zero = read_page(&store, 0, 0, None).await;
+    assert_eq!(
+        (zero.len(), zero.scanned_to),
+        (0, 0),
+        "store conformance: read_all with limit 0 reads nothing and scans nothing"
     );
 }
 

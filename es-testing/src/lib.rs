@@ -124,6 +124,7 @@ mod projection;
 mod render;
 
 pub mod conformance;
+pub mod consumers;
 
 pub use fixture::{AggregateFixture, StateCheck, Then};
 pub use projection::ProjectionFixture;

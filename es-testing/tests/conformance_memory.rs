@@ -54,9 +54,10 @@ mod broken_stores {
 
     use es_core::{
         AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, InMemoryEventStore,
-        Metadata, NewEvent, RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamEnd, Uuid,
+        Metadata, NewEvent, ReadAllPage, RecordedEvent, Snapshot, SnapshotStore, StoreError,
+        StreamEnd, Uuid,
     };
-    use es_testing::conformance;
+    use es_testing::{conformance, consumers};
     use futures::FutureExt as _;
 
     /// What a double gets wrong.
@@ -76,6 +77,9 @@ mod broken_stores {
         NeverReplacesSnapshots,
         /// Returns one event fewer than asked when reading a stream.
         ShortPages,
+        /// Says a read_all scanned to the head it asks for after the read:
+        /// an event that commits in between is passed over.
+        ScansToALaterHead,
     }
 
     #[derive(Clone, Debug)]
@@ -135,16 +139,21 @@ mod broken_stores {
             after_position: u64,
             limit: usize,
             types: Option<&[&str]>,
-        ) -> Result<Vec<RecordedEvent>, StoreError> {
+        ) -> Result<ReadAllPage, StoreError> {
             let types = match self.fault {
                 Fault::IgnoresTypeFilter => None,
                 _ => types,
             };
-            let mut events = self.inner.read_all(after_position, limit, types).await?;
-            if self.fault == Fault::ReadAllReversed {
-                events.reverse();
+            let mut page = self.inner.read_all(after_position, limit, types).await?;
+            match self.fault {
+                Fault::ReadAllReversed => page.events.reverse(),
+                Fault::ScansToALaterHead if page.len() < limit => {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    page.scanned_to = page.scanned_to.max(self.inner.head_position().await?);
+                }
+                _ => {}
             }
-            Ok(events)
+            Ok(page)
         }
 
         fn stream_version(
@@ -299,4 +308,29 @@ mod broken_stores {
         let msg = must_fail(Fault::ShortPages, conformance::read_stream_paging).await;
         assert!(msg.contains("pages of 10"), "{msg}");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scan_that_asks_for_the_head_afterwards_fails_the_consumer_case() {
+        let msg = must_fail(Fault::ScansToALaterHead, |store: Broken| {
+            consumers::every_event_once(
+                store.clone(),
+                consumers::Delayed(store),
+                consumers::CatchUp,
+            )
+        })
+        .await;
+        assert!(msg.contains("never handled (skipped)"), "{msg}");
+    }
+}
+
+/// The consumer case on the in-memory store, with the core `catch_up`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catch_up_handles_every_event_once() {
+    let store = InMemoryEventStore::new();
+    es_testing::consumers::every_event_once(
+        store.clone(),
+        es_testing::consumers::Delayed(store),
+        es_testing::consumers::CatchUp,
+    )
+    .await;
 }

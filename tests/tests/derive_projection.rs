@@ -149,7 +149,7 @@ async fn sees_only_its_types_upcast_in_order() {
 #[tokio::test]
 async fn ignores_a_recorded_event_of_no_listed_type() {
     let store = seeded().await;
-    let all = store.read_all(0, 100, None).await.unwrap();
+    let all = store.read_all(0, 100, None).await.unwrap().events;
     let closed = all
         .iter()
         .find(|e| e.event_type == "AccountClosed")
@@ -282,7 +282,7 @@ impl EventStore for CountingStore {
         after_position: u64,
         limit: usize,
         types: Option<&[&str]>,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    ) -> Result<es_core::ReadAllPage, StoreError> {
         self.filters
             .lock()
             .unwrap()

@@ -103,7 +103,7 @@ impl<S: EventStore> EventStore for Probe<S> {
         after_position: u64,
         limit: usize,
         types: Option<&[&str]>,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    ) -> Result<es_core::ReadAllPage, StoreError> {
         self.inner.read_all(after_position, limit, types).await
     }
 

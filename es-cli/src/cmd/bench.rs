@@ -290,7 +290,7 @@ async fn read_all(store: &PgEventStore, args: &BenchArgs) -> Result<Workload, Cl
     let start = Instant::now();
     loop {
         let t = Instant::now();
-        let page = store.read_all(after, READ_PAGE, None).await?;
+        let page = store.read_all(after, READ_PAGE, None).await?.events;
         samples.push(t.elapsed());
         events += page.len() as u64;
         bar.inc(page.len() as u64);
