@@ -174,6 +174,20 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// One stored event cannot be read back (its metadata or a column does
+    /// not decode; written by another tool, say). A global read hands out
+    /// the events before it, then reports this for the event itself, so a
+    /// consumer can stop naming it, or record it as a dead letter and go on
+    /// past `position`.
+    #[error("the event at position {position} on stream `{stream_id}` cannot be read: {message}")]
+    UnreadableEvent {
+        /// Its global position.
+        position: u64,
+        /// Its stream (`?` where the stream id itself does not decode).
+        stream_id: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The backend failed (connection lost, database error, …).
     #[error("event store failure ({context}): {source}")]
     Backend {
@@ -191,6 +205,39 @@ impl StoreError {
         Self::Backend {
             context: context.into(),
             source: source.into(),
+        }
+    }
+
+    /// The error for the stored event at `position` that failed to decode
+    /// with `cause` (a [`StoreError::Corrupt`] gives its message, anything
+    /// else its text).
+    pub fn unreadable(position: u64, stream_id: impl Into<String>, cause: StoreError) -> Self {
+        let message = match cause {
+            Self::Corrupt { message, .. } => message,
+            other => other.to_string(),
+        };
+        Self::UnreadableEvent {
+            position,
+            stream_id: stream_id.into(),
+            message,
+        }
+    }
+
+    /// The global position of the stored event this error is about, when
+    /// it is one that cannot be read back ([`StoreError::UnreadableEvent`]).
+    ///
+    /// ```
+    /// let e = es_core::StoreError::UnreadableEvent {
+    ///     position: 7,
+    ///     stream_id: "Order-1".into(),
+    ///     message: "undecodable metadata".into(),
+    /// };
+    /// assert_eq!(e.unreadable_position(), Some(7));
+    /// ```
+    pub fn unreadable_position(&self) -> Option<u64> {
+        match self {
+            Self::UnreadableEvent { position, .. } => Some(*position),
+            _ => None,
         }
     }
 

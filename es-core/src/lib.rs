@@ -110,7 +110,7 @@ pub use registry::EventRegistry;
 pub use repository::{At, Executed, Loaded, Repository};
 pub use store::{
     AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, MAX_STREAM_ID_LEN,
-    ReadAllPage, Snapshot, SnapshotStore, StreamEnd, validate_stream_id,
+    ReadAllPage, Snapshot, SnapshotStore, StreamEnd, retry_delay, validate_stream_id,
 };
 
 /// `#[derive(Event)]`, under the trait's name (`use es_core::Event;` brings

@@ -40,6 +40,31 @@ pub fn validate_stream_id(stream_id: &str) -> Result<(), InvalidStreamId> {
     Ok(())
 }
 
+/// How long a reader waits before it reads again after `failures` reads
+/// failed in a row: 50 ms, doubling up to 5 s. Subscriptions use it so a
+/// caller that retries at once (past an event that cannot be read, or while
+/// the database is down) does not spin.
+///
+/// ```
+/// use std::time::Duration;
+/// use es_core::retry_delay;
+/// assert_eq!(retry_delay(0), Duration::ZERO);
+/// assert_eq!(retry_delay(1), Duration::from_millis(50));
+/// assert_eq!(retry_delay(3), Duration::from_millis(200));
+/// assert_eq!(retry_delay(40), Duration::from_secs(5));
+/// ```
+pub fn retry_delay(failures: u32) -> std::time::Duration {
+    const FIRST_MS: u64 = 50;
+    const MAX_MS: u64 = 5_000;
+    if failures == 0 {
+        return std::time::Duration::ZERO;
+    }
+    let ms = FIRST_MS
+        .saturating_mul(1u64 << (failures - 1).min(20))
+        .min(MAX_MS);
+    std::time::Duration::from_millis(ms)
+}
+
 /// What an append expects of its stream; anything else is a version conflict
 /// and writes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -293,6 +293,7 @@ struct Sql {
     /// Position, head and lag of a projection ($1 name, $2 types).
     projection_status: String,
     record_dead_letter: String,
+    record_unreadable: String,
     clear_dead_letters: String,
     dead_letters: String,
 }
@@ -521,6 +522,16 @@ FROM s, c"#
                 "INSERT INTO {s}.dead_letters (projection, global_position, event_id, stream_id, \
                    stream_version, event_type, schema_version, error) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (projection, global_position) DO UPDATE SET error = EXCLUDED.error, \
+                   failed_at = now()"
+            ),
+            // An event that cannot be read back: its identity copied from
+            // its row, which the store cannot decode.
+            record_unreadable: format!(
+                "INSERT INTO {s}.dead_letters (projection, global_position, event_id, stream_id, \
+                   stream_version, event_type, schema_version, error) \
+                 SELECT $1, global_position, event_id, stream_id, stream_version, event_type, \
+                   schema_version, $3 FROM {s}.events WHERE global_position = $2 \
                  ON CONFLICT (projection, global_position) DO UPDATE SET error = EXCLUDED.error, \
                    failed_at = now()"
             ),
@@ -1163,9 +1174,25 @@ impl PgEventStore {
             let mut events = Vec::with_capacity(rows.len());
             for row in &rows {
                 // `bound, visible, head, COLUMNS…`: the event's columns start at 3.
-                let pos: Option<i64> = row.try_get(3).map_err(fail)?;
-                if pos.is_some() {
-                    events.push(decode_event_at(row, 3)?);
+                let Some(pos) = row.try_get::<Option<i64>, _>(3).map_err(fail)? else {
+                    continue;
+                };
+                match decode_event_at(row, 3) {
+                    Ok(event) => events.push(event),
+                    // One bad row is its own error: the events before it
+                    // go out first (the page ends there), and a read that
+                    // starts at it reports it with its position.
+                    Err(e) if !events.is_empty() => {
+                        tracing::debug!(position = pos, error = %e, "read_all stops before an unreadable event");
+                        let scanned_to = events
+                            .last()
+                            .map_or(after_position, |e: &RecordedEvent| e.global_position);
+                        return Ok(ReadAllPage::new(events, scanned_to));
+                    }
+                    Err(e) => {
+                        let stream: String = row.try_get(3 + 2).unwrap_or_else(|_| "?".to_owned());
+                        return Err(StoreError::unreadable(to_u64(pos), stream, e));
+                    }
                 }
             }
             let target = *target.get_or_insert(visible);

@@ -391,7 +391,10 @@ impl<P: PgProjection> ProjectionRunner<P> {
                         total = total.max(handled);
                         progress(handled, total);
                     }
-                    if n >= self.batch_size {
+                    // A short page may still not be the end: a page stops
+                    // before an event that cannot be read. Catching up reads
+                    // until a read finds nothing.
+                    if n >= self.batch_size || (n > 0 && !follow) {
                         continue;
                     }
                     if !follow {
@@ -586,15 +589,24 @@ impl<P: PgProjection> ProjectionRunner<P> {
 
     /// Reads one batch and applies it in one transaction.
     async fn batch(&mut self) -> Result<Step, ProjectionError> {
-        let events = self
+        let events = match self
             .store
             .read_all(self.position, self.batch_size, Some(P::EVENT_TYPES))
             .await
-            .map_err(|source| ProjectionError::Store {
-                projection: P::NAME,
-                source,
-            })?
-            .events;
+        {
+            Ok(page) => page.events,
+            Err(source) => {
+                if let (Some(position), ErrorPolicy::DeadLetter) =
+                    (source.unreadable_position(), self.policy)
+                {
+                    return self.dead_letter_unreadable(position, &source).await;
+                }
+                return Err(ProjectionError::Store {
+                    projection: P::NAME,
+                    source,
+                });
+            }
+        };
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             return Ok(Step::Handled(0));
         };
@@ -607,6 +619,62 @@ impl<P: PgProjection> ProjectionRunner<P> {
             events = events.len(),
         );
         self.apply_batch(&events).instrument(span).await
+    }
+
+    /// Records an event the store cannot read back as a dead letter and
+    /// moves the checkpoint past it, in one transaction
+    /// ([`ErrorPolicy::DeadLetter`]).
+    async fn dead_letter_unreadable(
+        &mut self,
+        position: u64,
+        error: &StoreError,
+    ) -> Result<Step, ProjectionError> {
+        let store = self.store.clone();
+        let sql = &store.shared.sql;
+        let mut tx = store
+            .pool()
+            .begin()
+            .await
+            .map_err(|e| self.store_error("beginning a batch", e))?;
+        match self.lock_checkpoint(&mut tx).await? {
+            Some(p) if p == self.position => {}
+            Some(p) => {
+                self.position = p;
+                return Ok(Step::Moved);
+            }
+            None => {
+                drop(tx);
+                self.release().await;
+                return Ok(Step::Moved);
+            }
+        }
+        tracing::warn!(
+            projection = P::NAME,
+            position,
+            error = %error,
+            "event cannot be read back; recording a dead letter"
+        );
+        sqlx::query(&sql.record_unreadable)
+            .bind(P::NAME)
+            .bind(to_i64(position))
+            .bind(error_chain(error))
+            .execute(&mut *tx)
+            .await
+            .map_err(|x| self.store_error("recording a dead letter", x))?;
+        sqlx::query(&sql.update_checkpoint)
+            .bind(P::NAME)
+            .bind(to_i64(position))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.store_error("saving the checkpoint", e))?;
+        if !self.still_active().await {
+            return Ok(Step::LeaseLost);
+        }
+        tx.commit()
+            .await
+            .map_err(|e| self.store_error("committing a dead letter", e))?;
+        self.position = position;
+        Ok(Step::Moved)
     }
 
     /// Applies one batch; whatever does not commit is discarded from the

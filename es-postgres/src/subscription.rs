@@ -137,6 +137,8 @@ pub struct Subscription {
     buffer: VecDeque<RecordedEvent>,
     watch: Option<CommitWatch>,
     page: usize,
+    /// Reads that failed in a row: the next read waits first.
+    failures: u32,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -160,6 +162,7 @@ impl Subscription {
             buffer: VecDeque::new(),
             watch: None,
             page: PAGE,
+            failures: 0,
         }
     }
 
@@ -190,14 +193,26 @@ impl Subscription {
                 .types
                 .as_ref()
                 .map(|t| t.iter().map(String::as_str).collect());
+            if self.failures > 0 {
+                // A caller that retries at once (say, past an event that
+                // cannot be read) must not spin.
+                tokio::time::sleep(es_core::retry_delay(self.failures)).await;
+            }
             match self
                 .store
                 .read_all(self.after, self.page, types.as_deref())
                 .await
             {
-                Err(e) => return Some(Err(e)),
-                Ok(page) if !page.is_empty() => self.buffer.extend(page.events),
+                Err(e) => {
+                    self.failures = self.failures.saturating_add(1);
+                    return Some(Err(e));
+                }
+                Ok(page) if !page.is_empty() => {
+                    self.failures = 0;
+                    self.buffer.extend(page.events);
+                }
                 Ok(_) => {
+                    self.failures = 0;
                     let poll = self.store.shared.poll_interval;
                     if let Some(w) = self.watch.as_mut() {
                         tokio::select! {

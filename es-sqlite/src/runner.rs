@@ -426,7 +426,10 @@ impl<P: SqliteProjection> ProjectionRunner<P> {
                         total = total.max(handled);
                         progress(handled, total);
                     }
-                    if n >= self.batch_size {
+                    // A short page may still not be the end: a page stops
+                    // before an event that cannot be read. Catching up reads
+                    // until a read finds nothing.
+                    if n >= self.batch_size || (n > 0 && !follow) {
                         continue;
                     }
                     if !follow {

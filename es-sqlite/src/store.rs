@@ -546,12 +546,33 @@ impl SqliteEventStore {
             let head: i64 = first
                 .try_get("head")
                 .map_err(|e| corrupt("?", format!("event row: {e}")))?;
-            let events = rows
-                .iter()
-                .map(|row| decode_event(row, "?"))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut events = Vec::with_capacity(rows.len());
+            let mut cut = false;
+            for row in &rows {
+                match decode_event(row, "?") {
+                    Ok(event) => events.push(event),
+                    // One bad row is its own error: the events before it go
+                    // out first (the page ends there), and a read that
+                    // starts at it reports it with its position.
+                    Err(e) if !events.is_empty() => {
+                        tracing::debug!(error = %e, "read_all stops before an unreadable event");
+                        cut = true;
+                        break;
+                    }
+                    Err(e) => {
+                        let position: i64 = row.try_get("global_position").unwrap_or(0);
+                        let stream: String =
+                            row.try_get("stream_id").unwrap_or_else(|_| "?".to_owned());
+                        return Err(StoreError::unreadable(
+                            u64::try_from(position).unwrap_or(0),
+                            stream,
+                            e,
+                        ));
+                    }
+                }
+            }
             let last = events.last().map_or(after_position, |e| e.global_position);
-            let scanned_to = if events.len() >= limit {
+            let scanned_to = if events.len() >= limit || cut {
                 last
             } else {
                 last.max(u64::try_from(head).unwrap_or(0))

@@ -37,6 +37,8 @@ pub struct Subscription {
     batch_size: usize,
     buffer: VecDeque<RecordedEvent>,
     watch: Option<CommitWatch>,
+    /// Reads that failed in a row: the next read waits first.
+    failures: u32,
 }
 
 impl Subscription {
@@ -48,6 +50,7 @@ impl Subscription {
             batch_size: DEFAULT_BATCH_SIZE,
             buffer: VecDeque::new(),
             watch: None,
+            failures: 0,
         }
     }
 
@@ -116,11 +119,25 @@ impl Subscription {
                 .types
                 .as_ref()
                 .map(|t| t.iter().map(String::as_str).collect());
-            let batch = self
+            if self.failures > 0 {
+                // A caller that retries at once (say, past an event that
+                // cannot be read) must not spin.
+                tokio::time::sleep(es_core::retry_delay(self.failures)).await;
+            }
+            let batch = match self
                 .store
                 .read_all(after, self.batch_size, types.as_deref())
-                .await?
-                .events;
+                .await
+            {
+                Ok(page) => {
+                    self.failures = 0;
+                    page.events
+                }
+                Err(e) => {
+                    self.failures = self.failures.saturating_add(1);
+                    return Err(e);
+                }
+            };
             if !batch.is_empty() {
                 return Ok(batch);
             }
