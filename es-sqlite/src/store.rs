@@ -172,6 +172,9 @@ struct Inner {
     poll: bool,
     /// The file (or `:memory:`), for messages.
     label: String,
+    /// What SQLite said the first time it found the file corrupt: from
+    /// then on this store refuses appends.
+    corrupt: std::sync::OnceLock<String>,
 }
 
 impl fmt::Debug for SqliteEventStore {
@@ -220,7 +223,7 @@ impl SqliteEventStore {
                 }
                 Err(e) => {
                     return Err(StoreError::backend(
-                        format!("opening SQLite database {label}"),
+                        format!("opening SQLite database {label}{}", open_hint(&e, path)),
                         e,
                     ));
                 }
@@ -297,6 +300,7 @@ impl SqliteEventStore {
                 polling: Mutex::new(false),
                 poll,
                 label,
+                corrupt: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -329,6 +333,97 @@ impl SqliteEventStore {
             .await
             .map_err(|e| StoreError::backend(context(), e))?;
         Ok(())
+    }
+
+    /// Runs SQLite's `PRAGMA quick_check` over the whole file: an `Err`
+    /// ([`StoreError::Corrupt`]) when it finds damage, after which this
+    /// store refuses appends. Without it, damage shows when a read reaches
+    /// it (any read that meets `SQLITE_CORRUPT` has the same effect).
+    ///
+    /// It reads every page, so its cost grows with the file (see
+    /// [`SqliteEventStore::open_checked`] for figures); run it at start-up
+    /// where that is affordable.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), es_core::StoreError> {
+    /// let store = es_sqlite::SqliteEventStore::in_memory().await?;
+    /// store.check_integrity().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn check_integrity(&self) -> Result<(), StoreError> {
+        let label = &self.inner.label;
+        let found = match sqlx::query_scalar::<_, String>("PRAGMA quick_check")
+            .fetch_all(&self.inner.pool)
+            .await
+        {
+            Ok(rows) if rows.len() == 1 && rows[0] == "ok" => return Ok(()),
+            Ok(rows) => rows.iter().take(5).cloned().collect::<Vec<_>>().join("; "),
+            // The check itself can stop at the damage.
+            Err(e) => {
+                let e = self.observe_sqlx(format!("checking {label}"), e);
+                match corruption_in(&e) {
+                    Some(cause) => cause,
+                    None => return Err(e),
+                }
+            }
+        };
+        let _ = self.inner.corrupt.set(format!("quick_check: {found}"));
+        Err(StoreError::Corrupt {
+            stream_id: "*".to_owned(),
+            message: format!(
+                "the database file {label} is corrupt (quick_check: {found}); \
+                 appends are refused; restore it from a backup"
+            ),
+        })
+    }
+
+    /// [`SqliteEventStore::open`], then [`SqliteEventStore::check_integrity`]:
+    /// a damaged file is refused at start-up instead of when a read reaches
+    /// the damage. Measured on a 2-core machine (release build, small
+    /// payloads, the file in the page cache): 4.5 ms for 10,000 events
+    /// (2 MB), 48–63 ms for 100,000 (21 MB), 0.70–0.74 s for 1,000,000
+    /// (215 MB), against 2–4 ms for the open itself. It grows with the
+    /// file (about 3.4 ms per MB), so it is opt-in rather than the default.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), es_core::StoreError> {
+    /// let store = es_sqlite::SqliteEventStore::open_checked("bank.db").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn open_checked(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let store = Self::open(path).await?;
+        store.check_integrity().await?;
+        Ok(store)
+    }
+
+    /// Whether this store has seen its file corrupt (and so refuses
+    /// appends).
+    pub fn has_seen_corruption(&self) -> bool {
+        self.inner.corrupt.get().is_some()
+    }
+
+    /// Notes a corruption that `result`'s error reports (`SQLITE_CORRUPT`,
+    /// `SQLITE_NOTADB`), so later appends are refused.
+    fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &result
+            && let Some(cause) = corruption_in(e)
+            && self.inner.corrupt.set(cause.clone()).is_ok()
+        {
+            tracing::error!(
+                database = %self.inner.label,
+                cause = %cause,
+                "the database file is corrupt; appends are refused from now on"
+            );
+        }
+        result
+    }
+
+    /// A backend error from sqlx, noting a corruption it reports.
+    fn observe_sqlx(&self, context: impl Into<String>, e: sqlx::Error) -> StoreError {
+        match self.observe::<()>(Err(StoreError::backend(context, e))) {
+            Err(e) => e,
+            Ok(()) => unreachable!("observe returns what it is given"),
+        }
     }
 
     /// The connection pool, for queries of your own (read models in the same
@@ -839,7 +934,17 @@ impl EventStore for SqliteEventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        self.append_impl(stream_id, expected, events).await
+        if let Some(cause) = self.inner.corrupt.get() {
+            return Err(StoreError::Corrupt {
+                stream_id: stream_id.to_owned(),
+                message: format!(
+                    "appends are refused: the database file {} is corrupt ({cause}); \
+                     check it with `PRAGMA integrity_check` and restore it from a backup",
+                    self.inner.label
+                ),
+            });
+        }
+        self.observe(self.append_impl(stream_id, expected, events).await)
     }
 
     async fn read_stream(
@@ -849,8 +954,10 @@ impl EventStore for SqliteEventStore {
         to: StreamEnd,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read_stream_impl(stream_id, from_version, to, limit)
-            .await
+        self.observe(
+            self.read_stream_impl(stream_id, from_version, to, limit)
+                .await,
+        )
     }
 
     /// Selects only the four columns a replay reads and lends each row to
@@ -882,7 +989,7 @@ impl EventStore for SqliteEventStore {
         while let Some(row) = rows
             .try_next()
             .await
-            .map_err(|e| StoreError::backend(format!("reading stream `{stream_id}`"), e))?
+            .map_err(|e| self.observe_sqlx(format!("reading stream `{stream_id}`"), e))?
         {
             let column = |e: sqlx::Error| corrupt(stream_id, format!("event row: {e}"));
             let version: i64 = row.try_get(0).map_err(column)?;
@@ -916,18 +1023,18 @@ impl EventStore for SqliteEventStore {
         limit: usize,
         types: Option<&[&str]>,
     ) -> Result<ReadAllPage, StoreError> {
-        self.read_all_impl(after_position, limit, types).await
+        self.observe(self.read_all_impl(after_position, limit, types).await)
     }
 
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
         validate_stream_id(stream_id)?;
-        stream_version_with(&self.inner.pool, stream_id).await
+        self.observe(stream_version_with(&self.inner.pool, stream_id).await)
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
         head_position_with(&self.inner.pool)
             .await
-            .map_err(|e| StoreError::backend("reading the head position", e))
+            .map_err(|e| self.observe_sqlx("reading the head position", e))
     }
 
     async fn find_command(
@@ -936,7 +1043,7 @@ impl EventStore for SqliteEventStore {
         command_id: Uuid,
     ) -> Result<Option<CommandRecord>, StoreError> {
         validate_stream_id(stream_id)?;
-        find_command_with(&self.inner.pool, stream_id, command_id).await
+        self.observe(find_command_with(&self.inner.pool, stream_id, command_id).await)
     }
 
     async fn watch_commits(&self) -> Result<CommitWatch, StoreError> {
@@ -1146,6 +1253,47 @@ fn time_bound(t: Timestamp) -> String {
 }
 
 /// Whether SQLite answered `SQLITE_BUSY` (any extended code of it).
+/// What to say about a failed open: SQLite in WAL mode creates `-wal` and
+/// `-shm` files next to the database, so a read-only (or missing)
+/// directory fails even a read-only use.
+fn open_hint(e: &sqlx::Error, path: &Path) -> String {
+    let code = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(|c| c & 0xff);
+    if !matches!(code, Some(8 | 14)) {
+        return String::new();
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.display().to_string(),
+        _ => ".".to_owned(),
+    };
+    format!(
+        " (its directory {dir} must exist and be writable by this process, even to read: \
+         the store keeps SQLite's write-ahead log, {name}-wal and {name}-shm, next to the file)",
+        name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    )
+}
+
+/// SQLite's words when an error in `e`'s chain says the file is damaged
+/// (`SQLITE_CORRUPT`, `SQLITE_NOTADB`).
+fn corruption_in(e: &StoreError) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(sqlx::Error::Database(db)) = err.downcast_ref::<sqlx::Error>()
+            && let Some(code) = db.code().and_then(|c| c.parse::<i32>().ok())
+            && matches!(code & 0xff, 11 | 26)
+        {
+            return Some(db.message().to_owned());
+        }
+        cur = err.source();
+    }
+    None
+}
+
 fn is_busy(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .and_then(|d| d.code())
