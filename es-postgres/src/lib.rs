@@ -1406,7 +1406,10 @@ impl SnapshotStore for PgEventStore {
         sqlx::query(&self.shared.sql.save_snapshot)
             .bind(&stream_id)
             .bind(to_i64(version))
-            .bind(i32::try_from(snapshot_version).unwrap_or(i32::MAX))
+            // The `integer` column holds the key's 32 bits; a key above
+            // i32::MAX (most keys with a state fingerprint) reads as negative
+            // in SQL and comes back unchanged.
+            .bind(snapshot_version.cast_signed())
             .bind(payload)
             .bind(taken_at)
             .execute(&self.shared.pool)
@@ -1429,7 +1432,7 @@ impl SnapshotStore for PgEventStore {
             row.map(|(stream_id, version, sv, payload, taken_at)| Snapshot {
                 stream_id,
                 version: to_u64(version),
-                snapshot_version: u32::try_from(sv).unwrap_or(0),
+                snapshot_version: sv.cast_unsigned(),
                 payload: payload.into_bytes(),
                 taken_at,
             }),
