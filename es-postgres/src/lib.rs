@@ -62,7 +62,7 @@ use sqlx::{Connection, Row};
 use tracing::Instrument;
 use uuid::Uuid;
 
-pub use error::{InvalidPayload, InvalidSchemaName};
+pub use error::{InvalidPayload, InvalidSchemaName, is_tls_error};
 pub use inline::PgProjection;
 pub use listener::Listener;
 pub use runner::{DeadLetter, ErrorPolicy, ProjectionRunner, ProjectionStatus};
@@ -201,10 +201,15 @@ impl PgEventStoreBuilder {
     }
 
     /// Connects a pool (sqlx's default settings) and builds the store.
+    ///
+    /// The URL's `sslmode` (`prefer` by default, `require`, `verify-full`
+    /// with `sslrootcert=…`) decides on TLS; a TLS failure comes back as
+    /// `StoreError::Backend` with a `sqlx::Error::Tls` source
+    /// ([`is_tls_error`]).
     pub async fn connect(self, url: &str) -> Result<PgEventStore, StoreError> {
         let pool = PgPool::connect(url)
             .await
-            .map_err(|e| StoreError::backend("connecting to PostgreSQL", e))?;
+            .map_err(|e| StoreError::backend("connecting to PostgreSQL", error::tls_as_tls(e)))?;
         Ok(self.build(pool))
     }
 

@@ -892,7 +892,9 @@ impl Lease {
         name: &str,
     ) -> Result<Option<Self>, sqlx::Error> {
         let options = store.pool().connect_options();
-        let mut conn = PgConnection::connect_with(&options).await?;
+        let mut conn = PgConnection::connect_with(&options)
+            .await
+            .map_err(crate::error::tls_as_tls)?;
         let app: String = format!("es lease {name}").chars().take(60).collect();
         sqlx::query(
             "SELECT set_config('application_name', $1, false), \
