@@ -69,7 +69,8 @@ pub(crate) async fn connect(
             ))
         })?
         .map_err(|e| match e {
-            sqlx::Error::Io(source) => CliError::config(format!(
+            // A refused certificate arrives as I/O too; from_sqlx says TLS.
+            sqlx::Error::Io(source) if !es_postgres::is_tls_error(&e) => CliError::config(format!(
                 "cannot reach PostgreSQL at {target} ({source}); {START_A_SERVER}"
             )),
             other => from_sqlx(&other).context(&format!("connecting to {target}")),

@@ -80,11 +80,12 @@ pub(crate) fn from_sqlx(e: &sqlx::Error) -> CliError {
         sqlx::Error::Configuration(source) => {
             CliError::config(format!("invalid database URL: {source}"))
         }
+        // Before `Io`: sqlx reports a refused certificate as I/O.
+        e if es_postgres::is_tls_error(e) => CliError::config(format!(
+            "TLS to the PostgreSQL server failed ({e}); check sslmode (and sslrootcert) in the URL"
+        )),
         sqlx::Error::Io(source) => CliError::config(format!(
             "cannot reach the PostgreSQL server ({source}); {START_A_SERVER}"
-        )),
-        sqlx::Error::Tls(source) => CliError::config(format!(
-            "TLS to the PostgreSQL server failed ({source}); check sslmode in the URL"
         )),
         sqlx::Error::PoolTimedOut => CliError::config(format!(
             "timed out waiting for a connection to PostgreSQL; {START_A_SERVER}"
@@ -93,6 +94,13 @@ pub(crate) fn from_sqlx(e: &sqlx::Error) -> CliError {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             let msg = db.message();
             match code.as_str() {
+                // pg_hba.conf admits this login only over TLS ("no
+                // encryption" since PostgreSQL 12, "SSL off" before)
+                "28000" if msg.contains("no encryption") || msg.contains("SSL off") => {
+                    CliError::config(format!(
+                        "PostgreSQL accepts this login only over TLS ({msg}); use sslmode=require (or verify-full) in the URL, not sslmode=disable"
+                    ))
+                }
                 // invalid_authorization_specification, invalid_password
                 "28000" | "28P01" => CliError::config(format!(
                     "PostgreSQL refused the login ({msg}); check the user and password in --database-url / DATABASE_URL"
@@ -126,5 +134,82 @@ impl From<StoreError> for CliError {
             return from_sqlx(sqlx).context(context);
         }
         CliError::other(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    /// A server's refusal, as sqlx would report it.
+    #[derive(Debug)]
+    struct Refusal {
+        code: &'static str,
+        message: &'static str,
+    }
+
+    impl fmt::Display for Refusal {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.message)
+        }
+    }
+
+    impl std::error::Error for Refusal {}
+
+    impl sqlx::error::DatabaseError for Refusal {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.code))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn refused(code: &'static str, message: &'static str) -> String {
+        from_sqlx(&sqlx::Error::Database(Box::new(Refusal { code, message }))).to_string()
+    }
+
+    #[test]
+    fn a_login_refused_without_tls_says_tls_not_password() {
+        for message in [
+            r#"no pg_hba.conf entry for host "10.0.0.5", user "app", database "app", no encryption"#,
+            r#"no pg_hba.conf entry for host "10.0.0.5", user "app", database "app", SSL off"#,
+        ] {
+            let text = refused("28000", message);
+            assert!(text.contains("only over TLS"), "{text}");
+            assert!(text.contains("sslmode=require"), "{text}");
+            assert!(!text.contains("password"), "{text}");
+        }
+        let text = refused("28P01", r#"password authentication failed for user "app""#);
+        assert!(text.contains("check the user and password"), "{text}");
+    }
+
+    #[test]
+    fn a_refused_certificate_is_tls_not_an_unreachable_server() {
+        // What sqlx returns when the handshake refuses the certificate.
+        let io = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        let text = from_sqlx(&sqlx::Error::Io(io)).to_string();
+        assert!(
+            text.contains("TLS to the PostgreSQL server failed"),
+            "{text}"
+        );
+        assert!(!text.contains("running"), "{text}");
     }
 }

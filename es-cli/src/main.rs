@@ -12,7 +12,8 @@
 //! es projections reset NAME
 //! ```
 //!
-//! The URL comes from `--database-url` or `DATABASE_URL`; the schema from
+//! The URL comes from `--database-url` or `DATABASE_URL` (TLS by its
+//! `sslmode`: `require`, `verify-full` with `sslrootcert=…`); the schema from
 //! `--schema` (default `es`). Results go to stdout, errors (one line,
 //! `es: error: …`) and logs (`RUST_LOG=debug`) to stderr.
 //!
@@ -57,6 +58,7 @@ Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to see more.";
 #[command(name = "es", version, after_help = EXIT_CODES, propagate_version = true)]
 struct Cli {
     /// PostgreSQL URL, e.g. postgres://user:password@127.0.0.1:5432/app
+    /// (add ?sslmode=require or ?sslmode=verify-full&sslrootcert=ca.pem for TLS)
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
 

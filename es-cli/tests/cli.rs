@@ -661,3 +661,28 @@ fn help_documents_the_exit_codes() {
         .stdout(predicate::str::contains("projections"));
     cargo_bin_cmd!("es").assert().code(2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_urls_connect_or_say_tls_failed() {
+    let db = TestDatabase::create().await;
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        ssl, "on",
+        "the PostgreSQL server at DATABASE_URL has `ssl = off`; this test needs TLS on the server"
+    );
+    let sep = if db.url().contains('?') { '&' } else { '?' };
+    let require = format!("{}{sep}sslmode=require", db.url());
+    es(&require).arg("migrate").assert().success();
+    es(&require).arg("stats").assert().success();
+
+    // The server's certificate is self-signed, so verify-full fails: as TLS.
+    let verify = format!("{}{sep}sslmode=verify-full", db.url());
+    let a = es(&verify).arg("stats").assert().code(3);
+    let err = stderr_of(&a);
+    assert_one_line_error(&err);
+    assert!(err.contains("TLS to the PostgreSQL server failed"), "{err}");
+    assert!(!err.contains("invalid database URL"), "{err}");
+}

@@ -96,7 +96,7 @@ pub mod upcast;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use aggregate::{Aggregate, Apply, Handle};
+pub use aggregate::{Aggregate, Apply, Handle, snapshot_key};
 pub use envelope::{
     Metadata, NewEvent, Recorded, RecordedEvent, ReplayedEvent, Timestamp, stream_category,
 };
@@ -174,6 +174,15 @@ pub use es_derive::Event;
 /// enum and `Apply<EventEnum>` for its inline variants; a missing `Apply`
 /// impl is a compile error naming the event.
 ///
+/// The derive also sets [`Aggregate::STATE_FINGERPRINT`]: a stable hash of
+/// the type's own definition (field names and order, field types as written,
+/// `#[serde(…)]` and other attributes on the type, its variants and fields;
+/// not doc comments, lint attributes, visibility or formatting). It goes into
+/// the snapshot key ([`snapshot_key`]), so adding a `#[serde(default)]` field
+/// or renaming one makes older snapshots be ignored and the state rebuilt from
+/// events. A change *inside* a field's type (a nested struct, a `with =`
+/// module) is not part of the hash: raise `snapshot_version` for that.
+///
 /// ```
 /// use es_core::{Aggregate, Apply, Event};
 /// use serde::{Deserialize, Serialize};
@@ -203,6 +212,8 @@ pub use es_derive::Event;
 /// let mut w = Wallet::default();
 /// w.apply_event(&Deposited { amount: 3 }.into());
 /// assert_eq!((Wallet::NAME, w.balance), ("Wallet", 3));
+/// assert_ne!(Wallet::STATE_FINGERPRINT, 0);
+/// assert_ne!(es_core::snapshot_key::<Wallet>(), Wallet::SNAPSHOT_VERSION);
 /// ```
 #[cfg(feature = "derive")]
 pub use es_derive::Aggregate;

@@ -8,7 +8,7 @@ use std::ops::ControlFlow;
 
 use tracing::{Instrument, field};
 
-use crate::aggregate::{Aggregate, Handle};
+use crate::aggregate::{Aggregate, Handle, snapshot_key};
 use crate::envelope::{Metadata, NewEvent, Timestamp};
 use crate::error::RepositoryError;
 use crate::store::{
@@ -494,12 +494,12 @@ where
         if snapshot.version > limit {
             return Ok(None);
         }
-        if snapshot.snapshot_version != A::SNAPSHOT_VERSION {
+        if snapshot.snapshot_version != snapshot_key::<A>() {
             tracing::debug!(
                 stream = %stream_id,
                 stored = snapshot.snapshot_version,
-                current = A::SNAPSHOT_VERSION,
-                "ignoring a snapshot of another snapshot_version; rebuilding from events"
+                current = snapshot_key::<A>(),
+                "ignoring a snapshot of another snapshot_version or state shape; rebuilding from events"
             );
             return Ok(None);
         }
@@ -529,7 +529,7 @@ where
         let snapshot = Snapshot {
             stream_id: stream_id.to_owned(),
             version: after,
-            snapshot_version: A::SNAPSHOT_VERSION,
+            snapshot_version: snapshot_key::<A>(),
             payload,
             taken_at: chrono::Utc::now(),
         };

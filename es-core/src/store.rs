@@ -240,7 +240,9 @@ pub struct Snapshot {
     pub stream_id: String,
     /// The stream version the state reflects.
     pub version: u64,
-    /// The aggregate's `SNAPSHOT_VERSION` when it was taken.
+    /// The aggregate's [`snapshot_key`](crate::snapshot_key) when it was
+    /// taken: its `SNAPSHOT_VERSION`, combined with its `STATE_FINGERPRINT`
+    /// when it has one. Stores keep all 32 bits.
     pub snapshot_version: u32,
     /// The serialized state (JSON).
     pub payload: Vec<u8>,

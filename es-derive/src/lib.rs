@@ -12,6 +12,7 @@ mod attr;
 mod ctxt;
 mod expand;
 mod fallback;
+mod fingerprint;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -28,6 +29,11 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 }
 
 /// Derives `es_core::Aggregate`; see `es_core::Aggregate` for the attribute keys.
+///
+/// It also sets `STATE_FINGERPRINT`, a hash of the type's own definition
+/// (field names, types as written, attributes; see `src/fingerprint.rs`), so a snapshot of another shape of the state is ignored.
+/// A change inside a field's type is not part of it: raise
+/// `snapshot_version` for that.
 #[proc_macro_derive(Aggregate, attributes(aggregate))]
 pub fn derive_aggregate(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -62,7 +62,7 @@ use sqlx::{Connection, Row};
 use tracing::Instrument;
 use uuid::Uuid;
 
-pub use error::{InvalidPayload, InvalidSchemaName};
+pub use error::{InvalidPayload, InvalidSchemaName, is_tls_error};
 pub use inline::PgProjection;
 pub use listener::Listener;
 pub use runner::{DeadLetter, ErrorPolicy, ProjectionRunner, ProjectionStatus};
@@ -201,10 +201,15 @@ impl PgEventStoreBuilder {
     }
 
     /// Connects a pool (sqlx's default settings) and builds the store.
+    ///
+    /// The URL's `sslmode` (`prefer` by default, `require`, `verify-full`
+    /// with `sslrootcert=…`) decides on TLS; a TLS failure comes back as
+    /// `StoreError::Backend` with a `sqlx::Error::Tls` source
+    /// ([`is_tls_error`]).
     pub async fn connect(self, url: &str) -> Result<PgEventStore, StoreError> {
         let pool = PgPool::connect(url)
             .await
-            .map_err(|e| StoreError::backend("connecting to PostgreSQL", e))?;
+            .map_err(|e| StoreError::backend("connecting to PostgreSQL", error::tls_as_tls(e)))?;
         Ok(self.build(pool))
     }
 
@@ -1444,7 +1449,10 @@ impl SnapshotStore for PgEventStore {
         sqlx::query(&self.shared.sql.save_snapshot)
             .bind(&stream_id)
             .bind(to_i64(version))
-            .bind(i32::try_from(snapshot_version).unwrap_or(i32::MAX))
+            // The `integer` column holds the key's 32 bits; a key above
+            // i32::MAX (most keys with a state fingerprint) reads as negative
+            // in SQL and comes back unchanged.
+            .bind(snapshot_version.cast_signed())
             .bind(payload)
             .bind(taken_at)
             .execute(&self.shared.pool)
@@ -1467,7 +1475,7 @@ impl SnapshotStore for PgEventStore {
             row.map(|(stream_id, version, sv, payload, taken_at)| Snapshot {
                 stream_id,
                 version: to_u64(version),
-                snapshot_version: u32::try_from(sv).unwrap_or(0),
+                snapshot_version: sv.cast_unsigned(),
                 payload: payload.into_bytes(),
                 taken_at,
             }),

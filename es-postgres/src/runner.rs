@@ -909,6 +909,10 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// How sqlx 0.8's message for a connection closed before it answered the
+/// SSLRequest starts (sqlx appends its source location).
+const SSL_REQUEST_EOF: &str = "unexpected response from SSLRequest: 0x00";
+
 /// Whether an error (or one of its causes) is a database failure worth
 /// retrying: the connection broke, the pool timed out, a serialization
 /// failure or deadlock, the server is shutting down or out of connections.
@@ -921,6 +925,11 @@ pub(crate) fn is_transient(err: &(dyn std::error::Error + 'static)) -> bool {
                 | sqlx::Error::Tls(_)
                 | sqlx::Error::PoolTimedOut
                 | sqlx::Error::WorkerCrashed => true,
+                // A connection the server (or a proxy in front of it) closed
+                // before answering the TLS request: sqlx 0.8 reads the
+                // missing byte as 0x00 and reports a protocol error
+                // (transact-rs/sqlx#4395). A restarting server does that.
+                sqlx::Error::Protocol(msg) => msg.starts_with(SSL_REQUEST_EOF),
                 sqlx::Error::Database(db) => db.code().is_some_and(|c| {
                     // 08: connection exception; 53: insufficient resources
                     // (too many connections); 57P01-03: shutting down.
@@ -952,7 +961,9 @@ impl Lease {
         name: &str,
     ) -> Result<Option<Self>, sqlx::Error> {
         let options = store.pool().connect_options();
-        let mut conn = PgConnection::connect_with(&options).await?;
+        let mut conn = PgConnection::connect_with(&options)
+            .await
+            .map_err(crate::error::tls_as_tls)?;
         let app: String = format!("es lease {name}").chars().take(60).collect();
         sqlx::query(
             "SELECT set_config('application_name', $1, false), \
@@ -1041,5 +1052,21 @@ impl PgEventStore {
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(|e| StoreError::backend(ctx(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_closed_at_the_tls_request_is_transient() {
+        let closed = sqlx::Error::Protocol(format!(
+            "{SSL_REQUEST_EOF} (sqlx_postgres::connection::tls:95)"
+        ));
+        assert!(is_transient(&closed));
+        let other = sqlx::Error::Protocol("unexpected response from SSLRequest: 0x45".to_owned());
+        assert!(!is_transient(&other));
+        assert!(is_transient(&sqlx::Error::Tls("handshake".into())));
     }
 }

@@ -753,10 +753,15 @@ async fn a_lost_lease_connection_mid_batch_applies_nothing_twice() {
     );
     // Kill the active runner's lease connection while it works: the
     // standby takes the lease while the first one's batch is in flight.
+    // Only the connection holding the lock: the standby's probe connection
+    // has the same application name while it tries the lock (a window a TLS
+    // handshake widens).
     tokio::time::sleep(Duration::from_millis(30)).await;
     let (killed,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE application_name = 'es lease balances' AND datname = current_database()) t",
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a \
+         WHERE a.application_name = 'es lease balances' AND a.datname = current_database() \
+           AND EXISTS (SELECT 1 FROM pg_locks l \
+                       WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)) t",
     )
     .fetch_one(db.pool())
     .await

@@ -731,3 +731,52 @@ async fn a_subscription_catches_up_then_follows() -> TestResult {
     assert_eq!(resumed.next().await?.global_position, 7);
     Ok(())
 }
+
+/// SQLite keeps the payload's text, so every finite f64 reads back bit for
+/// bit, `-0.0` included (PostgreSQL's `jsonb` turns `-0.0` into `0.0`).
+#[tokio::test]
+async fn every_finite_f64_reads_back_bit_for_bit_negative_zero_included() -> TestResult {
+    let mut values = vec![-0.0, 0.0, 0.1 + 0.2, 5e-324, f64::MAX, f64::MIN_POSITIVE];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while values.len() < 2_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let v = f64::from_bits(x);
+        if v.is_finite() {
+            values.push(v);
+        }
+    }
+    let store = SqliteEventStore::in_memory().await?;
+    let payload = serde_json::to_vec(&values)?;
+    store
+        .append(
+            "Floats-1",
+            ExpectedVersion::NoStream,
+            vec![NewEvent::from_raw(
+                "Sampled",
+                1,
+                payload.clone(),
+                Metadata::new(),
+            )],
+        )
+        .await?;
+    let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    let read = store.read_stream("Floats-1", 1, StreamEnd::Head, 1).await?;
+    let back: Vec<f64> = serde_json::from_slice(&read[0].payload)?;
+    assert_eq!(bits(&back), bits(&values), "event payload");
+    assert!(back[0].is_sign_negative());
+    store
+        .save_snapshot(Snapshot {
+            stream_id: "Floats-1".into(),
+            version: 1,
+            snapshot_version: 1,
+            payload,
+            taken_at: Utc::now(),
+        })
+        .await?;
+    let snap = store.load_snapshot("Floats-1").await?.expect("saved");
+    let back: Vec<f64> = serde_json::from_slice(&snap.payload)?;
+    assert_eq!(bits(&back), bits(&values), "snapshot payload");
+    Ok(())
+}

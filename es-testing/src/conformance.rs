@@ -1622,7 +1622,8 @@ pub async fn concurrent_appenders_distinct_streams<S: EventStore + SnapshotStore
 }
 
 /// Snapshots: none at first; a saved one loads back whole; a newer one
-/// replaces it; streams' snapshots are independent.
+/// replaces it; every u32 snapshot key loads unchanged; streams' snapshots
+/// are independent.
 pub async fn snapshots_save_load_replace<S: EventStore + SnapshotStore>(store: S) {
     use chrono::SubsecRound as _;
     let load = |stream: &'static str| {
@@ -1696,6 +1697,20 @@ pub async fn snapshots_save_load_replace<S: EventStore + SnapshotStore>(store: S
         (10, 2, json!({"balance": 7})),
         "store conformance: a saved snapshot must replace the stream's previous one"
     );
+    // A snapshot key is any u32 (`es_core::snapshot_key` mixes a state
+    // fingerprint into it), so all 32 bits must come back.
+    for key in [u32::MAX, 0x8000_0000, 0] {
+        save(Snapshot {
+            snapshot_version: key,
+            ..second.clone()
+        })
+        .await;
+        assert_eq!(
+            load("Snap-1").await.map(|s| s.snapshot_version),
+            Some(key),
+            "store conformance: a snapshot key of {key:#x} must load unchanged"
+        );
+    }
     assert_eq!(
         load("Snap-2").await,
         None,

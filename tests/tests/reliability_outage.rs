@@ -363,6 +363,14 @@ async fn an_outage_during_commands_and_a_runner_loses_and_repeats_nothing() {
         if s.lag == 0 && s.position == s.head {
             break;
         }
+        if runner_task.is_finished() {
+            // Say why at once rather than after the deadline.
+            let (_, result) = runner_task.await.unwrap();
+            panic!(
+                "the runner stopped before catching up: {:?}",
+                result.map(|_| ()).map_err(|e| e.to_string())
+            );
+        }
         assert!(
             Instant::now() < deadline,
             "the runner did not catch up: {s:?}"

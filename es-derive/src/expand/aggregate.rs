@@ -1,14 +1,15 @@
-//! `#[derive(Aggregate)]`: the name, the snapshot version, the event type and
-//! `apply_event`, which dispatches through the event type's generated
-//! `ApplyEvents` impl so a missing `Apply<X>` is an error naming `X`.
+//! `#[derive(Aggregate)]`: the name, the snapshot version, the state's
+//! fingerprint, the event type and `apply_event`, which dispatches through
+//! the event type's generated `ApplyEvents` impl so a missing `Apply<X>` is
+//! an error naming `X`.
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::DeriveInput;
 
 use crate::ast::AggregateItem;
 use crate::ctxt::Ctxt;
-use crate::{fallback, valid};
+use crate::{fallback, fingerprint, valid};
 
 /// Parses, checks and expands; on a mistake, the errors and a stub impl.
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
@@ -36,6 +37,10 @@ fn expand(item: &AggregateItem<'_>) -> TokenStream {
     let ident = &input.ident;
     let name = &item.name;
     let snapshot_version = Literal::u32_unsuffixed(item.snapshot_version.value);
+    let fingerprint = syn::LitInt::new(
+        &format!("{:#018x}", fingerprint::state(input)),
+        Span::call_site(),
+    );
     let event = item
         .event
         .as_ref()
@@ -70,6 +75,7 @@ fn expand(item: &AggregateItem<'_>) -> TokenStream {
             {
                 const NAME: &'static str = #name;
                 const SNAPSHOT_VERSION: u32 = #snapshot_version;
+                const STATE_FINGERPRINT: u64 = #fingerprint;
                 type Event = #event;
                 fn apply_event(&mut self, event: &#event) {
                     #dispatch
