@@ -98,7 +98,7 @@ async fn finite_f64s_read_back_bit_for_bit_except_the_sign_of_zero() {
         .unwrap();
     let back: Vec<f64> = serde_json::from_slice(&read[0].payload).unwrap();
     assert_exact_but_the_sign_of_zero(&values, &back, "event payload");
-    let all = store.read_all(0, 10, None).await.unwrap();
+    let all = store.read_all(0, 10, None).await.unwrap().events;
     let back: Vec<f64> = serde_json::from_slice(&all[0].payload).unwrap();
     assert_exact_but_the_sign_of_zero(&values, &back, "read_all payload");
 
