@@ -1729,17 +1729,20 @@ pub async fn snapshots_save_load_replace<S: EventStore + SnapshotStore>(store: S
     );
 }
 
-/// Empty ids, ids with a NUL byte, and ids over 255 bytes are refused by
-/// every call with `StoreError::InvalidStreamId`, and nothing is stored.
+/// Empty ids, ids with a NUL byte, and ids over 255 bytes (10 KB of SQL
+/// among them) are refused by every call with `StoreError::InvalidStreamId`,
+/// and nothing is stored.
 pub async fn invalid_stream_ids_refused<S: EventStore + SnapshotStore>(store: S) {
     let long_ascii = "x".repeat(256);
     let long_multibyte = "é".repeat(128); // 256 bytes, 128 chars
+    let ten_kb_of_sql = "'; DROP TABLE events; --".repeat(10 * 1024 / 24 + 1);
     let invalid = [
         "",
         "a\0b",
         "\0",
         long_ascii.as_str(),
         long_multibyte.as_str(),
+        ten_kb_of_sql.as_str(),
     ];
     for id in invalid {
         let shown: String = id
@@ -1797,17 +1800,29 @@ pub async fn invalid_stream_ids_refused<S: EventStore + SnapshotStore>(store: S)
     );
 }
 
-/// Stream ids with unicode, quotes, semicolons, SQL, LIKE wildcards,
-/// backslashes, case and trailing-space differences, and exactly 255 bytes
-/// are stored verbatim and kept apart.
+/// Stream ids with unicode, quotes, semicolons, SQL (statements that would
+/// drop, delete or truncate the log if executed), placeholders, LIKE
+/// wildcards, backslashes, control and right-to-left characters, the lossy
+/// form of invalid UTF-8, case and trailing-space differences, and exactly
+/// 255 bytes are stored verbatim, kept apart, and never executed: the log
+/// holds exactly their events afterwards.
 pub async fn unusual_stream_ids_stored_verbatim<S: EventStore + SnapshotStore>(store: S) {
     let max_len = format!("{}x", "é".repeat(127)); // 255 bytes
+    // Invalid UTF-8 cannot reach a store as a `&str` (safe Rust refuses to
+    // build one); what a caller can send is the lossy conversion.
+    let lossy = String::from_utf8_lossy(b"Lossy-\xff\xfe-\xc3\x28").into_owned();
     let ids: Vec<String> = [
         "Ünïcødé-日本語-🦀",
         "Quote-it's \"quoted\"",
         "Semi-a;b;c",
         "Sql-'); DROP TABLE events; --",
+        "Sql-x'); DROP TABLE es.events; --",
+        "Sql-\"; DELETE FROM events; --",
+        "Sql-Robert'); TRUNCATE es.events CASCADE;--",
         "Sql-' OR '1'='1",
+        "Placeholders-$1 ?1 :name @x %_ \\'",
+        "Rtl-\u{202e}🦀",
+        lossy.as_str(),
         "Wild-%",
         "Wild-_",
         "Wild-ab",
@@ -1856,6 +1871,16 @@ pub async fn unusual_stream_ids_stored_verbatim<S: EventStore + SnapshotStore>(s
             1,
             "store conformance: stream_version of {id:?}"
         );
+        // A second append sees its own stream, not another's.
+        match store
+            .append(id, ExpectedVersion::NoStream, vec![event("Odd", json!({}))])
+            .await
+        {
+            Err(e) if e.is_conflict() => {}
+            other => panic!(
+                "store conformance: a second NoStream append to {id:?} must conflict, got {other:?}"
+            ),
+        }
     }
     let all = read_all(&store, 0, 1000, None).await;
     assert_eq!(
