@@ -113,6 +113,15 @@ pub enum ProjectionError {
         #[source]
         source: HandlerError,
     },
+    /// A rebuild was asked of a projection that cannot empty its read
+    /// model: its `reset` hook is the default. Nothing was changed.
+    #[error(
+        "projection `{projection}` cannot be rebuilt: it has no `reset` hook to empty its read model; implement `reset` (say, `TRUNCATE` or `DELETE FROM` its tables), or one that does nothing if replaying over the existing model is safe (idempotent upserts)"
+    )]
+    NoReset {
+        /// The projection.
+        projection: &'static str,
+    },
     /// The store failed while the projection read or wrote.
     #[error("projection `{projection}`: {source}")]
     Store {
@@ -153,10 +162,24 @@ impl ProjectionError {
     pub fn position(&self) -> Option<u64> {
         match self {
             Self::Decode { position, .. } | Self::Handler { position, .. } => Some(*position),
-            Self::Store { .. } => None,
+            Self::NoReset { .. } | Self::Store { .. } => None,
         }
     }
 }
+
+/// What the default `reset` hook of a store's projection trait
+/// (`PgProjection`, `SqliteProjection`) returns: the projection has no way
+/// to empty its read model, so a rebuild refuses up front
+/// ([`ProjectionError::NoReset`]) instead of replaying into the old rows.
+///
+/// ```
+/// use es_core::projection::{HandlerError, NoResetHook};
+/// let e: HandlerError = Box::new(NoResetHook);
+/// assert!(e.is::<NoResetHook>());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the projection has no reset hook")]
+pub struct NoResetHook;
 
 /// Decodes `recorded` as `E` and runs `P`'s handler for it: the body of each
 /// arm of a derived [`Dispatch`].

@@ -111,12 +111,19 @@ pub trait PgProjection: Dispatch<PgConnection> {
     /// Empties the read model before a rebuild. Runs in the transaction
     /// that moves the checkpoint back to 0, so a crash leaves either the old
     /// model and checkpoint or an empty model at 0.
+    ///
+    /// The default has no way to empty the model: a rebuild then refuses
+    /// up front with [`ProjectionError::NoReset`](es_core::projection::ProjectionError::NoReset)
+    /// and changes nothing (replaying into the old rows would fail on their
+    /// keys halfway, or count twice). A projection whose handlers may
+    /// safely replay over the existing model writes a `reset` that does
+    /// nothing.
     fn reset(
         &mut self,
         conn: &mut PgConnection,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
         let _ = conn;
-        async { Ok(()) }
+        async { Err(Box::new(es_core::projection::NoResetHook) as HandlerError) }
     }
 
     /// Writes what the handlers buffered in `self` during this batch, and

@@ -547,10 +547,15 @@ impl<P: PgProjection> ProjectionRunner<P> {
                 self.release().await;
                 return Ok(Step::Moved);
             }
-            self.projection
-                .reset(&mut tx)
-                .await
-                .map_err(|e| self.store_error("running the reset hook", e))?;
+            self.projection.reset(&mut tx).await.map_err(|e| {
+                if e.is::<es_core::projection::NoResetHook>() {
+                    ProjectionError::NoReset {
+                        projection: P::NAME,
+                    }
+                } else {
+                    self.store_error("running the reset hook", e)
+                }
+            })?;
             sqlx::query(&sql.clear_dead_letters)
                 .bind(P::NAME)
                 .execute(&mut *tx)

@@ -107,12 +107,19 @@ pub trait SqliteProjection: Dispatch<SqliteConnection> {
     /// Empties the read model before a rebuild (`DELETE FROM …`). Runs in
     /// the transaction that moves the checkpoint back to 0, so a crash
     /// leaves either the old model and checkpoint or an empty model at 0.
+    ///
+    /// The default has no way to empty the model: a rebuild then refuses
+    /// up front with [`ProjectionError::NoReset`](es_core::projection::ProjectionError::NoReset)
+    /// and changes nothing (replaying into the old rows would fail on their
+    /// keys halfway, or count twice). A projection whose handlers may
+    /// safely replay over the existing model writes a `reset` that does
+    /// nothing.
     fn reset(
         &mut self,
         conn: &mut SqliteConnection,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
         let _ = conn;
-        async { Ok(()) }
+        async { Err(Box::new(es_core::projection::NoResetHook) as HandlerError) }
     }
 }
 
@@ -526,10 +533,15 @@ impl<P: SqliteProjection> ProjectionRunner<P> {
                 .await
                 .map_err(|e| self.store_error("beginning the reset", e))?;
             let result = async {
-                self.projection
-                    .reset(&mut tx)
-                    .await
-                    .map_err(|e| self.store_error("running the reset hook", e))?;
+                self.projection.reset(&mut tx).await.map_err(|e| {
+                    if e.is::<es_core::projection::NoResetHook>() {
+                        ProjectionError::NoReset {
+                            projection: P::NAME,
+                        }
+                    } else {
+                        self.store_error("running the reset hook", e)
+                    }
+                })?;
                 save_checkpoint_with(&mut *tx, P::NAME, 0)
                     .await
                     .map_err(Self::wrap)
