@@ -25,7 +25,7 @@ use syn::{DeriveInput, parse_macro_input};
 #[proc_macro_derive(Event, attributes(event, serde))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    expand::event::derive(&input).into()
+    expand::run::<ast::EventItem<'_>>(&input).into()
 }
 
 /// Derives `es_core::Aggregate`; see `es_core::Aggregate` for the attribute keys.
@@ -37,7 +37,7 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(Aggregate, attributes(aggregate))]
 pub fn derive_aggregate(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    expand::aggregate::derive(&input).into()
+    expand::run::<ast::AggregateItem<'_>>(&input).into()
 }
 
 /// Derives `es_core::Projection` and `es_core::Dispatch`; see
@@ -45,5 +45,5 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(Projection, attributes(projection))]
 pub fn derive_projection(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    expand::projection::derive(&input).into()
+    expand::run::<ast::ProjectionItem<'_>>(&input).into()
 }

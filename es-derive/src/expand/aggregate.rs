@@ -11,24 +11,18 @@ use crate::ast::AggregateItem;
 use crate::ctxt::Ctxt;
 use crate::{fallback, fingerprint, valid};
 
-/// Parses, checks and expands; on a mistake, the errors and a stub impl.
-pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
-    let cx = Ctxt::new();
-    let item = AggregateItem::from_ast(&cx, input);
-    if let Some(item) = &item {
-        valid::check_aggregate(&cx, item);
+impl<'a> super::Derive<'a> for AggregateItem<'a> {
+    fn parse(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
+        Self::from_ast(cx, input)
     }
-    match (cx.check(), item) {
-        (Ok(()), Some(item)) => expand(&item),
-        (Err(e), item) => {
-            let mut out = e.to_compile_error();
-            out.extend(fallback::aggregate(
-                input,
-                item.and_then(|i| i.event).as_ref(),
-            ));
-            out
-        }
-        (Ok(()), None) => unreachable!("the shape mistake was recorded"),
+    fn check(&self, cx: &Ctxt) {
+        valid::check_aggregate(cx, self);
+    }
+    fn expand(&self) -> TokenStream {
+        expand(self)
+    }
+    fn fallback(input: &DeriveInput, item: Option<Self>) -> TokenStream {
+        fallback::aggregate(input, item.and_then(|i| i.event).as_ref())
     }
 }
 
@@ -88,6 +82,11 @@ fn expand(item: &AggregateItem<'_>) -> TokenStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole derive: parse, check, expand (or errors and a stub).
+    fn derive(input: &DeriveInput) -> TokenStream {
+        super::super::run::<AggregateItem<'_>>(input)
+    }
 
     fn pretty(tokens: TokenStream) -> String {
         prettyplease::unparse(&syn::parse2(tokens).expect("the expansion parses as a file"))

@@ -9,21 +9,18 @@ use crate::ast::{EventDef, EventItem, EventKind, Variant};
 use crate::ctxt::Ctxt;
 use crate::{fallback, valid};
 
-/// Parses, checks and expands; on a mistake, the errors and a stub impl.
-pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
-    let cx = Ctxt::new();
-    let item = EventItem::from_ast(&cx, input);
-    if let Some(item) = &item {
-        valid::check_event(&cx, item);
+impl<'a> super::Derive<'a> for EventItem<'a> {
+    fn parse(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
+        Self::from_ast(cx, input)
     }
-    match (cx.check(), item) {
-        (Ok(()), Some(item)) => expand(&item),
-        (Err(e), _) => {
-            let mut out = e.to_compile_error();
-            out.extend(fallback::event(input));
-            out
-        }
-        (Ok(()), None) => unreachable!("the shape mistake was recorded"),
+    fn check(&self, cx: &Ctxt) {
+        valid::check_event(cx, self);
+    }
+    fn expand(&self) -> TokenStream {
+        expand(self)
+    }
+    fn fallback(input: &DeriveInput, _: Option<Self>) -> TokenStream {
+        fallback::event(input)
     }
 }
 
@@ -433,6 +430,11 @@ fn expand_enum(ident: &Ident, variants: &[Variant<'_>]) -> TokenStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole derive: parse, check, expand (or errors and a stub).
+    fn derive(input: &DeriveInput) -> TokenStream {
+        super::super::run::<EventItem<'_>>(input)
+    }
 
     fn pretty(tokens: TokenStream) -> String {
         prettyplease::unparse(&syn::parse2(tokens).expect("the expansion parses as a file"))

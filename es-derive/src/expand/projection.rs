@@ -17,21 +17,18 @@ use crate::ast::ProjectionItem;
 use crate::ctxt::Ctxt;
 use crate::{fallback, valid};
 
-/// Parses, checks and expands; on a mistake, the errors and a stub impl.
-pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
-    let cx = Ctxt::new();
-    let item = ProjectionItem::from_ast(&cx, input);
-    if let Some(item) = &item {
-        valid::check_projection(&cx, item);
+impl<'a> super::Derive<'a> for ProjectionItem<'a> {
+    fn parse(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
+        Self::from_ast(cx, input)
     }
-    match (cx.check(), item) {
-        (Ok(()), Some(item)) => expand(&item),
-        (Err(e), _) => {
-            let mut out = e.to_compile_error();
-            out.extend(fallback::projection(input));
-            out
-        }
-        (Ok(()), None) => unreachable!("the shape mistake was recorded"),
+    fn check(&self, cx: &Ctxt) {
+        valid::check_projection(cx, self);
+    }
+    fn expand(&self) -> TokenStream {
+        expand(self)
+    }
+    fn fallback(input: &DeriveInput, _: Option<Self>) -> TokenStream {
+        fallback::projection(input)
     }
 }
 
@@ -125,6 +122,11 @@ fn expand(item: &ProjectionItem<'_>) -> TokenStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole derive: parse, check, expand (or errors and a stub).
+    fn derive(input: &DeriveInput) -> TokenStream {
+        super::super::run::<ProjectionItem<'_>>(input)
+    }
 
     fn pretty(tokens: TokenStream) -> String {
         prettyplease::unparse(&syn::parse2(tokens).expect("the expansion parses as a file"))
