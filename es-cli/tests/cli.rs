@@ -553,7 +553,7 @@ async fn projections_list_and_reset() {
             .unwrap();
         assert_eq!(n, 0);
     }
-    assert_eq!(store.load_checkpoint("order_details").await.unwrap(), 0);
+    assert_eq!(store.load_checkpoint("order_details").await.unwrap(), None);
     let a = es(db.url())
         .args(["projections", "list", "--json"])
         .assert()

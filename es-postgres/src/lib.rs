@@ -861,8 +861,10 @@ impl PgEventStore {
         Subscription::new(self.clone(), after_position, types)
     }
 
-    /// The position a projection last stored with [`PgEventStore::save_checkpoint`] (0: none).
-    pub async fn load_checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
+    /// The position a projection last stored with [`PgEventStore::save_checkpoint`]
+    /// (`None`: it never stored one; a runner stores 0 when it first starts).
+    /// A negative stored position is [`StoreError::Corrupt`], as on SQLite.
+    pub async fn load_checkpoint(&self, projection: &str) -> Result<Option<u64>, StoreError> {
         let row: Option<(i64,)> = sqlx::query_as(&self.shared.sql.load_checkpoint)
             .bind(projection)
             .fetch_optional(&self.shared.pool)
@@ -870,7 +872,13 @@ impl PgEventStore {
             .map_err(|e| {
                 StoreError::backend(format!("loading the checkpoint of `{projection}`"), e)
             })?;
-        Ok(row.map_or(0, |(p,)| to_u64(p)))
+        row.map(|(p,)| {
+            u64::try_from(p).map_err(|_| StoreError::Corrupt {
+                stream_id: format!("checkpoint `{projection}`"),
+                message: format!("negative position {p}"),
+            })
+        })
+        .transpose()
     }
 
     /// Stores a projection's position. Pass a transaction (`&mut *tx`) to

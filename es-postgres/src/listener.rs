@@ -138,7 +138,7 @@ async fn listen_task<F, Fut>(
         };
         let after = loop {
             match store.load_checkpoint(&name).await {
-                Ok(p) => break p,
+                Ok(p) => break p.unwrap_or(0),
                 Err(e) => {
                     tracing::warn!(listener = %name, error = %e, "cannot load the checkpoint; retrying");
                     pause!(backoff);

@@ -488,6 +488,7 @@ impl<P: PgProjection> ProjectionRunner<P> {
             self.store
                 .load_checkpoint(P::NAME)
                 .await
+                .map(|p| p.unwrap_or(0))
                 .map_err(|source| ProjectionError::Store {
                     projection: P::NAME,
                     source,

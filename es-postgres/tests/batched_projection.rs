@@ -240,7 +240,12 @@ async fn a_buffering_projection_built_live_equals_a_rebuild() {
         .map(|e| e.global_position)
         .unwrap();
     wait_for("catch-up", || async {
-        store.load_checkpoint(Counts::NAME).await.unwrap() == h
+        store
+            .load_checkpoint(Counts::NAME)
+            .await
+            .unwrap()
+            .unwrap_or(0)
+            == h
     })
     .await;
     stop.send(()).unwrap();
@@ -294,7 +299,14 @@ async fn a_flush_that_fails_rolls_the_batch_back_and_the_retry_counts_once() {
     assert!(text.contains("injected flush failure"), "{text}");
     assert!(runner.projection().pending.is_empty());
     assert!(runner.projection().control.discards.load(Ordering::SeqCst) > discards);
-    assert_eq!(store.load_checkpoint(Counts::NAME).await.unwrap(), h);
+    assert_eq!(
+        store
+            .load_checkpoint(Counts::NAME)
+            .await
+            .unwrap()
+            .unwrap_or(0),
+        h
+    );
     assert_eq!(model(db.pool()).await, expected(&store, h, &[]).await);
 
     // The same runner goes on: every event counted exactly once.
@@ -325,7 +337,11 @@ async fn a_handler_error_after_buffered_events_discards_the_buffer() {
     assert!(runner.projection().pending.is_empty());
     let first_batch_end = events[9].global_position;
     assert_eq!(
-        store.load_checkpoint(Counts::NAME).await.unwrap(),
+        store
+            .load_checkpoint(Counts::NAME)
+            .await
+            .unwrap()
+            .unwrap_or(0),
         first_batch_end
     );
     assert_eq!(
@@ -462,7 +478,14 @@ async fn a_checkpoint_moved_by_another_runner_mid_batch_discards_the_buffer() {
     assert!(runner_a.projection().pending.is_empty());
     assert!(runner_b.projection().pending.is_empty());
     let h = events.last().unwrap().global_position;
-    assert_eq!(store.load_checkpoint(Counts::NAME).await.unwrap(), h);
+    assert_eq!(
+        store
+            .load_checkpoint(Counts::NAME)
+            .await
+            .unwrap()
+            .unwrap_or(0),
+        h
+    );
     assert_eq!(model(db.pool()).await, expected(&store, h, &[]).await);
 }
 

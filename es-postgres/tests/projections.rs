@@ -352,7 +352,14 @@ async fn a_runner_killed_in_a_child_process_resumes() {
     wait_for(
         "the child's first batches",
         Duration::from_secs(30),
-        || async { store.load_checkpoint(Balances::NAME).await.unwrap() > 0 },
+        || async {
+            store
+                .load_checkpoint(Balances::NAME)
+                .await
+                .unwrap()
+                .unwrap_or(0)
+                > 0
+        },
     )
     .await;
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -705,7 +712,7 @@ async fn a_listener_receives_each_committed_event_at_least_once() {
         expected.iter().copied().collect()
     );
     wait_for("the checkpoint", Duration::from_secs(5), || async {
-        store.load_checkpoint("mailer").await.unwrap() == expected[4]
+        store.load_checkpoint("mailer").await.unwrap().unwrap_or(0) == expected[4]
     })
     .await;
     listener.stop().await;
@@ -743,7 +750,12 @@ async fn a_lost_lease_connection_mid_batch_applies_nothing_twice() {
             .lease_retry(retry),
     );
     wait_for("the first batches", Duration::from_secs(10), || async {
-        store.load_checkpoint(Balances::NAME).await.unwrap() > 0
+        store
+            .load_checkpoint(Balances::NAME)
+            .await
+            .unwrap()
+            .unwrap_or(0)
+            > 0
     })
     .await;
     let (stop_b, task_b) = spawn_run(

@@ -328,7 +328,12 @@ async fn an_outage_during_commands_and_a_runner_loses_and_repeats_nothing() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(
-            direct.load_checkpoint(Ledger::NAME).await.unwrap() > 0,
+            direct
+                .load_checkpoint(Ledger::NAME)
+                .await
+                .unwrap()
+                .unwrap_or(0)
+                > 0,
             "the runner is active"
         );
         let acked_before = counters.acked.load(Ordering::SeqCst);

@@ -76,7 +76,11 @@ async fn commands_and_account_summary_on_postgres() {
     assert_eq!(first, again);
     assert_eq!(first.lag, 0);
     assert_eq!(
-        store.load_checkpoint("account_summary").await.unwrap(),
+        store
+            .load_checkpoint("account_summary")
+            .await
+            .unwrap()
+            .unwrap_or(0),
         first.position
     );
 
