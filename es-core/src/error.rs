@@ -1,6 +1,11 @@
 //! One error enum per layer: events ([`EncodeError`], [`DecodeError`],
 //! [`UpcastError`]), stores ([`StoreError`]) and the repository
 //! ([`RepositoryError`]).
+//!
+//! Each error's message states only its own layer (the stream, the event,
+//! what was being done); the cause is its [`std::error::Error::source`], never
+//! repeated in the message. A reporter that walks the chain (anyhow's `{:#}`,
+//! or [`ErrorChain`]) prints every cause once.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -12,7 +17,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// An event could not be encoded.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot encode event `{event_type}`: {source}")]
+#[error("cannot encode event `{event_type}`")]
 pub struct EncodeError {
     /// The event type.
     pub event_type: String,
@@ -100,7 +105,7 @@ pub enum DecodeError {
         message: String,
     },
     /// An upcast step failed.
-    #[error("cannot upcast `{event_type}` from schema version {from}: {source}")]
+    #[error("cannot upcast `{event_type}` from schema version {from}")]
     Upcast {
         /// The stored name.
         event_type: String,
@@ -175,7 +180,7 @@ pub enum StoreError {
         message: String,
     },
     /// The backend failed (connection lost, database error, …).
-    #[error("event store failure ({context}): {source}")]
+    #[error("event store failure ({context})")]
     Backend {
         /// What the store was doing, naming the stream where there is one.
         context: String,
@@ -207,7 +212,7 @@ impl StoreError {
 #[non_exhaustive]
 pub enum RepositoryError<E = Infallible> {
     /// The aggregate rejected the command; nothing was stored.
-    #[error("command rejected on stream `{stream_id}`: {error}")]
+    #[error("command rejected on stream `{stream_id}`")]
     Rejected {
         /// The stream.
         stream_id: String,
@@ -228,9 +233,7 @@ pub enum RepositoryError<E = Infallible> {
         actual: u64,
     },
     /// A stored event of a known type could not be decoded.
-    #[error(
-        "cannot decode event {version} of stream `{stream_id}` (`{event_type}`, schema version {schema_version}): {source}"
-    )]
+    #[error("cannot decode event {version} of stream `{stream_id}`")]
     Decode {
         /// The stream.
         stream_id: String,
@@ -257,7 +260,7 @@ pub enum RepositoryError<E = Infallible> {
         known: Vec<&'static str>,
     },
     /// A new event could not be encoded.
-    #[error("cannot encode an event for stream `{stream_id}`: {source}")]
+    #[error("cannot encode an event for stream `{stream_id}`")]
     Encode {
         /// The stream.
         stream_id: String,
@@ -266,7 +269,7 @@ pub enum RepositoryError<E = Infallible> {
         source: EncodeError,
     },
     /// The id makes an invalid stream id.
-    #[error("invalid id for aggregate `{aggregate}`: {source}")]
+    #[error("invalid id for aggregate `{aggregate}`")]
     InvalidStreamId {
         /// The aggregate type.
         aggregate: &'static str,
@@ -275,7 +278,7 @@ pub enum RepositoryError<E = Infallible> {
         source: InvalidStreamId,
     },
     /// The store failed.
-    #[error("store failure on stream `{stream_id}`: {source}")]
+    #[error("store failure on stream `{stream_id}`")]
     Store {
         /// The stream.
         stream_id: String,
@@ -398,6 +401,39 @@ impl RepositoryError<Infallible> {
             }
             Self::Store { stream_id, source } => RepositoryError::Store { stream_id, source },
         }
+    }
+}
+
+/// Displays an error followed by each of its causes, separated by `: `: the
+/// one-line report of a whole chain, for logs and messages.
+///
+/// ```
+/// use es_core::{ErrorChain, StoreError};
+/// let e = StoreError::backend("appending to stream `S-1`", std::io::Error::other("disk full"));
+/// assert_eq!(e.to_string(), "event store failure (appending to stream `S-1`)");
+/// assert_eq!(
+///     ErrorChain(&e).to_string(),
+///     "event store failure (appending to stream `S-1`): disk full"
+/// );
+/// ```
+#[derive(Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

@@ -101,7 +101,8 @@ pub use envelope::{
     Metadata, NewEvent, Recorded, RecordedEvent, ReplayedEvent, Timestamp, stream_category,
 };
 pub use error::{
-    BoxError, DecodeError, EncodeError, InvalidStreamId, RepositoryError, StoreError, UpcastError,
+    BoxError, DecodeError, EncodeError, ErrorChain, InvalidStreamId, RepositoryError, StoreError,
+    UpcastError,
 };
 pub use event::{Event, EventTypeInfo};
 pub use memory::InMemoryEventStore;

@@ -423,7 +423,7 @@ impl SqliteEventStore {
             }
             Err(e) => {
                 rollback(tx, stream_id).await;
-                tracing::debug!(error = %e, "append refused");
+                tracing::debug!(error = %es_core::ErrorChain(&e), "append refused");
                 return Err(e);
             }
         };
@@ -923,7 +923,9 @@ async fn poll_commits(inner: Weak<Inner>) {
         }
         match head_position_with(&inner.pool).await {
             Ok(head) => announce(&inner.commits, head),
-            Err(e) => tracing::debug!(error = %e, "polling the head position failed"),
+            Err(e) => {
+                tracing::debug!(error = %es_core::ErrorChain(&e), "polling the head position failed")
+            }
         }
     }
 }

@@ -282,7 +282,8 @@ async fn append<S: EventStore>(
     match store.append(stream, expected, events).await {
         Ok(r) => r,
         Err(e) => panic!(
-            "store conformance: appending {n} event(s) to `{stream}` expecting {expected} must succeed, got: {e}"
+            "store conformance: appending {n} event(s) to `{stream}` expecting {expected} must succeed, got: {e}",
+            e = es_core::ErrorChain(&e)
         ),
     }
 }
@@ -298,7 +299,7 @@ async fn read<S: EventStore>(
         .read_stream(stream, from, to, limit)
         .await
         .unwrap_or_else(|e| {
-            panic!("store conformance: read_stream(`{stream}`, from {from}, to {to:?}, limit {limit}) failed: {e}")
+            panic!("store conformance: read_stream(`{stream}`, from {from}, to {to:?}, limit {limit}) failed: {e}", e = es_core::ErrorChain(&e))
         })
 }
 
@@ -316,22 +317,26 @@ async fn read_all<S: EventStore>(
         .read_all(after, limit, types)
         .await
         .unwrap_or_else(|e| {
-            panic!("store conformance: read_all(after {after}, limit {limit}, types {types:?}) failed: {e}")
+            panic!("store conformance: read_all(after {after}, limit {limit}, types {types:?}) failed: {e}", e = es_core::ErrorChain(&e))
         })
 }
 
 async fn version<S: EventStore>(store: &S, stream: &str) -> u64 {
-    store
-        .stream_version(stream)
-        .await
-        .unwrap_or_else(|e| panic!("store conformance: stream_version(`{stream}`) failed: {e}"))
+    store.stream_version(stream).await.unwrap_or_else(|e| {
+        panic!(
+            "store conformance: stream_version(`{stream}`) failed: {e}",
+            e = es_core::ErrorChain(&e)
+        )
+    })
 }
 
 async fn head<S: EventStore>(store: &S) -> u64 {
-    store
-        .head_position()
-        .await
-        .unwrap_or_else(|e| panic!("store conformance: head_position() failed: {e}"))
+    store.head_position().await.unwrap_or_else(|e| {
+        panic!(
+            "store conformance: head_position() failed: {e}",
+            e = es_core::ErrorChain(&e)
+        )
+    })
 }
 
 /// Asserts an append failed with a version conflict reporting `actual`, and
@@ -888,7 +893,8 @@ pub async fn repeated_command_id_appends_nothing<S: EventStore + SnapshotStore>(
         let r = match store.append("Cmd-1", expected, with_command(1)).await {
             Ok(r) => r,
             Err(e) => panic!(
-                "store conformance: a repeated command id (retry expecting {expected}) must return the earlier outcome, got an error: {e}"
+                "store conformance: a repeated command id (retry expecting {expected}) must return the earlier outcome, got an error: {e}",
+                e = es_core::ErrorChain(&e)
             ),
         };
         assert_eq!(
@@ -910,7 +916,12 @@ pub async fn repeated_command_id_appends_nothing<S: EventStore + SnapshotStore>(
     let found = store
         .find_command("Cmd-1", command)
         .await
-        .unwrap_or_else(|e| panic!("store conformance: find_command failed: {e}"));
+        .unwrap_or_else(|e| {
+            panic!(
+                "store conformance: find_command failed: {e}",
+                e = es_core::ErrorChain(&e)
+            )
+        });
     assert_eq!(
         found.map(|c| (c.first_version, c.last_version)),
         Some((1, 2)),
@@ -919,7 +930,12 @@ pub async fn repeated_command_id_appends_nothing<S: EventStore + SnapshotStore>(
     let missing = store
         .find_command("Cmd-1", Uuid::now_v7())
         .await
-        .unwrap_or_else(|e| panic!("store conformance: find_command failed: {e}"));
+        .unwrap_or_else(|e| {
+            panic!(
+                "store conformance: find_command failed: {e}",
+                e = es_core::ErrorChain(&e)
+            )
+        });
     assert_eq!(
         missing, None,
         "store conformance: find_command of an unknown id"
@@ -1107,7 +1123,7 @@ pub async fn replay_stream_matches_read_stream<S: EventStore + SnapshotStore>(st
             })
             .await
             .unwrap_or_else(|e| {
-                panic!("store conformance: replay_stream(`{stream}`, from {from}, to {to:?}, limit {limit}) failed: {e}")
+                panic!("store conformance: replay_stream(`{stream}`, from {from}, to {to:?}, limit {limit}) failed: {e}", e = es_core::ErrorChain(&e))
             });
         (n, lent)
     }
@@ -1436,7 +1452,7 @@ pub async fn concurrent_appenders_one_stream<S: EventStore + SnapshotStore>(stor
                     let v = store
                         .stream_version(stream)
                         .await
-                        .unwrap_or_else(|e| panic!("store conformance: stream_version failed: {e}"));
+                        .unwrap_or_else(|e| panic!("store conformance: stream_version failed: {e}", e = es_core::ErrorChain(&e)));
                     // Let the other writers run between the read and the
                     // write, as a store doing I/O would.
                     tokio::task::yield_now().await;
@@ -1458,7 +1474,7 @@ pub async fn concurrent_appenders_one_stream<S: EventStore + SnapshotStore>(stor
                                 "store conformance: a writer never got its append through"
                             );
                         }
-                        Err(e) => panic!("store conformance: a concurrent append failed: {e}"),
+                        Err(e) => panic!("store conformance: a concurrent append failed: {e}", e = es_core::ErrorChain(&e)),
                     }
                 }
             }
@@ -1470,7 +1486,10 @@ pub async fn concurrent_appenders_one_stream<S: EventStore + SnapshotStore>(stor
             if e.is_panic() {
                 std::panic::resume_unwind(e.into_panic());
             }
-            panic!("store conformance: a writer task failed: {e}");
+            panic!(
+                "store conformance: a writer task failed: {e}",
+                e = es_core::ErrorChain(&e)
+            );
         }
     }
     let events = read_whole(&store, stream).await;
@@ -1516,7 +1535,7 @@ pub async fn concurrent_appenders_distinct_streams<S: EventStore + SnapshotStore
             for seq in 0..APPENDS {
                 let e = event("Parallel", json!({ "writer": writer, "seq": seq }));
                 if let Err(e) = store.append(&stream, ExpectedVersion::Exact(seq), vec![e]).await {
-                    panic!("store conformance: append {seq} to `{stream}` (its only writer) failed: {e}");
+                    panic!("store conformance: append {seq} to `{stream}` (its only writer) failed: {e}", e = es_core::ErrorChain(&e));
                 }
             }
         }));
@@ -1526,7 +1545,10 @@ pub async fn concurrent_appenders_distinct_streams<S: EventStore + SnapshotStore
             if e.is_panic() {
                 std::panic::resume_unwind(e.into_panic());
             }
-            panic!("store conformance: a writer task failed: {e}");
+            panic!(
+                "store conformance: a writer task failed: {e}",
+                e = es_core::ErrorChain(&e)
+            );
         }
     }
     for writer in 0..WRITERS {
@@ -1550,7 +1572,10 @@ pub async fn snapshots_save_load_replace<S: EventStore + SnapshotStore>(store: S
         let store = store.clone();
         async move {
             store.load_snapshot(stream).await.unwrap_or_else(|e| {
-                panic!("store conformance: load_snapshot(`{stream}`) failed: {e}")
+                panic!(
+                    "store conformance: load_snapshot(`{stream}`) failed: {e}",
+                    e = es_core::ErrorChain(&e)
+                )
             })
         }
     };
@@ -1559,7 +1584,10 @@ pub async fn snapshots_save_load_replace<S: EventStore + SnapshotStore>(store: S
         async move {
             let stream = snapshot.stream_id.clone();
             store.save_snapshot(snapshot).await.unwrap_or_else(|e| {
-                panic!("store conformance: save_snapshot(`{stream}`) failed: {e}")
+                panic!(
+                    "store conformance: save_snapshot(`{stream}`) failed: {e}",
+                    e = es_core::ErrorChain(&e)
+                )
             })
         }
     };
@@ -1658,7 +1686,8 @@ pub async fn invalid_stream_ids_refused<S: EventStore + SnapshotStore>(store: S)
         let check = |call: &str, r: Result<(), StoreError>| match r {
             Err(StoreError::InvalidStreamId(_)) => {}
             Err(e) => panic!(
-                "store conformance: {call} with the invalid {what} must fail with StoreError::InvalidStreamId, got: {e}"
+                "store conformance: {call} with the invalid {what} must fail with StoreError::InvalidStreamId, got: {e}",
+                e = es_core::ErrorChain(&e)
             ),
             Ok(()) => panic!(
                 "store conformance: {call} with the invalid {what} must be refused, but it succeeded"
@@ -1785,11 +1814,18 @@ pub async fn unusual_stream_ids_stored_verbatim<S: EventStore + SnapshotStore>(s
                 taken_at: chrono::Utc::now(),
             })
             .await
-            .unwrap_or_else(|e| panic!("store conformance: save_snapshot({id:?}) failed: {e}"));
-        let loaded = store
-            .load_snapshot(id)
-            .await
-            .unwrap_or_else(|e| panic!("store conformance: load_snapshot({id:?}) failed: {e}"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "store conformance: save_snapshot({id:?}) failed: {e}",
+                    e = es_core::ErrorChain(&e)
+                )
+            });
+        let loaded = store.load_snapshot(id).await.unwrap_or_else(|e| {
+            panic!(
+                "store conformance: load_snapshot({id:?}) failed: {e}",
+                e = es_core::ErrorChain(&e)
+            )
+        });
         assert_eq!(
             loaded.map(|s| s.stream_id),
             Some(id.clone()),
@@ -1880,10 +1916,12 @@ pub async fn large_payload<S: EventStore + SnapshotStore>(store: S) {
 /// `watch_commits` wakes a waiting reader after an append, announcing a
 /// position at least the appended one, and again after a later append.
 pub async fn watch_commits_wakes_after_append<S: EventStore + SnapshotStore>(store: S) {
-    let mut watch = store
-        .watch_commits()
-        .await
-        .unwrap_or_else(|e| panic!("store conformance: watch_commits failed: {e}"));
+    let mut watch = store.watch_commits().await.unwrap_or_else(|e| {
+        panic!(
+            "store conformance: watch_commits failed: {e}",
+            e = es_core::ErrorChain(&e)
+        )
+    });
     for round in 1..=2u64 {
         let writer = store.clone();
         let task = tokio::spawn(async move {
@@ -1901,7 +1939,12 @@ pub async fn watch_commits_wakes_after_append<S: EventStore + SnapshotStore>(sto
         let appended = task
             .await
             .expect("the writer task")
-            .unwrap_or_else(|e| panic!("store conformance: append failed: {e}"))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "store conformance: append failed: {e}",
+                    e = es_core::ErrorChain(&e)
+                )
+            })
             .expect("one event appended");
         match woke {
             Err(_) => panic!(
