@@ -157,19 +157,35 @@ pub enum StoreError {
     /// The stream id was refused before anything was stored.
     #[error(transparent)]
     InvalidStreamId(#[from] InvalidStreamId),
-    /// A payload or batch is over the store's limit.
+    /// An event is over the store's size limit (payload and metadata
+    /// together); nothing of its batch was stored.
     #[error(
-        "event `{event_type}` on stream `{stream_id}` is {size} bytes, over the limit of {limit} bytes"
+        "event `{event_type}` on stream `{stream_id}` is {size} bytes (payload and metadata), over the limit of {limit} bytes"
     )]
     PayloadTooLarge {
         /// The stream.
         stream_id: String,
         /// The event type.
         event_type: String,
-        /// Its size.
+        /// Its size: the payload's bytes plus the encoded metadata's.
         size: usize,
         /// The limit.
         limit: usize,
+    },
+    /// An event's payload or metadata would not read back (not JSON, bytes
+    /// after the value, a number out of range, nested deeper than the decoder
+    /// reads); nothing of its batch was stored.
+    #[error("the {part} of event `{event_type}` on stream `{stream_id}` would not read back")]
+    UnreadablePayload {
+        /// The stream.
+        stream_id: String,
+        /// The event type.
+        event_type: String,
+        /// `"payload"` or `"metadata"`.
+        part: &'static str,
+        /// What the decoder said about it.
+        #[source]
+        source: serde_json::Error,
     },
     /// A stored record is not what the store wrote (undecodable metadata, say).
     #[error("corrupt record on stream `{stream_id}`: {message}")]

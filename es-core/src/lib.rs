@@ -85,6 +85,7 @@ pub mod aggregate;
 pub mod envelope;
 pub mod error;
 pub mod event;
+mod json;
 pub mod memory;
 pub mod projection;
 pub mod registry;
@@ -110,8 +111,9 @@ pub use projection::{Dispatch, On, Projection};
 pub use registry::EventRegistry;
 pub use repository::{At, Executed, Loaded, Repository};
 pub use store::{
-    AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, MAX_STREAM_ID_LEN,
-    Snapshot, SnapshotStore, StreamEnd, validate_stream_id,
+    AppendResult, CommandRecord, CommitWatch, DEFAULT_MAX_PAYLOAD_BYTES, EventStore,
+    ExpectedVersion, MAX_STREAM_ID_LEN, Snapshot, SnapshotStore, StreamEnd, check_append,
+    validate_stream_id,
 };
 
 /// `#[derive(Event)]`, under the trait's name (`use es_core::Event;` brings
