@@ -15,15 +15,64 @@ use crate::store::ExpectedVersion;
 /// A boxed error from a store's backend (a database driver, say).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// An event could not be encoded.
+/// An event could not be encoded, or its encoding would not decode again
+/// (and would make its stream unreadable once stored).
+///
+/// ```
+/// use es_core::Event;
+/// # use serde::{Deserialize, Serialize};
+/// #[derive(Debug, Serialize, Deserialize, Event)]
+/// struct Measured { value: f64 }
+///
+/// // JSON has no NaN: serde writes `null`, which no `f64` decodes.
+/// let err = Measured { value: f64::NAN }.encode().unwrap_err();
+/// assert!(matches!(&err, es_core::EncodeError::Unreadable { path, .. } if path == "value"));
+/// assert!(err.to_string().starts_with("event `Measured` would not read back: at `value`"));
+/// ```
 #[derive(Debug, thiserror::Error)]
-#[error("cannot encode event `{event_type}`")]
-pub struct EncodeError {
-    /// The event type.
-    pub event_type: String,
-    /// serde's error.
-    #[source]
-    pub source: serde_json::Error,
+#[non_exhaustive]
+pub enum EncodeError {
+    /// serde refused the value (a map whose keys are not strings, a
+    /// `Serialize` impl that failed).
+    #[error("cannot encode event `{event_type}`")]
+    Serialize {
+        /// The event type.
+        event_type: String,
+        /// serde's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The encoding does not decode again as the event's type: a NaN or
+    /// infinite float (encoded as `null`), nesting deeper than the decoder
+    /// reads (128 levels), a `Serialize` impl its `Deserialize` does not
+    /// match. Nothing was stored.
+    #[error("event `{event_type}` would not read back: at `{path}`: {message}{hint}", hint = unreadable_hint(.message))]
+    Unreadable {
+        /// The event type.
+        event_type: String,
+        /// The serde path of the fault (`reading.value`), `.` for the root.
+        path: String,
+        /// What the decoder said.
+        message: String,
+    },
+}
+
+impl EncodeError {
+    /// The event type that failed to encode.
+    pub fn event_type(&self) -> &str {
+        match self {
+            Self::Serialize { event_type, .. } | Self::Unreadable { event_type, .. } => event_type,
+        }
+    }
+}
+
+/// The likely cause of the common case, a non-finite float.
+fn unreadable_hint(message: &str) -> &'static str {
+    if message.starts_with("invalid type: null") {
+        " (JSON has no NaN or infinity: serde encodes them as null)"
+    } else {
+        ""
+    }
 }
 
 /// A step of an upcast chain failed.
