@@ -15,7 +15,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use es_bench::{Counter, CounterEvent, Credit, Credited, Debited, Tagged};
-use es_core::{Aggregate, Event, Metadata, RecordedEvent};
+use es_core::{Aggregate, Event, Metadata, NewEvent, RecordedEvent};
 use es_testing::AggregateFixture;
 
 fn small(i: usize) -> CounterEvent {
@@ -50,6 +50,18 @@ fn codec(c: &mut Criterion) {
     });
     group.bench_function("Tagged decode from v1 (3 JSON steps)", |b| {
         b.iter(|| Tagged::decode("Tagged", 1, black_box(&v1)).expect("decodes"))
+    });
+    group.finish();
+
+    // What every store runs on a batch before writing it: the size limit
+    // and the read-back check of each payload (es_core::check_append).
+    let batch: Vec<NewEvent> = (0..100)
+        .map(|i| NewEvent::new(&small(i), Metadata::new()).expect("encodes"))
+        .collect();
+    let mut group = c.benchmark_group("append_check");
+    group.throughput(Throughput::Elements(batch.len() as u64));
+    group.bench_function("check_append 100 small events", |b| {
+        b.iter(|| es_core::check_append("Counter-1", black_box(&batch), 8 << 20).expect("accepted"))
     });
     group.finish();
 }

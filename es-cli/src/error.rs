@@ -133,7 +133,7 @@ impl From<StoreError> for CliError {
         {
             return from_sqlx(sqlx).context(context);
         }
-        CliError::other(e.to_string())
+        CliError::other(es_core::ErrorChain(&e).to_string())
     }
 }
 

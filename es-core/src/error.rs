@@ -1,6 +1,11 @@
 //! One error enum per layer: events ([`EncodeError`], [`DecodeError`],
 //! [`UpcastError`]), stores ([`StoreError`]) and the repository
 //! ([`RepositoryError`]).
+//!
+//! Each error's message states only its own layer (the stream, the event,
+//! what was being done); the cause is its [`std::error::Error::source`], never
+//! repeated in the message. A reporter that walks the chain (anyhow's `{:#}`,
+//! or [`ErrorChain`]) prints every cause once.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -10,15 +15,64 @@ use crate::store::ExpectedVersion;
 /// A boxed error from a store's backend (a database driver, say).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// An event could not be encoded.
+/// An event could not be encoded, or its encoding would not decode again
+/// (and would make its stream unreadable once stored).
+///
+/// ```
+/// use es_core::Event;
+/// # use serde::{Deserialize, Serialize};
+/// #[derive(Debug, Serialize, Deserialize, Event)]
+/// struct Measured { value: f64 }
+///
+/// // JSON has no NaN: serde writes `null`, which no `f64` decodes.
+/// let err = Measured { value: f64::NAN }.encode().unwrap_err();
+/// assert!(matches!(&err, es_core::EncodeError::Unreadable { path, .. } if path == "value"));
+/// assert!(err.to_string().starts_with("event `Measured` would not read back: at `value`"));
+/// ```
 #[derive(Debug, thiserror::Error)]
-#[error("cannot encode event `{event_type}`: {source}")]
-pub struct EncodeError {
-    /// The event type.
-    pub event_type: String,
-    /// serde's error.
-    #[source]
-    pub source: serde_json::Error,
+#[non_exhaustive]
+pub enum EncodeError {
+    /// serde refused the value (a map whose keys are not strings, a
+    /// `Serialize` impl that failed).
+    #[error("cannot encode event `{event_type}`")]
+    Serialize {
+        /// The event type.
+        event_type: String,
+        /// serde's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The encoding does not decode again as the event's type: a NaN or
+    /// infinite float (encoded as `null`), nesting deeper than the decoder
+    /// reads (128 levels), a `Serialize` impl its `Deserialize` does not
+    /// match. Nothing was stored.
+    #[error("event `{event_type}` would not read back: at `{path}`: {message}{hint}", hint = unreadable_hint(.message))]
+    Unreadable {
+        /// The event type.
+        event_type: String,
+        /// The serde path of the fault (`reading.value`), `.` for the root.
+        path: String,
+        /// What the decoder said.
+        message: String,
+    },
+}
+
+impl EncodeError {
+    /// The event type that failed to encode.
+    pub fn event_type(&self) -> &str {
+        match self {
+            Self::Serialize { event_type, .. } | Self::Unreadable { event_type, .. } => event_type,
+        }
+    }
+}
+
+/// The likely cause of the common case, a non-finite float.
+fn unreadable_hint(message: &str) -> &'static str {
+    if message.starts_with("invalid type: null") {
+        " (JSON has no NaN or infinity: serde encodes them as null)"
+    } else {
+        ""
+    }
 }
 
 /// A step of an upcast chain failed.
@@ -100,7 +154,7 @@ pub enum DecodeError {
         message: String,
     },
     /// An upcast step failed.
-    #[error("cannot upcast `{event_type}` from schema version {from}: {source}")]
+    #[error("cannot upcast `{event_type}` from schema version {from}")]
     Upcast {
         /// The stored name.
         event_type: String,
@@ -152,19 +206,35 @@ pub enum StoreError {
     /// The stream id was refused before anything was stored.
     #[error(transparent)]
     InvalidStreamId(#[from] InvalidStreamId),
-    /// A payload or batch is over the store's limit.
+    /// An event is over the store's size limit (payload and metadata
+    /// together); nothing of its batch was stored.
     #[error(
-        "event `{event_type}` on stream `{stream_id}` is {size} bytes, over the limit of {limit} bytes"
+        "event `{event_type}` on stream `{stream_id}` is {size} bytes (payload and metadata), over the limit of {limit} bytes"
     )]
     PayloadTooLarge {
         /// The stream.
         stream_id: String,
         /// The event type.
         event_type: String,
-        /// Its size.
+        /// Its size: the payload's bytes plus the encoded metadata's.
         size: usize,
         /// The limit.
         limit: usize,
+    },
+    /// An event's payload or metadata would not read back (not JSON, bytes
+    /// after the value, a number out of range, nested deeper than the decoder
+    /// reads); nothing of its batch was stored.
+    #[error("the {part} of event `{event_type}` on stream `{stream_id}` would not read back")]
+    UnreadablePayload {
+        /// The stream.
+        stream_id: String,
+        /// The event type.
+        event_type: String,
+        /// `"payload"` or `"metadata"`.
+        part: &'static str,
+        /// What the decoder said about it.
+        #[source]
+        source: serde_json::Error,
     },
     /// A stored record is not what the store wrote (undecodable metadata, say).
     #[error("corrupt record on stream `{stream_id}`: {message}")]
@@ -189,7 +259,7 @@ pub enum StoreError {
         message: String,
     },
     /// The backend failed (connection lost, database error, …).
-    #[error("event store failure ({context}): {source}")]
+    #[error("event store failure ({context})")]
     Backend {
         /// What the store was doing, naming the stream where there is one.
         context: String,
@@ -254,7 +324,7 @@ impl StoreError {
 #[non_exhaustive]
 pub enum RepositoryError<E = Infallible> {
     /// The aggregate rejected the command; nothing was stored.
-    #[error("command rejected on stream `{stream_id}`: {error}")]
+    #[error("command rejected on stream `{stream_id}`")]
     Rejected {
         /// The stream.
         stream_id: String,
@@ -275,9 +345,7 @@ pub enum RepositoryError<E = Infallible> {
         actual: u64,
     },
     /// A stored event of a known type could not be decoded.
-    #[error(
-        "cannot decode event {version} of stream `{stream_id}` (`{event_type}`, schema version {schema_version}): {source}"
-    )]
+    #[error("cannot decode event {version} of stream `{stream_id}`")]
     Decode {
         /// The stream.
         stream_id: String,
@@ -304,7 +372,7 @@ pub enum RepositoryError<E = Infallible> {
         known: Vec<&'static str>,
     },
     /// A new event could not be encoded.
-    #[error("cannot encode an event for stream `{stream_id}`: {source}")]
+    #[error("cannot encode an event for stream `{stream_id}`")]
     Encode {
         /// The stream.
         stream_id: String,
@@ -313,7 +381,7 @@ pub enum RepositoryError<E = Infallible> {
         source: EncodeError,
     },
     /// The id makes an invalid stream id.
-    #[error("invalid id for aggregate `{aggregate}`: {source}")]
+    #[error("invalid id for aggregate `{aggregate}`")]
     InvalidStreamId {
         /// The aggregate type.
         aggregate: &'static str,
@@ -322,7 +390,7 @@ pub enum RepositoryError<E = Infallible> {
         source: InvalidStreamId,
     },
     /// The store failed.
-    #[error("store failure on stream `{stream_id}`: {source}")]
+    #[error("store failure on stream `{stream_id}`")]
     Store {
         /// The stream.
         stream_id: String,
@@ -445,6 +513,39 @@ impl RepositoryError<Infallible> {
             }
             Self::Store { stream_id, source } => RepositoryError::Store { stream_id, source },
         }
+    }
+}
+
+/// Displays an error followed by each of its causes, separated by `: `: the
+/// one-line report of a whole chain, for logs and messages.
+///
+/// ```
+/// use es_core::{ErrorChain, StoreError};
+/// let e = StoreError::backend("appending to stream `S-1`", std::io::Error::other("disk full"));
+/// assert_eq!(e.to_string(), "event store failure (appending to stream `S-1`)");
+/// assert_eq!(
+///     ErrorChain(&e).to_string(),
+///     "event store failure (appending to stream `S-1`): disk full"
+/// );
+/// ```
+#[derive(Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

@@ -54,7 +54,8 @@ impl EventTypeInfo {
 ///     fn event_type(&self) -> &'static str { "Pinged" }
 ///     fn schema_version(&self) -> u32 { 1 }
 ///     fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-///         es_core::__private::encode_json("Pinged", self)
+///         // Encodes, then decodes the bytes again: what is stored reads back.
+///         es_core::__private::encode_checked::<Self, Self>("Pinged", 1, self)
 ///     }
 ///     fn decode(event_type: &str, schema_version: u32, payload: &[u8]) -> Result<Self, DecodeError> {
 ///         es_core::__private::check_known::<Self>(event_type, schema_version)?;
@@ -77,6 +78,12 @@ pub trait Event: Sized + Send + Sync + 'static {
     fn schema_version(&self) -> u32;
 
     /// Encodes the payload as JSON bytes at the current schema version.
+    ///
+    /// The derive's encoding decodes the bytes again before returning them:
+    /// a value whose encoding would not read back (a NaN or infinite float,
+    /// which JSON writes as `null`; nesting deeper than the decoder's 128
+    /// levels) is [`EncodeError::Unreadable`], naming the field path, and is
+    /// never stored.
     fn encode(&self) -> Result<Vec<u8>, EncodeError>;
 
     /// Decodes a stored payload, upcasting older schema versions.

@@ -85,6 +85,7 @@ pub mod aggregate;
 pub mod envelope;
 pub mod error;
 pub mod event;
+mod json;
 pub mod memory;
 pub mod projection;
 pub mod registry;
@@ -101,7 +102,8 @@ pub use envelope::{
     Metadata, NewEvent, Recorded, RecordedEvent, ReplayedEvent, Timestamp, stream_category,
 };
 pub use error::{
-    BoxError, DecodeError, EncodeError, InvalidStreamId, RepositoryError, StoreError, UpcastError,
+    BoxError, DecodeError, EncodeError, ErrorChain, InvalidStreamId, RepositoryError, StoreError,
+    UpcastError,
 };
 pub use event::{Event, EventTypeInfo};
 pub use memory::InMemoryEventStore;
@@ -109,8 +111,9 @@ pub use projection::{Dispatch, On, Projection};
 pub use registry::EventRegistry;
 pub use repository::{At, Executed, Loaded, Repository};
 pub use store::{
-    AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, MAX_STREAM_ID_LEN,
-    ReadAllPage, Snapshot, SnapshotStore, StreamEnd, retry_delay, validate_stream_id,
+    AppendResult, CommandRecord, CommitWatch, DEFAULT_MAX_PAYLOAD_BYTES, EventStore,
+    ExpectedVersion, MAX_STREAM_ID_LEN, ReadAllPage, Snapshot, SnapshotStore, StreamEnd,
+    check_append, retry_delay, validate_stream_id,
 };
 
 /// `#[derive(Event)]`, under the trait's name (`use es_core::Event;` brings

@@ -9,8 +9,9 @@ use uuid::Uuid;
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
 use crate::error::StoreError;
 use crate::store::{
-    AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, ReadAllPage, Snapshot,
-    SnapshotStore, StreamEnd, validate_stream_id,
+    AppendResult, CommandRecord, CommitWatch, DEFAULT_MAX_PAYLOAD_BYTES, EventStore,
+    ExpectedVersion, ReadAllPage, Snapshot, SnapshotStore, StreamEnd, check_append,
+    validate_stream_id,
 };
 
 /// An event store that keeps everything in memory.
@@ -32,9 +33,19 @@ use crate::store::{
 /// assert_eq!(read.len(), 1);
 /// # }
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct InMemoryEventStore {
     inner: Arc<Shared>,
+    max_payload_bytes: usize,
+}
+
+impl Default for InMemoryEventStore {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+        }
+    }
 }
 
 struct Shared {
@@ -78,6 +89,26 @@ impl InMemoryEventStore {
         Self::default()
     }
 
+    /// This store (and its clones made afterwards) with another limit on
+    /// one event's size, payload and metadata together, in bytes (default
+    /// [`DEFAULT_MAX_PAYLOAD_BYTES`], 8 MiB, as in the database stores). An
+    /// append with a bigger event fails with
+    /// [`StoreError::PayloadTooLarge`] and stores none of its batch.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use es_core::{EventStore, ExpectedVersion, InMemoryEventStore, Metadata, NewEvent, StoreError};
+    /// let store = InMemoryEventStore::new().with_max_payload_bytes(64);
+    /// let e = NewEvent::from_raw("Noted", 1, b"{}".to_vec(), Metadata::new().actor("x".repeat(64)));
+    /// let err = store.append("Note-1", ExpectedVersion::Any, vec![e]).await.unwrap_err();
+    /// assert!(matches!(err, StoreError::PayloadTooLarge { size: 78, limit: 64, .. }));
+    /// # }
+    /// ```
+    pub fn with_max_payload_bytes(mut self, limit: usize) -> Self {
+        self.max_payload_bytes = limit;
+        self
+    }
+
     /// How many events the store holds.
     pub fn len(&self) -> usize {
         self.lock().log.len()
@@ -104,7 +135,8 @@ impl InMemoryEventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        validate_stream_id(stream_id)?;
+        // Outside the lock: it parses every payload.
+        check_append(stream_id, &events, self.max_payload_bytes)?;
         let mut state = self.lock();
         let actual = state.streams.get(stream_id).map_or(0, |s| s.len() as u64);
 

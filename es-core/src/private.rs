@@ -14,10 +14,52 @@ pub fn encode_json<T: Serialize + ?Sized>(
     event_type: &str,
     value: &T,
 ) -> Result<Vec<u8>, EncodeError> {
-    serde_json::to_vec(value).map_err(|source| EncodeError {
+    serde_json::to_vec(value).map_err(|source| EncodeError::Serialize {
         event_type: event_type.to_owned(),
         source,
     })
+}
+
+/// Encodes a payload and decodes the bytes again as `D`, the type events of
+/// this name are decoded as at the current `schema_version`, so that nothing
+/// an event encodes fails to read back once stored (a NaN that serde writes
+/// as `null`, nesting deeper than the decoder reads). A failure is
+/// [`EncodeError::Unreadable`] with the serde path of the fault.
+/// `#[derive(Event)]` encodes through this.
+pub fn encode_checked<D: DeserializeOwned, T: Serialize + ?Sized>(
+    event_type: &str,
+    schema_version: u32,
+    value: &T,
+) -> Result<Vec<u8>, EncodeError> {
+    let bytes = encode_json(event_type, value)?;
+    match decode_json::<D>(event_type, schema_version, &bytes) {
+        Ok(_) => Ok(bytes),
+        Err(DecodeError::Payload { path, message, .. }) => Err(EncodeError::Unreadable {
+            event_type: event_type.to_owned(),
+            path: shorten_path(path),
+            message,
+        }),
+        Err(other) => Err(EncodeError::Unreadable {
+            event_type: event_type.to_owned(),
+            path: ".".to_owned(),
+            message: other.to_string(),
+        }),
+    }
+}
+
+/// A serde path cut to its first 64 bytes (`a[0][0][0]…`): nesting past the
+/// decoder's limit has a path of 128 segments.
+fn shorten_path(mut path: String) -> String {
+    const MAX: usize = 64;
+    if path.len() > MAX {
+        let mut end = MAX;
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
+        path.truncate(end);
+        path.push('…');
+    }
+    path
 }
 
 /// Decodes JSON bytes straight into `T` (no intermediate `Value`), naming the

@@ -77,7 +77,7 @@ pub trait Dispatch<Ctx: ?Sized = ()>: Projection {
 pub enum ProjectionError {
     /// The event could not be decoded.
     #[error(
-        "projection `{projection}` cannot decode `{event_type}` at {stream_id}@{version} (position {position}): {source}"
+        "projection `{projection}` cannot decode the event at {stream_id}@{version} (position {position})"
     )]
     Decode {
         /// The projection.
@@ -96,7 +96,7 @@ pub enum ProjectionError {
     },
     /// A handler failed.
     #[error(
-        "projection `{projection}` failed on `{event_type}` at {stream_id}@{version} (position {position}): {source}"
+        "projection `{projection}` failed on `{event_type}` at {stream_id}@{version} (position {position})"
     )]
     Handler {
         /// The projection.
@@ -123,7 +123,7 @@ pub enum ProjectionError {
         projection: &'static str,
     },
     /// The store failed while the projection read or wrote.
-    #[error("projection `{projection}`: {source}")]
+    #[error("store failure in projection `{projection}`")]
     Store {
         /// The projection.
         projection: &'static str,

@@ -535,7 +535,7 @@ where
         };
         // The events are committed; a lost snapshot only costs a longer replay.
         if let Err(e) = self.store.save_snapshot(snapshot).await {
-            tracing::warn!(stream = %stream_id, version = after, error = %e, "cannot save a snapshot");
+            tracing::warn!(stream = %stream_id, version = after, error = %crate::error::ErrorChain(&e), "cannot save a snapshot");
         }
     }
 }

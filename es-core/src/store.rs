@@ -65,6 +65,85 @@ pub fn retry_delay(failures: u32) -> std::time::Duration {
     std::time::Duration::from_millis(ms)
 }
 
+/// The largest event a store accepts unless configured otherwise: 8 MiB of
+/// payload and metadata together. Far above any sane event, far below what
+/// a database's own ceilings would let a runaway writer store.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 8 << 20;
+
+/// Checks a batch before a store writes any of it, so that nothing a store
+/// accepts can fail to read back. Every store calls this first, before any
+/// I/O; an error refuses the whole batch.
+///
+/// - the stream id ([`validate_stream_id`]);
+/// - each event's size: its payload plus its encoded metadata (`0` bytes when
+///   empty) at most `max_bytes`, else [`StoreError::PayloadTooLarge`];
+/// - each payload and metadata is JSON the decoder reads again (no bytes
+///   after the value, numbers in range, nesting below the decoder's limit of
+///   128 levels), else [`StoreError::UnreadablePayload`]. Typed events
+///   encoded by `#[derive(Event)]` pass by construction; this guards raw
+///   payloads ([`NewEvent::from_raw`]).
+///
+/// ```
+/// use es_core::{check_append, Metadata, NewEvent, StoreError};
+/// let ok = NewEvent::from_raw("Pinged", 1, br#"{"at":1}"#.to_vec(), Metadata::new());
+/// assert!(check_append("Pinger-1", &[ok], 1024).is_ok());
+///
+/// let deep = format!("{}{}", "[".repeat(200), "]".repeat(200)).into_bytes();
+/// let bad = NewEvent::from_raw("Pinged", 1, deep, Metadata::new());
+/// assert!(matches!(
+///     check_append("Pinger-1", &[bad], 1024),
+///     Err(StoreError::UnreadablePayload { part: "payload", .. })
+/// ));
+///
+/// let chatty = NewEvent::from_raw("Pinged", 1, b"{}".to_vec(), Metadata::new().actor("x".repeat(2000)));
+/// assert!(matches!(
+///     check_append("Pinger-1", &[chatty], 1024),
+///     Err(StoreError::PayloadTooLarge { .. })
+/// ));
+/// ```
+pub fn check_append(
+    stream_id: &str,
+    events: &[NewEvent],
+    max_bytes: usize,
+) -> Result<(), StoreError> {
+    validate_stream_id(stream_id)?;
+    for e in events {
+        check_event(stream_id, e, max_bytes)?;
+    }
+    Ok(())
+}
+
+fn check_event(stream_id: &str, e: &NewEvent, max_bytes: usize) -> Result<(), StoreError> {
+    let too_large = |size: usize| StoreError::PayloadTooLarge {
+        stream_id: stream_id.to_owned(),
+        event_type: e.event_type.clone(),
+        size,
+        limit: max_bytes,
+    };
+    let unreadable =
+        |part: &'static str, source: serde_json::Error| StoreError::UnreadablePayload {
+            stream_id: stream_id.to_owned(),
+            event_type: e.event_type.clone(),
+            part,
+            source,
+        };
+    // The size first: a runaway payload is refused without being parsed.
+    if e.payload.len() > max_bytes {
+        return Err(too_large(e.payload.len()));
+    }
+    if !e.metadata.is_empty() {
+        // Encoded as the stores encode it; metadata is small next to a payload.
+        let metadata =
+            serde_json::to_vec(&e.metadata).map_err(|err| unreadable("metadata", err))?;
+        let size = e.payload.len().saturating_add(metadata.len());
+        if size > max_bytes {
+            return Err(too_large(size));
+        }
+        crate::json::check_readable(&metadata).map_err(|err| unreadable("metadata", err))?;
+    }
+    crate::json::check_readable(&e.payload).map_err(|err| unreadable("payload", err))
+}
+
 /// What an append expects of its stream; anything else is a version conflict
 /// and writes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -596,5 +596,6 @@ async fn undecodable_and_unknown_events_name_the_stream_and_version() {
         .await
         .unwrap();
     let err = counters.load("c").await.unwrap_err();
-    assert!(err.to_string().contains("newer code"), "{err}");
+    let chain = es_core::ErrorChain(&err).to_string();
+    assert!(chain.contains("newer code"), "{chain}");
 }

@@ -53,7 +53,7 @@ use std::time::Duration;
 use es_core::{
     AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, Metadata, NewEvent,
     ReadAllPage, RecordedEvent, ReplayedEvent, Snapshot, SnapshotStore, StoreError, StreamEnd,
-    stream_category, validate_stream_id,
+    check_append, stream_category, validate_stream_id,
 };
 use futures::TryStreamExt;
 use sqlx::migrate::Migrator;
@@ -100,13 +100,13 @@ const DEFAULT_SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// writer took the same stream version first.
 const ANY_RETRIES: u32 = 32;
 
-/// The largest event payload an append accepts unless
-/// [`PgEventStoreBuilder::max_payload_bytes`] says otherwise: 8 MiB. Far
-/// above any sane event (the conformance suite stores one of just over
-/// 1 MiB) and far below what hurts: PostgreSQL's own ceilings (1 GB per
-/// field, 255 MB per jsonb value) would let one runaway writer fill the
-/// server's memory and WAL long before it was refused.
-pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 8 << 20;
+/// The largest event (payload and metadata together) an append accepts
+/// unless [`PgEventStoreBuilder::max_payload_bytes`] says otherwise:
+/// es-core's 8 MiB. Far above any sane event (the conformance suite stores
+/// one of just over 1 MiB) and far below what hurts: PostgreSQL's own
+/// ceilings (1 GB per field, 255 MB per jsonb value) would let one runaway
+/// writer fill the server's memory and WAL long before it was refused.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = es_core::DEFAULT_MAX_PAYLOAD_BYTES;
 
 /// Configures a [`PgEventStore`]: schema name, poll interval, settle timeout.
 ///
@@ -176,10 +176,11 @@ impl PgEventStoreBuilder {
         self
     }
 
-    /// The largest payload (in bytes) one event may have (default
-    /// [`DEFAULT_MAX_PAYLOAD_BYTES`], 8 MiB). An append with a bigger one
-    /// fails with [`StoreError::PayloadTooLarge`] before anything is sent to
-    /// the server, and writes none of its batch.
+    /// The largest size (in bytes) one event may have, its payload and its
+    /// encoded metadata together (default [`DEFAULT_MAX_PAYLOAD_BYTES`],
+    /// 8 MiB). An append with a bigger one fails with
+    /// [`StoreError::PayloadTooLarge`] before anything is sent to the server,
+    /// and writes none of its batch.
     pub fn max_payload_bytes(mut self, limit: usize) -> Self {
         self.max_payload_bytes = limit;
         self
@@ -1010,17 +1011,8 @@ impl PgEventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        validate_stream_id(stream_id)?;
         // Before anything reaches the server: the whole batch or nothing.
-        let limit = self.shared.max_payload_bytes;
-        if let Some(e) = events.iter().find(|e| e.payload.len() > limit) {
-            return Err(StoreError::PayloadTooLarge {
-                stream_id: stream_id.to_owned(),
-                event_type: e.event_type.clone(),
-                size: e.payload.len(),
-                limit,
-            });
-        }
+        check_append(stream_id, &events, self.shared.max_payload_bytes)?;
         let span = tracing::Span::current();
         if events.is_empty() {
             let actual = self.stream_version(stream_id).await?;

@@ -130,7 +130,7 @@ async fn listen_task<F, Fut>(
                 Ok(Some(lease)) => break lease,
                 Ok(None) => pause!(LEASE_RETRY),
                 Err(e) => {
-                    tracing::warn!(listener = %name, error = %e, "cannot take the lease; retrying");
+                    tracing::warn!(listener = %name, error = %es_core::ErrorChain(&e), "cannot take the lease; retrying");
                     pause!(backoff);
                     backoff = (backoff * 2).min(BACKOFF.1);
                 }
@@ -140,7 +140,7 @@ async fn listen_task<F, Fut>(
             match store.load_checkpoint(&name).await {
                 Ok(p) => break p.unwrap_or(0),
                 Err(e) => {
-                    tracing::warn!(listener = %name, error = %e, "cannot load the checkpoint; retrying");
+                    tracing::warn!(listener = %name, error = %es_core::ErrorChain(&e), "cannot load the checkpoint; retrying");
                     pause!(backoff);
                     backoff = (backoff * 2).min(BACKOFF.1);
                 }
@@ -157,7 +157,7 @@ async fn listen_task<F, Fut>(
             let event = match next {
                 Some(Ok(e)) => e,
                 Some(Err(e)) => {
-                    tracing::warn!(listener = %name, error = %e, "cannot read events; retrying");
+                    tracing::warn!(listener = %name, error = %es_core::ErrorChain(&e), "cannot read events; retrying");
                     pause!(backoff);
                     backoff = (backoff * 2).min(BACKOFF.1);
                     if !lease.alive().await {
@@ -192,7 +192,7 @@ async fn listen_task<F, Fut>(
             backoff = BACKOFF.0;
             if let Err(e) = store.save_checkpoint(store.pool(), &name, position).await {
                 // Not fatal: at worst the event is delivered again after a restart.
-                tracing::warn!(listener = %name, position, error = %e, "cannot save the checkpoint");
+                tracing::warn!(listener = %name, position, error = %es_core::ErrorChain(&e), "cannot save the checkpoint");
             }
             if stop_requested(&mut stop) {
                 lease.close().await;

@@ -423,7 +423,7 @@ impl<P: PgProjection> ProjectionRunner<P> {
                 Err(e) if is_transient(&e) => {
                     tracing::warn!(
                         projection = P::NAME,
-                        error = %e,
+                        error = %es_core::ErrorChain(&e),
                         retry_in_ms = backoff.as_millis() as u64,
                         "transient database error; retrying"
                     );
@@ -438,7 +438,7 @@ impl<P: PgProjection> ProjectionRunner<P> {
                     backoff = (backoff * 2).min(self.backoff.1);
                 }
                 Err(e) => {
-                    tracing::error!(projection = P::NAME, error = %e, "projection runner stopped");
+                    tracing::error!(projection = P::NAME, error = %es_core::ErrorChain(&e), "projection runner stopped");
                     return Err(e);
                 }
             }
@@ -749,7 +749,7 @@ impl<P: PgProjection> ProjectionRunner<P> {
                         tracing::debug!(
                             projection = P::NAME,
                             position = e.global_position,
-                            error = %err,
+                            error = %es_core::ErrorChain(&err),
                             "handler failed; handling the batch again event by event"
                         );
                         return Ok(Step::Isolate);
@@ -767,7 +767,7 @@ impl<P: PgProjection> ProjectionRunner<P> {
                 if isolate_on(&err) {
                     tracing::debug!(
                         projection = P::NAME,
-                        error = %err,
+                        error = %es_core::ErrorChain(&err),
                         "flush failed; handling the batch again event by event"
                     );
                     return Ok(Step::Isolate);
@@ -798,7 +798,7 @@ impl<P: PgProjection> ProjectionRunner<P> {
                         tracing::warn!(
                             projection = P::NAME,
                             position = e.global_position,
-                            error = %err,
+                            error = %es_core::ErrorChain(&err),
                             "handler failed; recording a dead letter"
                         );
                         sqlx::query(&sql.record_dead_letter)

@@ -457,7 +457,7 @@ impl<P: SqliteProjection> ProjectionRunner<P> {
                 Err(e) if is_transient(&e) => {
                     tracing::warn!(
                         projection = P::NAME,
-                        error = %e,
+                        error = %es_core::ErrorChain(&e),
                         retry_in_ms = backoff.as_millis() as u64,
                         "transient database error; retrying"
                     );
@@ -469,7 +469,7 @@ impl<P: SqliteProjection> ProjectionRunner<P> {
                     backoff = (backoff * 2).min(self.backoff.1);
                 }
                 Err(e) => {
-                    tracing::error!(projection = P::NAME, error = %e, "projection runner stopped");
+                    tracing::error!(projection = P::NAME, error = %es_core::ErrorChain(&e), "projection runner stopped");
                     return Err(e);
                 }
             }

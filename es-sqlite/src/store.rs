@@ -11,7 +11,7 @@ use chrono::{DateTime, Datelike, SecondsFormat, SubsecRound, Utc};
 use es_core::{
     AppendResult, CommandRecord, CommitWatch, EventStore, ExpectedVersion, Metadata, NewEvent,
     ReadAllPage, RecordedEvent, ReplayedEvent, Snapshot, SnapshotStore, StoreError, StreamEnd,
-    Timestamp, Uuid, stream_category, validate_stream_id,
+    Timestamp, Uuid, check_append, stream_category, validate_stream_id,
 };
 use futures::TryStreamExt;
 use sqlx::migrate::Migrator;
@@ -47,13 +47,13 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// of 32,766 variables per statement.
 const INSERT_CHUNK: usize = 1000;
 
-/// The largest event payload an append accepts unless
-/// [`SqliteEventStore::with_max_payload_bytes`] says otherwise: 8 MiB, as
-/// in the PostgreSQL store. Well above any sane event (the conformance
-/// suite stores one of just over 1 MiB), well below SQLite's own ceiling
-/// (1 GB per value by default), which a runaway writer would reach only
-/// after bloating the file.
-pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 8 << 20;
+/// The largest event (payload and metadata together) an append accepts
+/// unless [`SqliteEventStore::with_max_payload_bytes`] says otherwise:
+/// es-core's 8 MiB, as in the other stores. Well above any sane event (the
+/// conformance suite stores one of just over 1 MiB), well below SQLite's own
+/// ceiling (1 GB per value by default), which a runaway writer would reach
+/// only after bloating the file.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = es_core::DEFAULT_MAX_PAYLOAD_BYTES;
 
 /// The columns an event is read from, in a macro so `concat!` can build
 /// whole statements at compile time.
@@ -306,10 +306,10 @@ impl SqliteEventStore {
     }
 
     /// This store (and its clones made afterwards) with another limit on one
-    /// event's payload, in bytes (default [`DEFAULT_MAX_PAYLOAD_BYTES`],
-    /// 8 MiB). An append with a bigger payload fails with
-    /// [`StoreError::PayloadTooLarge`] before its transaction begins, and
-    /// writes none of its batch.
+    /// event's size, its payload and its encoded metadata together, in bytes
+    /// (default [`DEFAULT_MAX_PAYLOAD_BYTES`], 8 MiB). An append with a
+    /// bigger event fails with [`StoreError::PayloadTooLarge`] before its
+    /// transaction begins, and writes none of its batch.
     pub fn with_max_payload_bytes(mut self, limit: usize) -> Self {
         self.max_payload_bytes = limit;
         self
@@ -480,16 +480,8 @@ impl SqliteEventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        validate_stream_id(stream_id)?;
-        let limit = self.max_payload_bytes;
-        if let Some(e) = events.iter().find(|e| e.payload.len() > limit) {
-            return Err(StoreError::PayloadTooLarge {
-                stream_id: stream_id.to_owned(),
-                event_type: e.event_type.clone(),
-                size: e.payload.len(),
-                limit,
-            });
-        }
+        // Before the transaction: the whole batch or nothing.
+        check_append(stream_id, &events, self.max_payload_bytes)?;
         let context = |what: &str| format!("{what} on stream `{stream_id}`");
         // BEGIN IMMEDIATE takes the write lock now, so the version read below
         // stays true until the commit, and two writers queue on the lock
@@ -518,7 +510,7 @@ impl SqliteEventStore {
             }
             Err(e) => {
                 rollback(tx, stream_id).await;
-                tracing::debug!(error = %e, "append refused");
+                tracing::debug!(error = %es_core::ErrorChain(&e), "append refused");
                 return Err(e);
             }
         };
@@ -1088,7 +1080,9 @@ async fn poll_commits(inner: Weak<Inner>) {
         }
         match head_position_with(&inner.pool).await {
             Ok(head) => announce(&inner.commits, head),
-            Err(e) => tracing::debug!(error = %e, "polling the head position failed"),
+            Err(e) => {
+                tracing::debug!(error = %es_core::ErrorChain(&e), "polling the head position failed")
+            }
         }
     }
 }

@@ -117,13 +117,24 @@ async fn events_keep_their_envelope() -> TestResult {
     assert!(got.recorded_at >= before - chrono::Duration::milliseconds(1));
     assert!(got.recorded_at <= Utc::now());
 
-    // A payload that is not UTF-8 still reads back byte for byte.
+    // A payload that is not JSON (here not even UTF-8) would never decode:
+    // it is refused, and nothing is stored.
     let raw = NewEvent::from_raw("Raw", 1, vec![0xff, 0x00, 0xfe], Metadata::new());
-    store
+    let err = store
         .append("Raw-1", ExpectedVersion::Any, vec![raw])
-        .await?;
-    let read = store.read_stream("Raw-1", 1, StreamEnd::Head, 10).await?;
-    assert_eq!(read[0].payload, [0xff, 0x00, 0xfe]);
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::UnreadablePayload {
+                part: "payload",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.stream_version("Raw-1").await?, 0);
     Ok(())
 }
 

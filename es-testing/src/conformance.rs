@@ -223,6 +223,8 @@ macro_rules! store_conformance_tests {
             unusual_stream_ids_stored_verbatim
             ten_thousand_event_stream
             large_payload
+            unreadable_payloads_refused
+            metadata_counts_toward_the_size_limit
             watch_commits_wakes_after_append
         );
     };
@@ -283,7 +285,8 @@ async fn append<S: EventStore>(
     match store.append(stream, expected, events).await {
         Ok(r) => r,
         Err(e) => panic!(
-            "store conformance: appending {n} event(s) to `{stream}` expecting {expected} must succeed, got: {e}"
+            "store conformance: appending {n} event(s) to `{stream}` expecting {expected} must succeed, got: {e}",
+            e = es_core::ErrorChain(&e)
         ),
     }
 }
@@ -299,7 +302,7 @@ async fn read<S: EventStore>(
         .read_stream(stream, from, to, limit)
         .await
         .unwrap_or_else(|e| {
-            panic!("store conformance: read_stream(`{stream}`, from {from}, to {to:?}, limit {limit}) failed: {e}")
+            panic!("store conformance: read_stream(`{stream}`, from {from}, to {to:?}, limit {limit}) failed: {e}", e = es_core::ErrorChain(&e))
         })
 }
 
@@ -326,7 +329,7 @@ async fn read_page<S: EventStore>(
         .read_all(after, limit, types)
         .await
         .unwrap_or_else(|e| {
-            panic!("store conformance: read_all(after {after}, limit {limit}, types {types:?}) failed: {e}")
+            panic!("store conformance: read_all(after {after}, limit {limit}, types {types:?}) failed: {e}", e = es_core::ErrorChain(&e))
         });
     let last = page.events.last().map_or(after, |e| e.global_position);
     assert!(
@@ -338,17 +341,21 @@ async fn read_page<S: EventStore>(
 }
 
 async fn version<S: EventStore>(store: &S, stream: &str) -> u64 {
-    store
-        .stream_version(stream)
-        .await
-        .unwrap_or_else(|e| panic!("store conformance: stream_version(`{stream}`) failed: {e}"))
+    store.stream_version(stream).await.unwrap_or_else(|e| {
+        panic!(
+            "store conformance: stream_version(`{stream}`) failed: {e}",
+            e = es_core::ErrorChain(&e)
+        )
+    })
 }
 
 async fn head<S: EventStore>(store: &S) -> u64 {
-    store
-        .head_position()
-        .await
-        .unwrap_or_else(|e| panic!("store conformance: head_position() failed: {e}"))
+    store.head_position().await.unwrap_or_else(|e| {
+        panic!(
+            "store conformance: head_position() failed: {e}",
+            e = es_core::ErrorChain(&e)
+        )
+    })
 }
 
 /// Asserts an append failed with a version conflict reporting `actual`, and
@@ -905,7 +912,8 @@ pub async fn repeated_command_id_appends_nothing<S: EventStore + SnapshotStore>(
         let r = match store.append("Cmd-1", expected, with_command(1)).await {
             Ok(r) => r,
             Err(e) => panic!(
-                "store conformance: a repeated command id (retry expecting {expected}) must return the earlier outcome, got an error: {e}"
+                "store conformance: a repeated command id (retry expecting {expected}) must return the earlier outcome, got an error: {e}",
+                e = es_core::ErrorChain(&e)
             ),
         };
         assert_eq!(
@@ -927,7 +935,12 @@ pub async fn repeated_command_id_appends_nothing<S: EventStore + SnapshotStore>(
     let found = store
         .find_command("Cmd-1", command)
         .await
-        .unwrap_or_else(|e| panic!("store conformance: find_command failed: {e}"));
+        .unwrap_or_else(|e| {
+            panic!(
+                "store conformance: find_command failed: {e}",
+                e = es_core::ErrorChain(&e)
+            )
+        });
     assert_eq!(
         found.map(|c| (c.first_version, c.last_version)),
         Some((1, 2)),
@@ -936,7 +949,12 @@ pub async fn repeated_command_id_appends_nothing<S: EventStore + SnapshotStore>(
     let missing = store
         .find_command("Cmd-1", Uuid::now_v7())
         .await
-        .unwrap_or_else(|e| panic!("store conformance: find_command failed: {e}"));
+        .unwrap_or_else(|e| {
+            panic!(
+                "store conformance: find_command failed: {e}",
+                e = es_core::ErrorChain(&e)
+            )
+        });
     assert_eq!(
         missing, None,
         "store conformance: find_command of an unknown id"
@@ -1124,7 +1142,7 @@ pub async fn replay_stream_matches_read_stream<S: EventStore + SnapshotStore>(st
             })
             .await
             .unwrap_or_else(|e| {
-                panic!("store conformance: replay_stream(`{stream}`, from {from}, to {to:?}, limit {limit}) failed: {e}")
+                panic!("store conformance: replay_stream(`{stream}`, from {from}, to {to:?}, limit {limit}) failed: {e}", e = es_core::ErrorChain(&e))
             });
         (n, lent)
     }
@@ -1515,7 +1533,7 @@ pub async fn concurrent_appenders_one_stream<S: EventStore + SnapshotStore>(stor
                     let v = store
                         .stream_version(stream)
                         .await
-                        .unwrap_or_else(|e| panic!("store conformance: stream_version failed: {e}"));
+                        .unwrap_or_else(|e| panic!("store conformance: stream_version failed: {e}", e = es_core::ErrorChain(&e)));
                     // Let the other writers run between the read and the
                     // write, as a store doing I/O would.
                     tokio::task::yield_now().await;
@@ -1537,7 +1555,7 @@ pub async fn concurrent_appenders_one_stream<S: EventStore + SnapshotStore>(stor
                                 "store conformance: a writer never got its append through"
                             );
                         }
-                        Err(e) => panic!("store conformance: a concurrent append failed: {e}"),
+                        Err(e) => panic!("store conformance: a concurrent append failed: {e}", e = es_core::ErrorChain(&e)),
                     }
                 }
             }
@@ -1549,7 +1567,10 @@ pub async fn concurrent_appenders_one_stream<S: EventStore + SnapshotStore>(stor
             if e.is_panic() {
                 std::panic::resume_unwind(e.into_panic());
             }
-            panic!("store conformance: a writer task failed: {e}");
+            panic!(
+                "store conformance: a writer task failed: {e}",
+                e = es_core::ErrorChain(&e)
+            );
         }
     }
     let events = read_whole(&store, stream).await;
@@ -1595,7 +1616,7 @@ pub async fn concurrent_appenders_distinct_streams<S: EventStore + SnapshotStore
             for seq in 0..APPENDS {
                 let e = event("Parallel", json!({ "writer": writer, "seq": seq }));
                 if let Err(e) = store.append(&stream, ExpectedVersion::Exact(seq), vec![e]).await {
-                    panic!("store conformance: append {seq} to `{stream}` (its only writer) failed: {e}");
+                    panic!("store conformance: append {seq} to `{stream}` (its only writer) failed: {e}", e = es_core::ErrorChain(&e));
                 }
             }
         }));
@@ -1605,7 +1626,10 @@ pub async fn concurrent_appenders_distinct_streams<S: EventStore + SnapshotStore
             if e.is_panic() {
                 std::panic::resume_unwind(e.into_panic());
             }
-            panic!("store conformance: a writer task failed: {e}");
+            panic!(
+                "store conformance: a writer task failed: {e}",
+                e = es_core::ErrorChain(&e)
+            );
         }
     }
     for writer in 0..WRITERS {
@@ -1630,7 +1654,10 @@ pub async fn snapshots_save_load_replace<S: EventStore + SnapshotStore>(store: S
         let store = store.clone();
         async move {
             store.load_snapshot(stream).await.unwrap_or_else(|e| {
-                panic!("store conformance: load_snapshot(`{stream}`) failed: {e}")
+                panic!(
+                    "store conformance: load_snapshot(`{stream}`) failed: {e}",
+                    e = es_core::ErrorChain(&e)
+                )
             })
         }
     };
@@ -1639,7 +1666,10 @@ pub async fn snapshots_save_load_replace<S: EventStore + SnapshotStore>(store: S
         async move {
             let stream = snapshot.stream_id.clone();
             store.save_snapshot(snapshot).await.unwrap_or_else(|e| {
-                panic!("store conformance: save_snapshot(`{stream}`) failed: {e}")
+                panic!(
+                    "store conformance: save_snapshot(`{stream}`) failed: {e}",
+                    e = es_core::ErrorChain(&e)
+                )
             })
         }
     };
@@ -1755,7 +1785,8 @@ pub async fn invalid_stream_ids_refused<S: EventStore + SnapshotStore>(store: S)
         let check = |call: &str, r: Result<(), StoreError>| match r {
             Err(StoreError::InvalidStreamId(_)) => {}
             Err(e) => panic!(
-                "store conformance: {call} with the invalid {what} must fail with StoreError::InvalidStreamId, got: {e}"
+                "store conformance: {call} with the invalid {what} must fail with StoreError::InvalidStreamId, got: {e}",
+                e = es_core::ErrorChain(&e)
             ),
             Ok(()) => panic!(
                 "store conformance: {call} with the invalid {what} must be refused, but it succeeded"
@@ -1904,11 +1935,18 @@ pub async fn unusual_stream_ids_stored_verbatim<S: EventStore + SnapshotStore>(s
                 taken_at: chrono::Utc::now(),
             })
             .await
-            .unwrap_or_else(|e| panic!("store conformance: save_snapshot({id:?}) failed: {e}"));
-        let loaded = store
-            .load_snapshot(id)
-            .await
-            .unwrap_or_else(|e| panic!("store conformance: load_snapshot({id:?}) failed: {e}"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "store conformance: save_snapshot({id:?}) failed: {e}",
+                    e = es_core::ErrorChain(&e)
+                )
+            });
+        let loaded = store.load_snapshot(id).await.unwrap_or_else(|e| {
+            panic!(
+                "store conformance: load_snapshot({id:?}) failed: {e}",
+                e = es_core::ErrorChain(&e)
+            )
+        });
         assert_eq!(
             loaded.map(|s| s.stream_id),
             Some(id.clone()),
@@ -1996,13 +2034,141 @@ pub async fn large_payload<S: EventStore + SnapshotStore>(store: S) {
     );
 }
 
+/// Nested `depth` arrays: `[[…]]`.
+fn nested(depth: usize) -> Vec<u8> {
+    let mut out = vec![b'['; depth];
+    out.extend(std::iter::repeat_n(b']', depth));
+    out
+}
+
+/// Appends `bad` after a good event and expects the whole batch refused
+/// before anything was stored, as [`StoreError::UnreadablePayload`].
+async fn assert_unreadable<S: EventStore>(store: &S, what: &str, bad: NewEvent) {
+    let batch = vec![event("Good", json!({ "n": 1 })), bad];
+    match store
+        .append("Unreadable-1", ExpectedVersion::Any, batch)
+        .await
+    {
+        Err(StoreError::UnreadablePayload { stream_id, .. }) => assert_eq!(
+            stream_id, "Unreadable-1",
+            "store conformance: the refusal of {what} must name the stream"
+        ),
+        Ok(r) => panic!(
+            "store conformance: {what} must be refused (it would never read back), but the append stored it at version {}",
+            r.last_version
+        ),
+        Err(e) => panic!(
+            "store conformance: {what} must be refused as StoreError::UnreadablePayload before anything is stored, got: {e}",
+            e = es_core::ErrorChain(&e)
+        ),
+    }
+    assert_eq!(
+        version(store, "Unreadable-1").await,
+        0,
+        "store conformance: refusing {what} left part of its batch stored"
+    );
+}
+
+/// What a store accepts reads back: a payload that is not JSON, has bytes
+/// after its value, holds a number no decoder reads (`1e400`) or is nested
+/// deeper than the decoder reads (128 levels) is refused with
+/// [`StoreError::UnreadablePayload`], and so is metadata nested too deep; the
+/// deepest payload the decoder reads (127 levels) is stored and read back.
+pub async fn unreadable_payloads_refused<S: EventStore + SnapshotStore>(store: S) {
+    let raw = |bytes: &[u8]| NewEvent::from_raw("Raw", 1, bytes.to_vec(), Metadata::new());
+    for (what, bytes) in [
+        ("an empty payload", b"".to_vec()),
+        ("a payload that is not JSON", b"{nope".to_vec()),
+        (
+            "a payload with bytes after its value",
+            br#"{"n":1} 2"#.to_vec(),
+        ),
+        (
+            "a payload with a raw NUL byte in a string",
+            b"\"a\0b\"".to_vec(),
+        ),
+        ("a payload that is not UTF-8", b"\"\xff\"".to_vec()),
+        ("a payload with an out-of-range number", b"[1e400]".to_vec()),
+        ("a payload nested 128 levels deep", nested(128)),
+        ("a payload nested 100,000 levels deep", nested(100_000)),
+    ] {
+        assert_unreadable(&store, what, raw(&bytes)).await;
+    }
+    let mut deep = Value::Null;
+    for _ in 0..200 {
+        deep = Value::Array(vec![deep]);
+    }
+    let mut e = event("Deep", json!({}));
+    e.metadata = Metadata::new().with("deep", deep);
+    assert_unreadable(&store, "metadata nested 200 levels deep", e).await;
+
+    // The deepest the decoder reads is stored and reads back.
+    let deepest = nested(127);
+    append(
+        &store,
+        "Deepest-1",
+        ExpectedVersion::NoStream,
+        vec![raw(&deepest)],
+    )
+    .await;
+    let events = read_whole(&store, "Deepest-1").await;
+    let expected: Value = serde_json::from_slice(&deepest).expect("127 levels parse");
+    assert!(
+        events.len() == 1 && payload(&events[0]) == expected,
+        "store conformance: a payload nested 127 levels deep did not read back"
+    );
+}
+
+/// The size limit (the default, [`es_core::DEFAULT_MAX_PAYLOAD_BYTES`]) is
+/// on what an event stores, payload and metadata together: a small payload
+/// with metadata over the limit is refused with
+/// [`StoreError::PayloadTooLarge`], and its batch with it.
+pub async fn metadata_counts_toward_the_size_limit<S: EventStore + SnapshotStore>(store: S) {
+    let limit = es_core::DEFAULT_MAX_PAYLOAD_BYTES;
+    let mut e = event("Tagged", json!({ "n": 1 }));
+    e.metadata = Metadata::new().actor("a".repeat(limit));
+    let batch = vec![event("Good", json!({ "n": 1 })), e];
+    match store.append("Meta-1", ExpectedVersion::Any, batch).await {
+        Err(StoreError::PayloadTooLarge {
+            stream_id,
+            event_type,
+            size,
+            ..
+        }) => {
+            assert_eq!(
+                (stream_id.as_str(), event_type.as_str()),
+                ("Meta-1", "Tagged"),
+                "store conformance: the size refusal must name the stream and the event type"
+            );
+            assert!(
+                size > limit,
+                "store conformance: the size refusal must count payload and metadata (said {size} bytes)"
+            );
+        }
+        Ok(_) => panic!(
+            "store conformance: an event with {limit} bytes of metadata must be refused as over the size limit (payload and metadata count), but it was stored"
+        ),
+        Err(e) => panic!(
+            "store conformance: an event with {limit} bytes of metadata must be refused as StoreError::PayloadTooLarge, got: {e}",
+            e = es_core::ErrorChain(&e)
+        ),
+    }
+    assert_eq!(
+        version(&store, "Meta-1").await,
+        0,
+        "store conformance: refusing an oversized event left part of its batch stored"
+    );
+}
+
 /// `watch_commits` wakes a waiting reader after an append, announcing a
 /// position at least the appended one, and again after a later append.
 pub async fn watch_commits_wakes_after_append<S: EventStore + SnapshotStore>(store: S) {
-    let mut watch = store
-        .watch_commits()
-        .await
-        .unwrap_or_else(|e| panic!("store conformance: watch_commits failed: {e}"));
+    let mut watch = store.watch_commits().await.unwrap_or_else(|e| {
+        panic!(
+            "store conformance: watch_commits failed: {e}",
+            e = es_core::ErrorChain(&e)
+        )
+    });
     for round in 1..=2u64 {
         let writer = store.clone();
         let task = tokio::spawn(async move {
@@ -2020,7 +2186,12 @@ pub async fn watch_commits_wakes_after_append<S: EventStore + SnapshotStore>(sto
         let appended = task
             .await
             .expect("the writer task")
-            .unwrap_or_else(|e| panic!("store conformance: append failed: {e}"))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "store conformance: append failed: {e}",
+                    e = es_core::ErrorChain(&e)
+                )
+            })
             .expect("one event appended");
         match woke {
             Err(_) => panic!(

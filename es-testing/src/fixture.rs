@@ -485,14 +485,15 @@ pub(crate) fn check_round_trip<E: Event + Debug + PartialEq>(event: &E, role: &s
         );
     }
     let bytes = event.encode().unwrap_or_else(|e| {
-        panic!("round trip of {role} `{event_type}` failed: it cannot be encoded: {e}\nevent: {event:?}")
+        panic!("round trip of {role} `{event_type}` failed: it cannot be encoded: {e}\nevent: {event:?}", e = es_core::ErrorChain(&e))
     });
     let payload = String::from_utf8_lossy(&bytes).into_owned();
     let decoded = E::decode(event_type, version, &bytes).unwrap_or_else(|e| {
         panic!(
             "round trip of {role} `{event_type}` (schema version {version}) failed: \
              it does not decode from its own encoding: {e}\n\
-             encoded payload: {payload}\nevent: {event:?}"
+             encoded payload: {payload}\nevent: {event:?}",
+            e = es_core::ErrorChain(&e)
         )
     });
     if decoded.event_type() != event_type {
@@ -532,7 +533,7 @@ pub(crate) fn check_round_trip<E: Event + Debug + PartialEq>(event: &E, role: &s
         panic!("{msg}");
     }
     let again = decoded.encode().unwrap_or_else(|e| {
-        panic!("round trip of {role} `{event_type}` failed: the decoded event cannot be encoded again: {e}")
+        panic!("round trip of {role} `{event_type}` failed: the decoded event cannot be encoded again: {e}", e = es_core::ErrorChain(&e))
     });
     if again != bytes {
         let first: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();

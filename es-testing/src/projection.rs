@@ -103,7 +103,9 @@ impl<P: Dispatch<()>> ProjectionFixture<P> {
     {
         for event in events {
             check_round_trip(&event, "given");
-            let payload = event.encode().unwrap_or_else(|e| panic!("{e}"));
+            let payload = event
+                .encode()
+                .unwrap_or_else(|e| panic!("{e}", e = es_core::ErrorChain(&e)));
             let version = self.versions.entry(stream_id.to_owned()).or_insert(0);
             *version += 1;
             self.position += 1;
@@ -151,7 +153,8 @@ impl<P: Dispatch<()>> ProjectionFixture<P> {
             panic!(
                 "projection `{}` failed: {e}\n\ngiven:\n{}",
                 P::NAME,
-                self.history_text()
+                self.history_text(),
+                e = es_core::ErrorChain(&e)
             );
         }
     }

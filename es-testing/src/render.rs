@@ -17,7 +17,7 @@ impl Shown {
         let payload = match event.encode() {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .unwrap_or_else(|e| Value::String(format!("<payload is not JSON: {e}>"))),
-            Err(e) => Value::String(format!("<cannot encode: {e}>")),
+            Err(e) => Value::String(format!("<cannot encode: {e}>", e = es_core::ErrorChain(&e))),
         };
         Self {
             event_type: event.event_type(),

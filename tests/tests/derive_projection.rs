@@ -195,8 +195,14 @@ async fn a_handler_error_stops_with_the_event_named() {
         other => panic!("expected a handler error, got {other:?}"),
     }
     assert_eq!(err.position(), Some(6));
+    // The message states the projection's layer; the handler's error is its
+    // source, printed once by a reporter that walks the chain.
     assert_eq!(
         err.to_string(),
+        "projection `customer_activity` failed on `AccountOpened` at Account-2@1 (position 6)"
+    );
+    assert_eq!(
+        es_core::ErrorChain(&err).to_string(),
         "projection `customer_activity` failed on `AccountOpened` at Account-2@1 (position 6): owner eve is blocked"
     );
     // The events before it were handled.

@@ -48,7 +48,7 @@ fn expand_struct(ident: &Ident, def: &EventDef) -> TokenStream {
                     #version
                 }
                 fn encode(&self) -> ::core::result::Result<::std::vec::Vec<u8>, ::es_core::EncodeError> {
-                    ::es_core::__private::encode_json(#name, self)
+                    ::es_core::__private::encode_checked::<Self, Self>(#name, #version, self)
                 }
                 fn decode(
                     event_type: &str,
@@ -355,9 +355,10 @@ fn expand_enum(ident: &Ident, variants: &[Variant<'_>]) -> TokenStream {
                 type_arms.push(quote!(#pat => #name,));
                 version_arms.push(quote!(#pat => #version,));
                 let (bind, payload) = inline.encode_parts();
-                encode_arms
-                    .push(quote!(#bind => ::es_core::__private::encode_json(#name, &#payload),));
                 let dec = &inline.dec;
+                encode_arms.push(quote!(
+                    #bind => ::es_core::__private::encode_checked::<#dec, _>(#name, #version, &#payload),
+                ));
                 let decode = decode_versions(def, &quote!(#dec), &inline.finish());
                 let aliases = &def.aliases;
                 decode_steps.push(quote! {

@@ -51,7 +51,8 @@ fn a_version_1_deposit_without_an_amount_names_the_field() {
         matches!(&err, DecodeError::Upcast { from: 1, .. }),
         "{err:?}"
     );
-    assert!(err.to_string().contains("amount"), "{err}");
+    let chain = es_core::ErrorChain(&err).to_string();
+    assert!(chain.contains("amount"), "{chain}");
 }
 
 #[test]
