@@ -88,7 +88,8 @@ async fn an_unverifiable_certificate_is_a_tls_error() {
     // sqlx reports the refused certificate as I/O; the store says TLS.
     assert!(matches!(sqlx, sqlx::Error::Tls(_)), "{sqlx:?}");
     assert!(es_postgres::is_tls_error(sqlx));
-    let text = e.to_string();
+    // The whole chain, as a log line or the `es` tool shows it.
+    let text = es_core::ErrorChain(&e).to_string();
     assert!(text.contains("TLS"), "{text}");
     assert!(!text.contains("URL"), "{text}");
     db.drop_db().await;
