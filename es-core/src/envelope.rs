@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::{DecodeError, EncodeError};
 use crate::event::Event;
+use crate::event::{DecodeError, EncodeError};
 
 /// The time an event was recorded (UTC).
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,7 +1,5 @@
 //! The event traits: what a type must say about itself to be stored.
 
-use crate::error::{DecodeError, EncodeError};
-
 /// One event type that a Rust type can decode: its stored name, the schema
 /// version it writes, and the former names it still reads.
 ///
@@ -99,4 +97,155 @@ pub trait Event: Sized + Send + Sync + 'static {
         }
         names
     }
+}
+
+/// An event could not be encoded, or its encoding would not decode again
+/// (and would make its stream unreadable once stored).
+///
+/// ```
+/// use es_core::Event;
+/// # use serde::{Deserialize, Serialize};
+/// #[derive(Debug, Serialize, Deserialize, Event)]
+/// struct Measured { value: f64 }
+///
+/// // JSON has no NaN: serde writes `null`, which no `f64` decodes.
+/// let err = Measured { value: f64::NAN }.encode().unwrap_err();
+/// assert!(matches!(&err, es_core::EncodeError::Unreadable { path, .. } if path == "value"));
+/// assert!(err.to_string().starts_with("event `Measured` would not read back: at `value`"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// serde refused the value (a map whose keys are not strings, a
+    /// `Serialize` impl that failed).
+    #[error("cannot encode event `{event_type}`")]
+    Serialize {
+        /// The event type.
+        event_type: String,
+        /// serde's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The encoding does not decode again as the event's type: a NaN or
+    /// infinite float (encoded as `null`), nesting deeper than the decoder
+    /// reads (128 levels), a `Serialize` impl its `Deserialize` does not
+    /// match. Nothing was stored.
+    #[error("event `{event_type}` would not read back: at `{path}`: {message}{hint}", hint = unreadable_hint(.message))]
+    Unreadable {
+        /// The event type.
+        event_type: String,
+        /// The serde path of the fault (`reading.value`), `.` for the root.
+        path: String,
+        /// What the decoder said.
+        message: String,
+    },
+}
+
+impl EncodeError {
+    /// The event type that failed to encode.
+    pub fn event_type(&self) -> &str {
+        match self {
+            Self::Serialize { event_type, .. } | Self::Unreadable { event_type, .. } => event_type,
+        }
+    }
+}
+
+/// The likely cause of the common case, a non-finite float.
+fn unreadable_hint(message: &str) -> &'static str {
+    if message.starts_with("invalid type: null") {
+        " (JSON has no NaN or infinity: serde encodes them as null)"
+    } else {
+        ""
+    }
+}
+
+/// A step of an upcast chain failed.
+///
+/// ```
+/// let e = es_core::UpcastError::missing_field("amount");
+/// assert_eq!(e.to_string(), "missing field `amount`");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct UpcastError {
+    message: String,
+}
+
+impl UpcastError {
+    /// An upcast failure with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+    /// The old payload lacks a field the step needs.
+    pub fn missing_field(field: &str) -> Self {
+        Self::new(format!("missing field `{field}`"))
+    }
+    /// The old payload is not a JSON object.
+    pub fn not_an_object() -> Self {
+        Self::new("payload is not a JSON object")
+    }
+}
+
+impl From<serde_json::Error> for UpcastError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::new(e.to_string())
+    }
+}
+
+/// A stored event could not be turned into a typed event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// No type of this event enum is stored under this name.
+    #[error("unknown event type `{event_type}`; known types: {}", known.join(", "))]
+    UnknownEventType {
+        /// The stored name.
+        event_type: String,
+        /// The names (and aliases) the type decodes.
+        known: Vec<&'static str>,
+    },
+    /// The stored schema version is above the one this code knows.
+    #[error(
+        "event `{event_type}` has schema version {stored} but this code knows versions up to {current}: it was written by newer code"
+    )]
+    NewerVersion {
+        /// The stored name.
+        event_type: String,
+        /// The stored version.
+        stored: u32,
+        /// The current version of the code.
+        current: u32,
+    },
+    /// The stored version is 0, which no code writes.
+    #[error("event `{event_type}` has schema version 0; versions start at 1")]
+    InvalidVersion {
+        /// The stored name.
+        event_type: String,
+    },
+    /// The payload does not match the type's shape.
+    #[error(
+        "cannot decode `{event_type}` (schema version {schema_version}) at `{path}`: {message}"
+    )]
+    Payload {
+        /// The stored name.
+        event_type: String,
+        /// The version the payload was read as.
+        schema_version: u32,
+        /// The serde path of the fault (`items[2].price`), `.` for the root.
+        path: String,
+        /// serde's message.
+        message: String,
+    },
+    /// An upcast step failed.
+    #[error("cannot upcast `{event_type}` from schema version {from}")]
+    Upcast {
+        /// The stored name.
+        event_type: String,
+        /// The version the failing step starts from.
+        from: u32,
+        /// The step's error.
+        #[source]
+        source: UpcastError,
+    },
 }

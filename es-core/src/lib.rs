@@ -6,14 +6,14 @@
 //!
 //! | concern | module |
 //! |---|---|
-//! | what an event is, how it is encoded and decoded | [`event`], [`registry`], [`upcast`] |
+//! | what an event is, how it is encoded and decoded, and its errors | [`event`], [`registry`], [`upcast`] |
 //! | envelopes: new and recorded events, metadata | [`envelope`] |
 //! | aggregates and commands | [`aggregate`] |
-//! | store traits, expected versions, snapshots | [`store`] |
+//! | store traits, expected versions, snapshots, the store's errors | [`store`] |
 //! | the in-memory store | [`memory`] |
-//! | load, decide, append | [`repository`] |
+//! | load, decide, append, and the repository's error | [`repository`] |
 //! | read models: handlers, dispatch, catch-up | [`projection`] |
-//! | errors of each layer | [`error`] |
+//! | what all errors share: a boxed cause, a one-line chain | [`error`] |
 //!
 //! # Quickstart
 //!
@@ -101,19 +101,16 @@ pub use aggregate::{Aggregate, Apply, Handle, snapshot_key};
 pub use envelope::{
     Metadata, NewEvent, Recorded, RecordedEvent, ReplayedEvent, Timestamp, stream_category,
 };
-pub use error::{
-    BoxError, DecodeError, EncodeError, ErrorChain, InvalidStreamId, RepositoryError, StoreError,
-    UpcastError,
-};
-pub use event::{Event, EventTypeInfo};
+pub use error::{BoxError, ErrorChain};
+pub use event::{DecodeError, EncodeError, Event, EventTypeInfo, UpcastError};
 pub use memory::InMemoryEventStore;
 pub use projection::{Dispatch, On, Projection};
 pub use registry::EventRegistry;
-pub use repository::{At, Executed, Loaded, Repository};
+pub use repository::{At, Executed, Loaded, Repository, RepositoryError};
 pub use store::{
     AppendResult, CommandRecord, CommitWatch, DEFAULT_MAX_PAYLOAD_BYTES, EventStore,
-    ExpectedVersion, MAX_STREAM_ID_LEN, ReadAllPage, Snapshot, SnapshotStore, StreamEnd,
-    check_append, retry_delay, validate_stream_id,
+    ExpectedVersion, InvalidStreamId, MAX_STREAM_ID_LEN, ReadAllPage, Snapshot, SnapshotStore,
+    StoreError, StreamEnd, check_append, retry_delay, validate_stream_id,
 };
 
 /// `#[derive(Event)]`, under the trait's name (`use es_core::Event;` brings

@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use uuid::Uuid;
 
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
-use crate::error::StoreError;
 use crate::store::{
     AppendResult, CommandRecord, CommitWatch, DEFAULT_MAX_PAYLOAD_BYTES, EventStore,
-    ExpectedVersion, ReadAllPage, Snapshot, SnapshotStore, StreamEnd, check_append,
+    ExpectedVersion, ReadAllPage, Snapshot, SnapshotStore, StoreError, StreamEnd, check_append,
     validate_stream_id,
 };
 

@@ -6,8 +6,7 @@ pub use serde_json;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::error::{DecodeError, EncodeError};
-use crate::event::{Event, EventTypeInfo};
+use crate::event::{DecodeError, EncodeError, Event, EventTypeInfo};
 
 /// Encodes a payload as JSON bytes.
 pub fn encode_json<T: Serialize + ?Sized>(

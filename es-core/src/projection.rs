@@ -10,9 +10,10 @@
 use std::future::Future;
 
 use crate::envelope::{Recorded, RecordedEvent};
-use crate::error::{BoxError, DecodeError, StoreError};
-use crate::event::{Event, EventTypeInfo};
+use crate::error::BoxError;
+use crate::event::{DecodeError, Event, EventTypeInfo};
 use crate::store::EventStore;
+use crate::store::StoreError;
 
 /// A named read model and the event types it reads.
 pub trait Projection: Send + 'static {

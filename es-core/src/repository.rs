@@ -2,6 +2,10 @@
 //! with optimistic concurrency, snapshots, temporal loads and idempotent
 //! commands.
 
+mod error;
+
+pub use error::RepositoryError;
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::ControlFlow;
@@ -10,9 +14,9 @@ use tracing::{Instrument, field};
 
 use crate::aggregate::{Aggregate, Handle, snapshot_key};
 use crate::envelope::{Metadata, NewEvent, Timestamp};
-use crate::error::RepositoryError;
 use crate::store::{
-    EventStore, ExpectedVersion, Snapshot, SnapshotStore, StreamEnd, validate_stream_id,
+    EventStore, ExpectedVersion, InvalidStreamId, Snapshot, SnapshotStore, StreamEnd,
+    validate_stream_id,
 };
 
 /// How many events one store read returns while an aggregate is replayed.
@@ -190,7 +194,7 @@ where
         if id.is_empty() {
             return Err(RepositoryError::InvalidStreamId {
                 aggregate: A::NAME,
-                source: crate::InvalidStreamId::Empty,
+                source: InvalidStreamId::Empty,
             });
         }
         let stream_id = format!("{}-{id}", A::NAME);

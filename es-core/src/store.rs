@@ -1,13 +1,16 @@
 //! The storage traits every backend implements: [`EventStore`] and
 //! [`SnapshotStore`], with the types their calls take and return.
 
+mod error;
+
+pub use error::{InvalidStreamId, StoreError};
+
 use std::future::Future;
 use std::ops::ControlFlow;
 
 use uuid::Uuid;
 
 use crate::envelope::{NewEvent, RecordedEvent, ReplayedEvent, Timestamp};
-use crate::error::{InvalidStreamId, StoreError};
 
 /// The longest stream id a store accepts, in bytes.
 pub const MAX_STREAM_ID_LEN: usize = 255;

@@ -7,7 +7,7 @@
 //! declared step decodes directly as the current type. The helpers here run
 //! the JSON steps; the derive calls them.
 
-use crate::error::{DecodeError, UpcastError};
+use crate::event::{DecodeError, UpcastError};
 
 /// A JSON upcast step: version N's payload in, version N+1's payload out.
 pub type UpcastFn = fn(serde_json::Value) -> Result<serde_json::Value, UpcastError>;
