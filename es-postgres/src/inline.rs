@@ -113,7 +113,7 @@ pub trait PgProjection: Dispatch<PgConnection> {
     /// model and checkpoint or an empty model at 0.
     ///
     /// The default has no way to empty the model: a rebuild then refuses
-    /// up front with [`ProjectionError::NoReset`](es_core::projection::ProjectionError::NoReset)
+    /// up front with [`ProjectionError::NoReset`]
     /// and changes nothing (replaying into the old rows would fail on their
     /// keys halfway, or count twice). A projection whose handlers may
     /// safely replay over the existing model writes a `reset` that does

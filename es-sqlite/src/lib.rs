@@ -107,16 +107,27 @@
 //! event type, schema version, JSON payload and metadata, recorded-at),
 //! `commands`, `snapshots` and `checkpoints`; see `migrations/`.
 
+mod append;
+mod checkpoints;
+mod event_store;
+mod integrity;
+mod read;
+mod row;
 pub mod runner;
+mod schema;
+mod snapshots;
 mod store;
 mod subscription;
+mod watch;
 
+pub use checkpoints::{load_checkpoint_with, save_checkpoint_with};
 pub use runner::{
     DEFAULT_RUNNER_BATCH_SIZE, ErrorPolicy, ProjectionRunner, ProjectionStatus, SqliteProjection,
 };
+pub use schema::MIGRATOR;
 pub use store::{
-    DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PAYLOAD_BYTES, MIGRATOR,
-    POLL_INTERVAL, SqliteEventStore, load_checkpoint_with, save_checkpoint_with,
+    DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PAYLOAD_BYTES, POLL_INTERVAL,
+    SqliteEventStore,
 };
 pub use subscription::{DEFAULT_BATCH_SIZE, Subscription};
 

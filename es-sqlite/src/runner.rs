@@ -51,7 +51,8 @@ use futures::FutureExt;
 use sqlx::{Row, SqliteConnection};
 use tracing::Instrument;
 
-use crate::store::{POLL_INTERVAL, SqliteEventStore, load_checkpoint_with, save_checkpoint_with};
+use crate::checkpoints::{load_checkpoint_with, save_checkpoint_with};
+use crate::store::{POLL_INTERVAL, SqliteEventStore};
 
 /// A projection the SQLite [`ProjectionRunner`] can run: its handlers write
 /// the read model through the batch transaction's `&mut SqliteConnection`
@@ -109,7 +110,7 @@ pub trait SqliteProjection: Dispatch<SqliteConnection> {
     /// leaves either the old model and checkpoint or an empty model at 0.
     ///
     /// The default has no way to empty the model: a rebuild then refuses
-    /// up front with [`ProjectionError::NoReset`](es_core::projection::ProjectionError::NoReset)
+    /// up front with [`ProjectionError::NoReset`]
     /// and changes nothing (replaying into the old rows would fail on their
     /// keys halfway, or count twice). A projection whose handlers may
     /// safely replay over the existing model writes a `reset` that does

@@ -153,3 +153,11 @@ impl Subscription {
         }
     }
 }
+
+impl SqliteEventStore {
+    /// Follows the global log from after `after_position`: catches up with
+    /// [`EventStore::read_all`], then waits for commits. See [`Subscription`].
+    pub fn subscribe(&self, after_position: u64) -> Subscription {
+        Subscription::new(self.clone(), after_position)
+    }
+}
