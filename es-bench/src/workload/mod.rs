@@ -1,0 +1,15 @@
+//! The workloads, one module each. Every one takes the environment (the
+//! in-memory one only the scale) and returns its figures, framework against
+//! raw sqlx; `main` runs those the command line asks for, in this order.
+
+mod append;
+mod catch_up;
+mod commands;
+mod in_memory;
+mod load;
+
+pub(crate) use append::append;
+pub(crate) use catch_up::catch_up;
+pub(crate) use commands::commands;
+pub(crate) use in_memory::in_memory;
+pub(crate) use load::load;
