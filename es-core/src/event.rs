@@ -1,5 +1,7 @@
 //! The event traits: what a type must say about itself to be stored.
 
+pub mod json;
+
 /// One event type that a Rust type can decode: its stored name, the schema
 /// version it writes, and the former names it still reads.
 ///
@@ -53,11 +55,11 @@ impl EventTypeInfo {
 ///     fn schema_version(&self) -> u32 { 1 }
 ///     fn encode(&self) -> Result<Vec<u8>, EncodeError> {
 ///         // Encodes, then decodes the bytes again: what is stored reads back.
-///         es_core::__private::encode_checked::<Self, Self>("Pinged", 1, self)
+///         es_core::event::json::encode_checked::<Self, Self>("Pinged", 1, self)
 ///     }
 ///     fn decode(event_type: &str, schema_version: u32, payload: &[u8]) -> Result<Self, DecodeError> {
-///         es_core::__private::check_known::<Self>(event_type, schema_version)?;
-///         es_core::__private::decode_json("Pinged", schema_version, payload)
+///         es_core::event::json::check_known::<Self>(event_type, schema_version)?;
+///         es_core::event::json::decode_json("Pinged", schema_version, payload)
 ///     }
 /// }
 ///

@@ -34,11 +34,11 @@
 //!     fn event_type(&self) -> &'static str { "Deposited" }
 //!     fn schema_version(&self) -> u32 { 1 }
 //!     fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-//!         es_core::__private::encode_json("Deposited", self)
+//!         es_core::event::json::encode_json("Deposited", self)
 //!     }
 //!     fn decode(t: &str, v: u32, payload: &[u8]) -> Result<Self, DecodeError> {
-//!         es_core::__private::check_known::<Self>(t, v)?;
-//!         es_core::__private::decode_json(t, v, payload)
+//!         es_core::event::json::check_known::<Self>(t, v)?;
+//!         es_core::event::json::decode_json(t, v, payload)
 //!     }
 //! }
 //!
@@ -85,7 +85,6 @@ pub mod aggregate;
 pub mod envelope;
 pub mod error;
 pub mod event;
-mod json;
 pub mod memory;
 pub mod projection;
 pub mod registry;

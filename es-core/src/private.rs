@@ -4,182 +4,14 @@
 pub use serde;
 pub use serde_json;
 
-use serde::{Serialize, de::DeserializeOwned};
+pub use crate::event::json::{
+    check_known, check_version, decode_json, decode_value, encode_checked, encode_json,
+    parse_value, unknown_event_type,
+};
+pub use crate::projection::dispatch_to;
+pub use crate::upcast::{UpcastFn, run_steps};
 
 use crate::event::{DecodeError, EncodeError, Event, EventTypeInfo};
-
-/// Encodes a payload as JSON bytes.
-pub fn encode_json<T: Serialize + ?Sized>(
-    event_type: &str,
-    value: &T,
-) -> Result<Vec<u8>, EncodeError> {
-    serde_json::to_vec(value).map_err(|source| EncodeError::Serialize {
-        event_type: event_type.to_owned(),
-        source,
-    })
-}
-
-/// Encodes a payload and decodes the bytes again as `D`, the type events of
-/// this name are decoded as at the current `schema_version`, so that nothing
-/// an event encodes fails to read back once stored (a NaN that serde writes
-/// as `null`, nesting deeper than the decoder reads). A failure is
-/// [`EncodeError::Unreadable`] with the serde path of the fault.
-/// `#[derive(Event)]` encodes through this.
-pub fn encode_checked<D: DeserializeOwned, T: Serialize + ?Sized>(
-    event_type: &str,
-    schema_version: u32,
-    value: &T,
-) -> Result<Vec<u8>, EncodeError> {
-    let bytes = encode_json(event_type, value)?;
-    match decode_json::<D>(event_type, schema_version, &bytes) {
-        Ok(_) => Ok(bytes),
-        Err(DecodeError::Payload { path, message, .. }) => Err(EncodeError::Unreadable {
-            event_type: event_type.to_owned(),
-            path: shorten_path(path),
-            message,
-        }),
-        Err(other) => Err(EncodeError::Unreadable {
-            event_type: event_type.to_owned(),
-            path: ".".to_owned(),
-            message: other.to_string(),
-        }),
-    }
-}
-
-/// A serde path cut to its first 64 bytes (`a[0][0][0]…`): nesting past the
-/// decoder's limit has a path of 128 segments.
-fn shorten_path(mut path: String) -> String {
-    const MAX: usize = 64;
-    if path.len() > MAX {
-        let mut end = MAX;
-        while !path.is_char_boundary(end) {
-            end -= 1;
-        }
-        path.truncate(end);
-        path.push('…');
-    }
-    path
-}
-
-/// Decodes JSON bytes straight into `T` (no intermediate `Value`), naming the
-/// serde path of a fault.
-///
-/// The plain serde_json parse runs first (it rejects trailing bytes too);
-/// only a payload that fails it is parsed again with path tracking, so the
-/// common case does not pay for the path bookkeeping.
-pub fn decode_json<T: DeserializeOwned>(
-    event_type: &str,
-    schema_version: u32,
-    payload: &[u8],
-) -> Result<T, DecodeError> {
-    match serde_json::from_slice(payload) {
-        Ok(value) => Ok(value),
-        Err(_) => decode_json_tracked(event_type, schema_version, payload),
-    }
-}
-
-/// [`decode_json`] with the serde path of a fault in the error.
-fn decode_json_tracked<T: DeserializeOwned>(
-    event_type: &str,
-    schema_version: u32,
-    payload: &[u8],
-) -> Result<T, DecodeError> {
-    let mut de = serde_json::Deserializer::from_slice(payload);
-    let value = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| payload_error(event_type, schema_version, e))?;
-    // Bytes after the value mean a corrupt payload, not a shorter one.
-    de.end().map_err(|e| DecodeError::Payload {
-        event_type: event_type.to_owned(),
-        schema_version,
-        path: ".".to_owned(),
-        message: e.to_string(),
-    })?;
-    Ok(value)
-}
-
-/// Parses JSON bytes into a tree, for upcast steps.
-pub fn parse_value(
-    event_type: &str,
-    schema_version: u32,
-    payload: &[u8],
-) -> Result<serde_json::Value, DecodeError> {
-    serde_json::from_slice(payload).map_err(|e| DecodeError::Payload {
-        event_type: event_type.to_owned(),
-        schema_version,
-        path: ".".to_owned(),
-        message: e.to_string(),
-    })
-}
-
-/// Decodes an (upcast) JSON tree into `T`, naming the serde path of a fault.
-pub fn decode_value<T: DeserializeOwned>(
-    event_type: &str,
-    schema_version: u32,
-    value: serde_json::Value,
-) -> Result<T, DecodeError> {
-    // As in `decode_json`: the path is tracked only when the plain decode fails.
-    if let Ok(decoded) = T::deserialize(&value) {
-        return Ok(decoded);
-    }
-    serde_path_to_error::deserialize(value)
-        .map_err(|e| payload_error(event_type, schema_version, e))
-}
-
-fn payload_error(
-    event_type: &str,
-    schema_version: u32,
-    e: serde_path_to_error::Error<serde_json::Error>,
-) -> DecodeError {
-    let path = e.path().to_string();
-    DecodeError::Payload {
-        event_type: event_type.to_owned(),
-        schema_version,
-        path,
-        message: e.into_inner().to_string(),
-    }
-}
-
-/// Checks a stored name and version against an event type's registry:
-/// known name, version between 1 and the current one.
-pub fn check_known<E: Event>(
-    event_type: &str,
-    schema_version: u32,
-) -> Result<&'static EventTypeInfo, DecodeError> {
-    let Some(info) = E::EVENT_TYPES.iter().find(|t| t.matches(event_type)) else {
-        return Err(unknown_event_type::<E>(event_type));
-    };
-    check_version(info, event_type, schema_version)?;
-    Ok(info)
-}
-
-/// Checks a stored version against one event type's current version.
-pub fn check_version(
-    info: &EventTypeInfo,
-    event_type: &str,
-    schema_version: u32,
-) -> Result<(), DecodeError> {
-    if schema_version == 0 {
-        return Err(DecodeError::InvalidVersion {
-            event_type: event_type.to_owned(),
-        });
-    }
-    if schema_version > info.version {
-        return Err(DecodeError::NewerVersion {
-            event_type: event_type.to_owned(),
-            stored: schema_version,
-            current: info.version,
-        });
-    }
-    Ok(())
-}
-
-/// The error for a name no type of `E` decodes, listing the known ones.
-pub fn unknown_event_type<E: Event>(event_type: &str) -> DecodeError {
-    DecodeError::UnknownEventType {
-        event_type: event_type.to_owned(),
-        known: E::type_names(),
-    }
-}
 
 /// Compile-time string equality, for the derives' duplicate-name checks.
 pub const fn str_eq(a: &str, b: &str) -> bool {
@@ -352,6 +184,53 @@ impl ConstMessage {
             Err(_) => "",
         }
     }
+}
+
+/// Whether a stored type name is one of `types` (by name or alias): the test
+/// of each arm of a derived [`Dispatch`](crate::projection::Dispatch).
+pub fn type_matches(types: &[EventTypeInfo], stored_name: &str) -> bool {
+    types.iter().any(|t| t.matches(stored_name))
+}
+
+/// How many names (and aliases) several event registries hold; with
+/// [`concat_type_names`] the derive builds `EVENT_TYPES` at compile time.
+pub const fn count_type_names(parts: &[&[EventTypeInfo]]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            n += 1 + parts[i][j].aliases.len();
+            j += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+/// Every name and alias of several event registries, in order. `N` must be
+/// `count_type_names(parts)`.
+pub const fn concat_type_names<const N: usize>(parts: &[&[EventTypeInfo]]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut k = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            out[k] = parts[i][j].name;
+            k += 1;
+            let mut a = 0;
+            while a < parts[i][j].aliases.len() {
+                out[k] = parts[i][j].aliases[a];
+                k += 1;
+                a += 1;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    assert!(k == N, "concat_type_names: N does not match the parts");
+    out
 }
 
 #[cfg(test)]

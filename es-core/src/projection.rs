@@ -11,9 +11,8 @@ use std::future::Future;
 
 use crate::envelope::{Recorded, RecordedEvent};
 use crate::error::BoxError;
-use crate::event::{DecodeError, Event, EventTypeInfo};
-use crate::store::EventStore;
-use crate::store::StoreError;
+use crate::event::{DecodeError, Event};
+use crate::store::{EventStore, StoreError};
 
 /// A named read model and the event types it reads.
 pub trait Projection: Send + 'static {
@@ -263,54 +262,4 @@ where
             return Ok(checkpoint);
         }
     }
-}
-
-/// Whether a stored type name is one of `types` (by name or alias): the test
-/// of each arm of a derived [`Dispatch`].
-#[doc(hidden)]
-pub fn type_matches(types: &[EventTypeInfo], stored_name: &str) -> bool {
-    types.iter().any(|t| t.matches(stored_name))
-}
-
-/// How many names (and aliases) several event registries hold; with
-/// [`concat_type_names`] the derive builds `EVENT_TYPES` at compile time.
-#[doc(hidden)]
-pub const fn count_type_names(parts: &[&[EventTypeInfo]]) -> usize {
-    let mut n = 0;
-    let mut i = 0;
-    while i < parts.len() {
-        let mut j = 0;
-        while j < parts[i].len() {
-            n += 1 + parts[i][j].aliases.len();
-            j += 1;
-        }
-        i += 1;
-    }
-    n
-}
-
-/// Every name and alias of several event registries, in order. `N` must be
-/// `count_type_names(parts)`.
-#[doc(hidden)]
-pub const fn concat_type_names<const N: usize>(parts: &[&[EventTypeInfo]]) -> [&'static str; N] {
-    let mut out = [""; N];
-    let mut k = 0;
-    let mut i = 0;
-    while i < parts.len() {
-        let mut j = 0;
-        while j < parts[i].len() {
-            out[k] = parts[i][j].name;
-            k += 1;
-            let mut a = 0;
-            while a < parts[i][j].aliases.len() {
-                out[k] = parts[i][j].aliases[a];
-                k += 1;
-                a += 1;
-            }
-            j += 1;
-        }
-        i += 1;
-    }
-    assert!(k == N, "concat_type_names: N does not match the parts");
-    out
 }

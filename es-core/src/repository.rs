@@ -91,9 +91,9 @@ where
 /// #     const EVENT_TYPES: &'static [EventTypeInfo] = &[EventTypeInfo::new("Incremented", 1, &[])];
 /// #     fn event_type(&self) -> &'static str { "Incremented" }
 /// #     fn schema_version(&self) -> u32 { 1 }
-/// #     fn encode(&self) -> Result<Vec<u8>, EncodeError> { es_core::__private::encode_json("Incremented", self) }
+/// #     fn encode(&self) -> Result<Vec<u8>, EncodeError> { es_core::event::json::encode_json("Incremented", self) }
 /// #     fn decode(t: &str, v: u32, p: &[u8]) -> Result<Self, DecodeError> {
-/// #         es_core::__private::check_known::<Self>(t, v)?; es_core::__private::decode_json("Incremented", v, p) }
+/// #         es_core::event::json::check_known::<Self>(t, v)?; es_core::event::json::decode_json("Incremented", v, p) }
 /// # }
 /// # #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 /// # struct Counter { value: u64 }

@@ -142,9 +142,9 @@ fn check_event(stream_id: &str, e: &NewEvent, max_bytes: usize) -> Result<(), St
         if size > max_bytes {
             return Err(too_large(size));
         }
-        crate::json::check_readable(&metadata).map_err(|err| unreadable("metadata", err))?;
+        crate::event::json::check_readable(&metadata).map_err(|err| unreadable("metadata", err))?;
     }
-    crate::json::check_readable(&e.payload).map_err(|err| unreadable("payload", err))
+    crate::event::json::check_readable(&e.payload).map_err(|err| unreadable("payload", err))
 }
 
 /// What an append expects of its stream; anything else is a version conflict

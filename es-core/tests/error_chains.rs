@@ -164,7 +164,8 @@ fn every_layer_with_a_cause_states_only_its_own_context() {
     assert_each_layer_once(&decode);
 
     let not_a_key = std::collections::BTreeMap::from([((1, 2), 3)]);
-    let encode: EncodeError = es_core::__private::encode_json("Measured", &not_a_key).unwrap_err();
+    let encode: EncodeError =
+        es_core::event::json::encode_json("Measured", &not_a_key).unwrap_err();
     let chain = assert_each_layer_once(&encode);
     assert!(
         chain.contains("Measured") && chain.contains("key must be"),

@@ -39,14 +39,16 @@ impl Event for CounterEvent {
     }
     fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         match self {
-            Self::Added(e) => es_core::__private::encode_json("Added", e),
+            Self::Added(e) => es_core::event::json::encode_json("Added", e),
             Self::Reset => Ok(b"{}".to_vec()),
         }
     }
     fn decode(t: &str, v: u32, payload: &[u8]) -> Result<Self, DecodeError> {
-        let info = es_core::__private::check_known::<Self>(t, v)?;
+        let info = es_core::event::json::check_known::<Self>(t, v)?;
         match info.name {
-            "Added" => Ok(Self::Added(es_core::__private::decode_json(t, v, payload)?)),
+            "Added" => Ok(Self::Added(es_core::event::json::decode_json(
+                t, v, payload,
+            )?)),
             _ => Ok(Self::Reset),
         }
     }

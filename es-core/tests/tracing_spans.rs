@@ -29,7 +29,7 @@ impl Event for Pinged {
         Ok(b"null".to_vec())
     }
     fn decode(t: &str, v: u32, _: &[u8]) -> Result<Self, DecodeError> {
-        es_core::__private::check_known::<Self>(t, v)?;
+        es_core::event::json::check_known::<Self>(t, v)?;
         Ok(Pinged)
     }
 }

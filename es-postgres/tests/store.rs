@@ -423,11 +423,11 @@ impl Event for Added {
         1
     }
     fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        es_core::__private::encode_json("Added", self)
+        es_core::event::json::encode_json("Added", self)
     }
     fn decode(t: &str, v: u32, payload: &[u8]) -> Result<Self, DecodeError> {
-        es_core::__private::check_known::<Self>(t, v)?;
-        es_core::__private::decode_json(t, v, payload)
+        es_core::event::json::check_known::<Self>(t, v)?;
+        es_core::event::json::decode_json(t, v, payload)
     }
 }
 

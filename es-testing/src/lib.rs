@@ -32,13 +32,13 @@
 //!     fn schema_version(&self) -> u32 { 1 }
 //!     fn encode(&self) -> Result<Vec<u8>, EncodeError> {
 //!         let (Self::Deposited { amount } | Self::Withdrawn { amount }) = self;
-//!         es_core::__private::encode_json(self.event_type(), &serde_json::json!({ "amount": amount }))
+//!         es_core::event::json::encode_json(self.event_type(), &serde_json::json!({ "amount": amount }))
 //!     }
 //!     fn decode(t: &str, v: u32, payload: &[u8]) -> Result<Self, DecodeError> {
 //!         #[derive(Deserialize)]
 //!         struct Amount { amount: i64 }
-//!         let info = es_core::__private::check_known::<Self>(t, v)?;
-//!         let Amount { amount } = es_core::__private::decode_json(t, v, payload)?;
+//!         let info = es_core::event::json::check_known::<Self>(t, v)?;
+//!         let Amount { amount } = es_core::event::json::decode_json(t, v, payload)?;
 //!         Ok(if info.name == "Deposited" { Self::Deposited { amount } } else { Self::Withdrawn { amount } })
 //!     }
 //! }

@@ -50,7 +50,7 @@ impl Event for CounterEvent {
     }
 
     fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        use es_core::__private::encode_json;
+        use es_core::event::json::encode_json;
         match self {
             Self::Added(e) => encode_json("Added", e),
             Self::Noted(e) => encode_json("Noted", e),
@@ -59,8 +59,8 @@ impl Event for CounterEvent {
     }
 
     fn decode(event_type: &str, version: u32, payload: &[u8]) -> Result<Self, DecodeError> {
-        use es_core::__private::decode_json;
-        let info = es_core::__private::check_known::<Self>(event_type, version)?;
+        use es_core::event::json::decode_json;
+        let info = es_core::event::json::check_known::<Self>(event_type, version)?;
         let t = info.name;
         Ok(match t {
             "Added" => Self::Added(decode_json(t, version, payload)?),
@@ -474,11 +474,11 @@ mod unregistered {
             1
         }
         fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-            es_core::__private::encode_json("Pinged", self)
+            es_core::event::json::encode_json("Pinged", self)
         }
         fn decode(t: &str, v: u32, p: &[u8]) -> Result<Self, DecodeError> {
-            es_core::__private::check_known::<Self>(t, v)?;
-            es_core::__private::decode_json(t, v, p)
+            es_core::event::json::check_known::<Self>(t, v)?;
+            es_core::event::json::decode_json(t, v, p)
         }
     }
 

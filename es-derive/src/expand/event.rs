@@ -137,8 +137,8 @@ fn decode_versions(def: &EventDef, current: &TokenStream, finish: &TokenStream) 
                 };
                 quote! {{
                     let value = ::es_core::__private::parse_value(#name, #lit, payload)?;
-                    let steps: &[::es_core::upcast::UpcastFn] = &[#(#fns),*];
-                    let value = ::es_core::upcast::run_steps(#name, #lit, value, steps)?;
+                    let steps: &[::es_core::__private::UpcastFn] = &[#(#fns),*];
+                    let value = ::es_core::__private::run_steps(#name, #lit, value, steps)?;
                     #tail
                 }}
             }

@@ -62,8 +62,8 @@ fn expand(item: &ProjectionItem<'_>) -> TokenStream {
     );
     let arms = events.iter().enumerate().map(|(i, ty)| {
         quote! {
-            if ::es_core::projection::type_matches(__PARTS[#i], event_type) {
-                return ::es_core::projection::dispatch_to::<Self, #ty, __Ctx>(self, event, ctx).await;
+            if ::es_core::__private::type_matches(__PARTS[#i], event_type) {
+                return ::es_core::__private::dispatch_to::<Self, #ty, __Ctx>(self, event, ctx).await;
             }
         }
     });
@@ -80,8 +80,8 @@ fn expand(item: &ProjectionItem<'_>) -> TokenStream {
     quote! {
         const _: () = {
             const __PARTS: &[&[::es_core::EventTypeInfo]] = &[#(#parts),*];
-            const __N: usize = ::es_core::projection::count_type_names(__PARTS);
-            const __NAMES: [&str; __N] = ::es_core::projection::concat_type_names::<__N>(__PARTS);
+            const __N: usize = ::es_core::__private::count_type_names(__PARTS);
+            const __NAMES: [&str; __N] = ::es_core::__private::concat_type_names::<__N>(__PARTS);
             const __TYPES: [::es_core::EventTypeInfo; ::es_core::__private::count_event_types(__PARTS)] =
                 ::es_core::__private::concat_event_types(__PARTS);
             const _: () = if let ::core::option::Option::Some(name) = ::es_core::__private::duplicate_name(&__TYPES) {
