@@ -206,3 +206,66 @@ pub async fn metadata_counts_toward_the_size_limit<S: EventStore + SnapshotStore
         "store conformance: refusing an oversized event left part of its batch stored"
     );
 }
+
+/// The size limit (the store's default, [`es_core::DEFAULT_MAX_PAYLOAD_BYTES`],
+/// counting payload and metadata): an event exactly at it is stored; one
+/// byte over refuses its whole batch with `PayloadTooLarge`, naming the
+/// stream, the event type, the size and the limit, and stores nothing of it.
+pub async fn payload_over_the_limit_refuses_the_whole_batch<S: EventStore + SnapshotStore>(
+    store: S,
+) {
+    let limit = es_core::DEFAULT_MAX_PAYLOAD_BYTES;
+    // A JSON string of exactly `bytes` bytes.
+    let sized = |event_type: &str, bytes: usize| {
+        NewEvent::from_raw(
+            event_type,
+            1,
+            format!("\"{}\"", "x".repeat(bytes - 2)).into_bytes(),
+            Metadata::new(),
+        )
+    };
+    append(
+        &store,
+        "Big-1",
+        ExpectedVersion::NoStream,
+        vec![sized("Fits", limit)],
+    )
+    .await;
+    let batch = vec![
+        sized("Small", 10),
+        sized("Huge", limit + 1),
+        sized("Small", 10),
+    ];
+    match store
+        .append("Big-1", ExpectedVersion::Exact(1), batch)
+        .await
+    {
+        Err(StoreError::PayloadTooLarge {
+            stream_id,
+            event_type,
+            size,
+            limit: said,
+        }) => assert_eq!(
+            (stream_id.as_str(), event_type.as_str(), size, said),
+            ("Big-1", "Huge", limit + 1, limit),
+            "store conformance: the size refusal must name the stream, the event, its size and the limit"
+        ),
+        Ok(_) => panic!(
+            "store conformance: an event one byte over the limit of {limit} bytes was stored"
+        ),
+        Err(e) => panic!(
+            "store conformance: an event over the size limit must be refused as StoreError::PayloadTooLarge, got: {e}",
+            e = es_core::ErrorChain(&e)
+        ),
+    }
+    assert_eq!(
+        version(&store, "Big-1").await,
+        1,
+        "store conformance: refusing an oversized event left part of its batch stored"
+    );
+    assert_eq!(
+        read_all(&store, 0, 100, None).await.len(),
+        1,
+        "store conformance: refusing an oversized event left part of its batch stored"
+    );
+}
