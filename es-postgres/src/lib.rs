@@ -54,7 +54,8 @@
 //! | `notify` | commit announcements sent after an append, off its critical path |
 //! | `subscription` | [`Subscription`] ([`PgEventStore::subscribe`]) |
 //! | `inline` | [`PgProjection`] and inline projections ([`PgEventStore::with_inline`]) |
-//! | `runner` | [`ProjectionRunner`], its lease and [`ErrorPolicy`] |
+//! | `runner` | [`ProjectionRunner`] and [`ErrorPolicy`] |
+//! | `lease` | the advisory lock that keeps one runner or listener of a name active |
 //! | `listener` | [`Listener`] ([`PgEventStore::listen`]) |
 //! | `error` | [`InvalidSchemaName`], [`InvalidPayload`], [`is_tls_error`] |
 
@@ -62,6 +63,7 @@ mod append;
 mod checkpoints;
 mod error;
 mod inline;
+mod lease;
 mod listener;
 mod notify;
 mod read;
