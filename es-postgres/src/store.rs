@@ -137,7 +137,7 @@ impl PgEventStoreBuilder {
     /// The URL's `sslmode` (`prefer` by default, `require`, `verify-full`
     /// with `sslrootcert=…`) decides on TLS; a TLS failure comes back as
     /// `StoreError::Backend` with a `sqlx::Error::Tls` source
-    /// ([`is_tls_error`]).
+    /// ([`is_tls_error`](crate::is_tls_error)).
     pub async fn connect(self, url: &str) -> Result<PgEventStore, StoreError> {
         let pool = PgPool::connect(url)
             .await
@@ -261,7 +261,7 @@ impl PgEventStore {
     /// the appended events of its types. Its read model is therefore never
     /// behind the events, and a failing handler fails the append (a
     /// [`StoreError::Backend`] naming the projection whose source is the
-    /// [`ProjectionError`]; nothing is stored).
+    /// [`ProjectionError`](es_core::projection::ProjectionError); nothing is stored).
     ///
     /// Each append runs a fresh clone of `projection`, so keep the model in
     /// the database and only configuration in the value. Appends of a store
@@ -342,7 +342,7 @@ impl PgEventStore {
             .await
     }
 
-    /// The events a runner with [`ErrorPolicy::DeadLetter`] skipped for
+    /// The events a runner with [`ErrorPolicy::DeadLetter`](crate::ErrorPolicy::DeadLetter) skipped for
     /// `projection`, in global order.
     pub async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, StoreError> {
         self.shared
