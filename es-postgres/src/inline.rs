@@ -10,8 +10,6 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
 
-use crate::PgEventStore;
-
 /// A projection whose read model lives in PostgreSQL: its handlers
 /// ([`Dispatch<PgConnection>`], written by `#[derive(Projection)]` from
 /// `On<E, PgConnection>` impls) write through the connection they are given,
@@ -21,7 +19,7 @@ use crate::PgEventStore;
 ///
 /// - [`setup`](PgProjection::setup) creates the read model's tables (use
 ///   `IF NOT EXISTS`): the [`ProjectionRunner`](crate::ProjectionRunner)
-///   runs it each time it becomes the active runner, [`PgEventStore::migrate`]
+///   runs it each time it becomes the active runner, [`PgEventStore::migrate`](crate::PgEventStore::migrate)
 ///   runs it for inline projections.
 /// - [`reset`](PgProjection::reset) empties them (say, `TRUNCATE`):
 ///   [`ProjectionRunner::rebuild`](crate::ProjectionRunner::rebuild) runs it
@@ -56,7 +54,7 @@ use crate::PgEventStore;
 ///   rolls the batch back and handles it again one event at a time (each in
 ///   a `SAVEPOINT`, followed by its own `flush`), so a failure there belongs
 ///   to one event, which becomes the dead letter.
-/// - An inline projection (see [`PgEventStore::with_inline`]) is flushed
+/// - An inline projection (see [`PgEventStore::with_inline`](crate::PgEventStore::with_inline)) is flushed
 ///   once per append, after its handlers and before `COMMIT`; a failing
 ///   flush fails the append.
 ///
@@ -159,6 +157,14 @@ pub(crate) trait ErasedInline: Send + Sync {
     fn setup<'a>(&'a self, conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), HandlerError>>;
 }
 
+/// `projection` as an inline projection a store can hold beside others.
+pub(crate) fn erased<P>(projection: P) -> Arc<dyn ErasedInline>
+where
+    P: PgProjection + Clone + Sync,
+{
+    Arc::new(Inline(projection))
+}
+
 struct Inline<P>(P);
 
 impl<P: PgProjection + Clone + Sync> ErasedInline for Inline<P> {
@@ -207,73 +213,5 @@ impl<P: PgProjection + Clone + Sync> ErasedInline for Inline<P> {
 
     fn setup<'a>(&'a self, conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), HandlerError>> {
         async move { self.0.clone().setup(conn).await }.boxed()
-    }
-}
-
-impl PgEventStore {
-    /// This store with `projection` run inline: inside each append's own
-    /// transaction, after the events are inserted and before `COMMIT`, for
-    /// the appended events of its types. Its read model is therefore never
-    /// behind the events, and a failing handler fails the append (a
-    /// [`StoreError::Backend`] naming the projection whose source is the
-    /// [`ProjectionError`]; nothing is stored).
-    ///
-    /// Each append runs a fresh clone of `projection`, so keep the model in
-    /// the database and only configuration in the value. Appends of a store
-    /// with no inline projection stay one statement; with one, they are
-    /// `BEGIN`, the same statement, a read-back of the inserted rows (only
-    /// when some inline projection reads one of their types), the
-    /// handlers, `COMMIT`. Clones of the store made before this call do not
-    /// run it. [`PgEventStore::migrate`] runs its [`PgProjection::setup`].
-    ///
-    /// ```no_run
-    /// # use es_core::projection::*; use es_core::RecordedEvent; use sqlx::PgConnection;
-    /// # #[derive(Clone)] struct Balances;
-    /// # impl Projection for Balances { const NAME: &'static str = "b"; const EVENT_TYPES: &'static [&'static str] = &[]; }
-    /// # impl Dispatch<PgConnection> for Balances {
-    /// #     async fn dispatch(&mut self, _: &RecordedEvent, _: &mut PgConnection) -> Result<(), ProjectionError> { Ok(()) } }
-    /// # impl es_postgres::PgProjection for Balances {}
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let store = es_postgres::PgEventStore::connect("postgres://postgres@127.0.0.1:5432/app")
-    ///     .await?
-    ///     .with_inline(Balances);
-    /// store.migrate().await?; // also creates the inline projections' tables
-    /// # Ok(()) }
-    /// ```
-    pub fn with_inline<P>(mut self, projection: P) -> Self
-    where
-        P: PgProjection + Clone + Sync,
-    {
-        Arc::make_mut(&mut self.shared)
-            .inline
-            .push(Arc::new(Inline(projection)));
-        self
-    }
-
-    /// The names of the inline projections, in the order they run.
-    pub fn inline_projections(&self) -> Vec<&'static str> {
-        self.shared.inline.iter().map(|p| p.name()).collect()
-    }
-
-    /// Runs each inline projection's setup hook in a transaction of its own.
-    pub(crate) async fn setup_inline(&self) -> Result<(), StoreError> {
-        for projection in &self.shared.inline {
-            let ctx = || format!("setting up inline projection `{}`", projection.name());
-            let mut tx = self
-                .shared
-                .pool
-                .begin()
-                .await
-                .map_err(|e| StoreError::backend(ctx(), e))?;
-            projection
-                .setup(&mut tx)
-                .await
-                .map_err(|e| StoreError::backend(ctx(), e))?;
-            tx.commit()
-                .await
-                .map_err(|e| StoreError::backend(ctx(), e))?;
-        }
-        Ok(())
     }
 }

@@ -8,8 +8,8 @@ use es_core::projection::HandlerError;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::PgEventStore;
-use crate::runner::Lease;
+use crate::lease::Lease;
+use crate::store::PgEventStore;
 
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(5));
 const LEASE_RETRY: Duration = Duration::from_millis(500);

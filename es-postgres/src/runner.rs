@@ -54,12 +54,15 @@ use std::pin::{Pin, pin};
 use std::time::Duration;
 
 use es_core::projection::{HandlerError, Projection, ProjectionError};
-use es_core::{CommitWatch, EventStore, RecordedEvent, StoreError, Timestamp, Uuid};
+use es_core::{CommitWatch, EventStore, RecordedEvent, StoreError};
 use futures::FutureExt;
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::PgConnection;
 use tracing::Instrument;
 
-use crate::{PgEventStore, PgProjection, to_i64, to_u64};
+use crate::checkpoints::ProjectionStatus;
+use crate::inline::PgProjection;
+use crate::lease::Lease;
+use crate::store::PgEventStore;
 
 /// What a [`ProjectionRunner`] does when a handler fails (or an event of
 /// its types does not decode).
@@ -85,44 +88,6 @@ pub enum ErrorPolicy {
     /// exactly-once. Handlers of such a batch run twice (the first run's
     /// writes rolled back).
     DeadLetter,
-}
-
-/// Where a projection is. See [`ProjectionRunner::status`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ProjectionStatus {
-    /// The checkpoint: the last position handled (0: none).
-    pub position: u64,
-    /// The newest position of the projection's types that `read_all` can
-    /// return now (0: none).
-    pub head: u64,
-    /// How many events of its types lie after the checkpoint. (Positions
-    /// have gaps, so lag is counted in events, not positions.)
-    pub lag: u64,
-}
-
-/// An event a runner with [`ErrorPolicy::DeadLetter`] skipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DeadLetter {
-    /// The projection.
-    pub projection: String,
-    /// The event's global position.
-    pub global_position: u64,
-    /// The event's id.
-    pub event_id: Uuid,
-    /// Its stream.
-    pub stream_id: String,
-    /// Its version in the stream.
-    pub stream_version: u64,
-    /// Its stored type.
-    pub event_type: String,
-    /// Its schema version.
-    pub schema_version: u32,
-    /// The error, with its causes.
-    pub error: String,
-    /// When it was recorded.
-    pub failed_at: Timestamp,
 }
 
 const DEFAULT_BATCH_SIZE: usize = 500;
@@ -206,7 +171,7 @@ impl<P: PgProjection> ProjectionRunner<P> {
     /// handler error, retries the lease every 500 ms, polls at the store's
     /// poll interval when no notification arrives.
     pub fn new(store: PgEventStore, projection: P) -> Self {
-        let poll_interval = store.shared.poll_interval;
+        let poll_interval = store.poll_interval();
         Self {
             store,
             projection,
@@ -477,9 +442,9 @@ impl<P: PgProjection> ProjectionRunner<P> {
                 .setup(&mut tx)
                 .await
                 .map_err(|e| self.store_error("running the setup hook", e))?;
-            sqlx::query(&self.store.shared.sql.init_checkpoint)
-                .bind(P::NAME)
-                .execute(&mut *tx)
+            self.store
+                .checkpoints()
+                .init(&mut tx, P::NAME)
                 .await
                 .map_err(|e| self.store_error("creating the checkpoint", e))?;
             tx.commit()
@@ -514,12 +479,11 @@ impl<P: PgProjection> ProjectionRunner<P> {
 
     /// Locks the checkpoint row in `tx`; the stored position.
     async fn lock_checkpoint(&self, tx: &mut PgConnection) -> Result<Option<u64>, ProjectionError> {
-        let row: Option<(i64,)> = sqlx::query_as(&self.store.shared.sql.lock_checkpoint)
-            .bind(P::NAME)
-            .fetch_optional(&mut *tx)
+        self.store
+            .checkpoints()
+            .lock(tx, P::NAME)
             .await
-            .map_err(|e| self.store_error("locking the checkpoint", e))?;
-        Ok(row.map(|(p,)| to_u64(p)))
+            .map_err(|e| self.store_error("locking the checkpoint", e))
     }
 
     /// Whether the lease connection still answers.
@@ -537,7 +501,7 @@ impl<P: PgProjection> ProjectionRunner<P> {
         let span = tracing::info_span!("es_postgres.projection.reset", projection = P::NAME);
         async {
             let store = self.store.clone();
-            let sql = &store.shared.sql;
+            let checkpoints = store.checkpoints();
             let mut tx = store
                 .pool()
                 .begin()
@@ -557,15 +521,12 @@ impl<P: PgProjection> ProjectionRunner<P> {
                     self.store_error("running the reset hook", e)
                 }
             })?;
-            sqlx::query(&sql.clear_dead_letters)
-                .bind(P::NAME)
-                .execute(&mut *tx)
+            checkpoints
+                .clear_dead_letters(&mut tx, P::NAME)
                 .await
                 .map_err(|e| self.store_error("clearing the dead letters", e))?;
-            sqlx::query(&sql.update_checkpoint)
-                .bind(P::NAME)
-                .bind(0i64)
-                .execute(&mut *tx)
+            checkpoints
+                .update(&mut tx, P::NAME, 0)
                 .await
                 .map_err(|e| self.store_error("clearing the checkpoint", e))?;
             if !self.still_active().await {
@@ -636,7 +597,7 @@ impl<P: PgProjection> ProjectionRunner<P> {
         error: &StoreError,
     ) -> Result<Step, ProjectionError> {
         let store = self.store.clone();
-        let sql = &store.shared.sql;
+        let checkpoints = store.checkpoints();
         let mut tx = store
             .pool()
             .begin()
@@ -660,17 +621,12 @@ impl<P: PgProjection> ProjectionRunner<P> {
             error = %error,
             "event cannot be read back; recording a dead letter"
         );
-        sqlx::query(&sql.record_unreadable)
-            .bind(P::NAME)
-            .bind(to_i64(position))
-            .bind(error_chain(error))
-            .execute(&mut *tx)
+        checkpoints
+            .record_unreadable(&mut tx, P::NAME, position, error_chain(error))
             .await
             .map_err(|x| self.store_error("recording a dead letter", x))?;
-        sqlx::query(&sql.update_checkpoint)
-            .bind(P::NAME)
-            .bind(to_i64(position))
-            .execute(&mut *tx)
+        checkpoints
+            .update(&mut tx, P::NAME, position)
             .await
             .map_err(|e| self.store_error("saving the checkpoint", e))?;
         if !self.still_active().await {
@@ -714,7 +670,7 @@ impl<P: PgProjection> ProjectionRunner<P> {
         isolated: bool,
     ) -> Result<Step, ProjectionError> {
         let store = self.store.clone();
-        let sql = &store.shared.sql;
+        let checkpoints = store.checkpoints();
         let mut tx = store
             .pool()
             .begin()
@@ -801,16 +757,8 @@ impl<P: PgProjection> ProjectionRunner<P> {
                             error = %es_core::ErrorChain(&err),
                             "handler failed; recording a dead letter"
                         );
-                        sqlx::query(&sql.record_dead_letter)
-                            .bind(P::NAME)
-                            .bind(to_i64(e.global_position))
-                            .bind(e.event_id)
-                            .bind(&e.stream_id)
-                            .bind(to_i64(e.stream_version))
-                            .bind(&e.event_type)
-                            .bind(i32::try_from(e.schema_version).unwrap_or(i32::MAX))
-                            .bind(error_chain(&err))
-                            .execute(&mut *tx)
+                        checkpoints
+                            .record_dead_letter(&mut tx, P::NAME, e, error_chain(&err))
                             .await
                             .map_err(|x| self.store_error("recording a dead letter", x))?;
                     }
@@ -818,10 +766,8 @@ impl<P: PgProjection> ProjectionRunner<P> {
             }
         }
         let last = events.last().map_or(self.position, |e| e.global_position);
-        sqlx::query(&sql.update_checkpoint)
-            .bind(P::NAME)
-            .bind(to_i64(last))
-            .execute(&mut *tx)
+        checkpoints
+            .update(&mut tx, P::NAME, last)
             .await
             .map_err(|e| self.store_error("saving the checkpoint", e))?;
         if !self.still_active().await {
@@ -952,113 +898,6 @@ pub(crate) fn is_transient(err: &(dyn std::error::Error + 'static)) -> bool {
         cur = e.source();
     }
     false
-}
-
-/// The session advisory lock that makes a runner the active one, on a
-/// connection of its own.
-pub(crate) struct Lease {
-    conn: PgConnection,
-}
-
-impl Lease {
-    /// Opens a connection and tries the lock once.
-    pub(crate) async fn try_acquire(
-        store: &PgEventStore,
-        name: &str,
-    ) -> Result<Option<Self>, sqlx::Error> {
-        let options = store.pool().connect_options();
-        let mut conn = PgConnection::connect_with(&options)
-            .await
-            .map_err(crate::error::tls_as_tls)?;
-        let app: String = format!("es lease {name}").chars().take(60).collect();
-        sqlx::query(
-            "SELECT set_config('application_name', $1, false), \
-                    set_config('tcp_keepalives_idle', '10', false), \
-                    set_config('tcp_keepalives_interval', '2', false), \
-                    set_config('tcp_keepalives_count', '3', false)",
-        )
-        .bind(app)
-        .execute(&mut conn)
-        .await?;
-        let (got,): (bool,) =
-            sqlx::query_as("SELECT pg_try_advisory_lock(hashtext($1), hashtext($2))")
-                .bind(store.schema())
-                .bind(name)
-                .fetch_one(&mut conn)
-                .await?;
-        if got {
-            Ok(Some(Self { conn }))
-        } else {
-            let _ = conn.close().await;
-            Ok(None)
-        }
-    }
-
-    /// Whether the connection (and so the lock) is still there.
-    pub(crate) async fn alive(&mut self) -> bool {
-        self.conn.ping().await.is_ok()
-    }
-
-    /// Ends the session, which releases the lock.
-    pub(crate) async fn close(self) {
-        let _ = self.conn.close().await;
-    }
-}
-
-impl PgEventStore {
-    /// A projection's checkpoint, head and lag (see [`ProjectionStatus`]),
-    /// for a name and its event types (a projection's `NAME` and
-    /// `EVENT_TYPES`). Does not wait for held-back commits.
-    pub async fn projection_status(
-        &self,
-        projection: &str,
-        types: &[&str],
-    ) -> Result<ProjectionStatus, StoreError> {
-        let row = sqlx::query(&self.shared.sql.projection_status)
-            .bind(projection)
-            .bind(types)
-            .fetch_one(&self.shared.pool)
-            .await
-            .map_err(|e| StoreError::backend(format!("reading the status of `{projection}`"), e))?;
-        let get = |name: &str| -> Result<i64, StoreError> {
-            row.try_get(name).map_err(|e| {
-                StoreError::backend(format!("reading the status of `{projection}`"), e)
-            })
-        };
-        Ok(ProjectionStatus {
-            position: to_u64(get("position")?),
-            head: to_u64(get("head")?),
-            lag: to_u64(get("lag")?),
-        })
-    }
-
-    /// The events a runner with [`ErrorPolicy::DeadLetter`] skipped for
-    /// `projection`, in global order.
-    pub async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, StoreError> {
-        let ctx = || format!("reading the dead letters of `{projection}`");
-        let rows = sqlx::query(&self.shared.sql.dead_letters)
-            .bind(projection)
-            .fetch_all(&self.shared.pool)
-            .await
-            .map_err(|e| StoreError::backend(ctx(), e))?;
-        rows.iter()
-            .map(|r| {
-                let sv: i32 = r.try_get("schema_version")?;
-                Ok(DeadLetter {
-                    projection: r.try_get("projection")?,
-                    global_position: to_u64(r.try_get("global_position")?),
-                    event_id: r.try_get("event_id")?,
-                    stream_id: r.try_get("stream_id")?,
-                    stream_version: to_u64(r.try_get("stream_version")?),
-                    event_type: r.try_get("event_type")?,
-                    schema_version: u32::try_from(sv).unwrap_or(0),
-                    error: r.try_get("error")?,
-                    failed_at: r.try_get("failed_at")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(|e| StoreError::backend(ctx(), e))
-    }
 }
 
 #[cfg(test)]

@@ -1,114 +1,21 @@
-//! Following the store: the shared `LISTEN` task behind
-//! [`EventStore::watch_commits`](es_core::EventStore::watch_commits), and
-//! [`Subscription`].
+//! Following the store: [`Subscription`], made by
+//! [`PgEventStore::subscribe`], which pages through the global log and
+//! waits on the store's commit watch (see `watch`) when caught up.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use es_core::{CommitWatch, EventStore, RecordedEvent, StoreError};
 use futures::Stream;
-use sqlx::postgres::PgListener;
-use tokio::sync::watch;
 
-use crate::PgEventStore;
+use crate::store::PgEventStore;
 
-/// The running listener task's sender, if one runs. One task (and one
-/// connection) per store serves every watcher; it stops when the last
-/// watcher is dropped.
-pub(crate) type WatchSlot = Arc<Mutex<Option<Arc<watch::Sender<u64>>>>>;
-
-/// A receiver fed by the store's listener task, starting it when none runs.
-pub(crate) fn watch(store: &PgEventStore) -> CommitWatch {
-    let slot = &store.shared.watch;
-    let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(tx) = guard.as_ref() {
-        return CommitWatch::new(tx.subscribe());
-    }
-    let tx = Arc::new(watch::Sender::new(0u64));
-    let rx = tx.subscribe();
-    *guard = Some(tx.clone());
-    drop(guard);
-    tokio::spawn(listen(store.clone(), tx));
-    CommitWatch::new(rx)
-}
-
-/// Listens on the store's channel and feeds `tx` with announced positions;
-/// polls the head every poll interval as a backstop (a lost connection, a
-/// missed notification). Ends when no receiver is left.
-async fn listen(store: PgEventStore, tx: Arc<watch::Sender<u64>>) {
-    let channel = store.shared.channel.clone();
-    let mut listener: Option<PgListener> = None;
-    let mut tick = tokio::time::interval(store.shared.poll_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let announce = |pos: u64| {
-        tx.send_if_modified(|cur| {
-            if pos > *cur {
-                *cur = pos;
-                true
-            } else {
-                false
-            }
-        });
-    };
-    loop {
-        if listener.is_none() {
-            match PgListener::connect_with(store.pool()).await {
-                Ok(mut l) => match l.listen(&channel).await {
-                    Ok(()) => listener = Some(l),
-                    Err(e) => {
-                        tracing::warn!(channel = %channel, error = %e, "cannot LISTEN; polling")
-                    }
-                },
-                Err(e) => tracing::warn!(error = %e, "cannot open a listener connection; polling"),
-            }
-        }
-        tokio::select! {
-            () = tx.closed() => {
-                // Decide under the slot's lock, so a watcher that subscribes
-                // right now either finds this task still running or starts
-                // a new one.
-                let mut guard = store.shared.watch.lock().unwrap_or_else(PoisonError::into_inner);
-                if tx.receiver_count() == 0 {
-                    if guard.as_ref().is_some_and(|t| Arc::ptr_eq(t, &tx)) {
-                        *guard = None;
-                    }
-                    break;
-                }
-            }
-            n = recv(&mut listener) => match n {
-                Ok(n) => {
-                    if let Ok(pos) = n.payload().parse::<u64>() {
-                        announce(pos);
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "listener connection lost; reconnecting");
-                    listener = None;
-                    tokio::time::sleep(store.shared.poll_interval).await;
-                }
-            },
-            _ = tick.tick() => {
-                match store.head_now().await {
-                    Ok((_, _, head)) => announce(head),
-                    Err(e) => tracing::debug!(error = %e, "cannot poll the head position"),
-                }
-            }
-        }
-    }
-    if let Some(l) = listener {
-        // Closes the dedicated connection instead of returning it to the pool
-        // with a LISTEN registered.
-        drop(l);
-    }
-    tracing::debug!(channel = %channel, "commit listener stopped");
-}
-
-async fn recv(
-    listener: &mut Option<PgListener>,
-) -> Result<sqlx::postgres::PgNotification, sqlx::Error> {
-    match listener {
-        Some(l) => l.recv().await,
-        None => std::future::pending().await,
+impl PgEventStore {
+    /// Follows the store from `after_position` (0: from the start): yields
+    /// every event in global order, then waits for new commits (woken by
+    /// `NOTIFY`, with a poll every poll interval as a backstop). Only events
+    /// of `types` when given. Dropping it stops it.
+    pub fn subscribe(&self, after_position: u64, types: Option<Vec<String>>) -> Subscription {
+        Subscription::new(self.clone(), after_position, types)
     }
 }
 
@@ -154,7 +61,7 @@ impl std::fmt::Debug for Subscription {
 const PAGE: usize = 500;
 
 impl Subscription {
-    pub(crate) fn new(store: PgEventStore, after: u64, types: Option<Vec<String>>) -> Self {
+    fn new(store: PgEventStore, after: u64, types: Option<Vec<String>>) -> Self {
         Self {
             store,
             after,
@@ -213,7 +120,7 @@ impl Subscription {
                 }
                 Ok(_) => {
                     self.failures = 0;
-                    let poll = self.store.shared.poll_interval;
+                    let poll = self.store.poll_interval();
                     if let Some(w) = self.watch.as_mut() {
                         tokio::select! {
                             changed = w.changed() => if changed.is_none() {

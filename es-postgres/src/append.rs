@@ -1,0 +1,594 @@
+//! Appends, with their SQL: the checked entry that retries
+//! ([`Appends::append_batch`]), one attempt ([`Appends::append_once`]) with
+//! its three statements (one event, a plain batch, and the full statement
+//! that also records a command id or runs under inline projections), the
+//! arrays a batch binds, and the inline projections that run inside an
+//! append's transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use es_core::{
+    AppendResult, CommandRecord, ExpectedVersion, NewEvent, StoreError, check_append,
+    stream_category,
+};
+use futures::TryStreamExt;
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgRow};
+use uuid::Uuid;
+
+use crate::error::InvalidPayload;
+use crate::inline::{ErasedInline, PgProjection, erased};
+use crate::notify::{self, NotifierSlot};
+use crate::read::Reads;
+use crate::row::{POSITION_SHIFT, decode_event, to_i64, to_u64};
+use crate::schema::quote_ident;
+
+/// How many events one transaction may write: the low 20 bits of a global
+/// position number the events of one transaction.
+pub const MAX_EVENTS_PER_TRANSACTION: usize = (1 << POSITION_SHIFT) - 1;
+
+/// How often an append with [`ExpectedVersion::Any`] is retried when another
+/// writer took the same stream version first.
+const ANY_RETRIES: u32 = 32;
+
+/// The append statements, with the (validated, quoted) schema name filled
+/// in once, and what an append needs besides: its limits, the inline
+/// projections it runs, and where it announces its commits.
+#[derive(Clone)]
+pub(crate) struct Appends {
+    /// Payloads above this many bytes are refused before the round trip.
+    max_payload_bytes: usize,
+    /// The channel commits are announced on.
+    channel: String,
+    /// The least time between two announcements.
+    notify_interval: Duration,
+    /// Announces the fast path's commits (see `notify`).
+    notifier: NotifierSlot,
+    /// Projections run inside each append's transaction.
+    inline: Vec<Arc<dyn ErasedInline>>,
+    /// The common append: no command id, no `NOTIFY` in the statement.
+    plain: String,
+    /// `plain` for a single event, from scalars instead of arrays.
+    one: String,
+    /// The append that also checks and records a command id, and notifies
+    /// in its transaction when given a channel.
+    full: String,
+}
+
+impl Appends {
+    pub(crate) fn new(
+        schema: &str,
+        channel: &str,
+        max_payload_bytes: usize,
+        notify_interval: Duration,
+    ) -> Self {
+        let s = quote_ident(schema);
+        Self {
+            max_payload_bytes,
+            channel: channel.to_owned(),
+            notify_interval,
+            notifier: NotifierSlot::default(),
+            inline: Vec::new(),
+            // The common append, as plain as an append can be (the full
+            // statement below costs the server about a third more per
+            // single-event append: executor start-up of its CTEs, measured
+            // with pgbench, see BENCHMARKS.md): read the stream's version,
+            // insert the batch from arrays at the versions after it only
+            // when that is the expected version, return what was inserted.
+            // No rows: the stream is not at the expected version. Positions
+            // need no lookup: each append statement runs in a transaction
+            // of its own, so this transaction has written no event yet.
+            // Concurrent writers that both read the same version collide on
+            // (stream_id, stream_version): the second fails with 23505 and
+            // writes nothing.
+            plain: format!(
+                r#"
+INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version,
+    aggregate_type, event_type, schema_version, payload, metadata, tx_id)
+SELECT (cur.tx_id::text::bigint << {POSITION_SHIFT}) + e.ord, e.event_id, $1,
+       cur.version + e.ord, $2, e.event_type, e.schema_version, e.payload::jsonb,
+       COALESCE(e.metadata::jsonb, '{{}}'::jsonb), cur.tx_id
+FROM (SELECT COALESCE(max(stream_version), 0) AS version, pg_current_xact_id() AS tx_id
+      FROM {s}.events WHERE stream_id = $1) AS cur,
+     unnest($4::uuid[], $5::text[], $6::int4[], $7::text[], $8::text[])
+        WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata, ord)
+WHERE $3::bigint IS NULL OR cur.version = $3::bigint
+RETURNING global_position, stream_version"#
+            ),
+            // The same for one event (every command that emits one), from
+            // scalars: no unnest to set up (about a tenth less server time
+            // per statement, pgbench with 4 clients).
+            one: format!(
+                r#"
+INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version,
+    aggregate_type, event_type, schema_version, payload, metadata, tx_id)
+SELECT (cur.tx_id::text::bigint << {POSITION_SHIFT}) + 1, $4::uuid, $1,
+       cur.version + 1, $2, $5::text, $6::int4, $7::text::jsonb,
+       COALESCE($8::text::jsonb, '{{}}'::jsonb), cur.tx_id
+FROM (SELECT COALESCE(max(stream_version), 0) AS version, pg_current_xact_id() AS tx_id
+      FROM {s}.events WHERE stream_id = $1) AS cur
+WHERE $3::bigint IS NULL OR cur.version = $3::bigint
+RETURNING global_position, stream_version"#
+            ),
+            // One statement, one round trip: check the command id ($9) and
+            // the expected version, insert the whole batch from arrays,
+            // record the command, and notify when $10 (the channel) is not NULL
+            // (only inside an inline projection's transaction; otherwise the
+            // `notify` task announces the commit, see src/notify.rs).
+            // Concurrent writers that both pass the
+            // version check collide on (stream_id, stream_version): the
+            // second fails with 23505 and writes nothing.
+            full: format!(
+                r#"
+WITH cur AS MATERIALIZED (
+    SELECT COALESCE(max(stream_version), 0) AS version
+    FROM {s}.events WHERE stream_id = $1
+), dup AS MATERIALIZED (
+    SELECT first_version, last_version
+    FROM {s}.commands WHERE stream_id = $1 AND command_id = $9::uuid
+), ok AS MATERIALIZED (
+    SELECT cur.version FROM cur
+    WHERE NOT EXISTS (SELECT 1 FROM dup)
+      AND ($3::bigint IS NULL OR cur.version = $3::bigint)
+), txn AS MATERIALIZED (
+    SELECT x.id, COALESCE(
+        (SELECT max(global_position) FROM {s}.events
+         WHERE global_position > x.base AND global_position < x.base + {per_tx}),
+        x.base) AS base
+    FROM ok, (SELECT pg_current_xact_id() AS id,
+                     (pg_current_xact_id()::text::bigint) << {POSITION_SHIFT} AS base) AS x
+), ins AS (
+    INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version,
+        aggregate_type, event_type, schema_version, payload, metadata, tx_id)
+    SELECT txn.base + e.ord, e.event_id, $1, ok.version + e.ord, $2, e.event_type,
+           e.schema_version, e.payload::jsonb, COALESCE(e.metadata::jsonb, '{{}}'::jsonb), txn.id
+    FROM ok, txn, unnest($4::uuid[], $5::text[], $6::int4[], $7::text[], $8::text[])
+        WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata, ord)
+    RETURNING global_position, stream_version
+), summary AS MATERIALIZED (
+    SELECT count(*) AS n, min(stream_version) AS first_version,
+           max(stream_version) AS last_version, max(global_position) AS last_position
+    FROM ins
+), cmd AS (
+    INSERT INTO {s}.commands (stream_id, command_id, first_version, last_version)
+    SELECT $1, $9::uuid, first_version, last_version FROM summary
+    WHERE $9::uuid IS NOT NULL AND n > 0
+    RETURNING 1
+), notified AS (
+    SELECT pg_notify($10, last_position::text) FROM summary WHERE n > 0 AND $10::text IS NOT NULL
+)
+SELECT cur.version AS current_version, summary.n, summary.first_version,
+       summary.last_version, summary.last_position,
+       dup.first_version AS dup_first, dup.last_version AS dup_last,
+       (SELECT count(*) FROM cmd) AS commands, (SELECT count(*) FROM notified) AS notified
+FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
+                per_tx = 1i64 << POSITION_SHIFT,
+            ),
+        }
+    }
+
+    /// Adds `projection` to the inline projections, after the others.
+    pub(crate) fn add_inline<P>(&mut self, projection: P)
+    where
+        P: PgProjection + Clone + Sync,
+    {
+        self.inline.push(erased(projection));
+    }
+
+    /// The names of the inline projections, in the order they run.
+    pub(crate) fn inline_names(&self) -> Vec<&'static str> {
+        self.inline.iter().map(|p| p.name()).collect()
+    }
+
+    /// Runs each inline projection's setup hook in a transaction of its own.
+    pub(crate) async fn setup_inline(&self, pool: &PgPool) -> Result<(), StoreError> {
+        for projection in &self.inline {
+            let ctx = || format!("setting up inline projection `{}`", projection.name());
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(|e| StoreError::backend(ctx(), e))?;
+            projection
+                .setup(&mut tx)
+                .await
+                .map_err(|e| StoreError::backend(ctx(), e))?;
+            tx.commit()
+                .await
+                .map_err(|e| StoreError::backend(ctx(), e))?;
+        }
+        Ok(())
+    }
+
+    /// An append: checks the batch, then runs [`Appends::append_once`] until
+    /// it stores the batch, finds it recorded (same command id) or finds
+    /// the stream elsewhere than expected; retries when another writer took
+    /// the version an [`ExpectedVersion::Any`] append was after. Announces
+    /// the commit.
+    pub(crate) async fn append_batch(
+        &self,
+        pool: &PgPool,
+        reads: &Reads,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        // Before anything reaches the server: the whole batch or nothing.
+        check_append(stream_id, &events, self.max_payload_bytes)?;
+        let span = tracing::Span::current();
+        if events.is_empty() {
+            let actual = reads.stream_version(pool, stream_id).await?;
+            if !expected.admits(actual) {
+                return Err(StoreError::VersionConflict {
+                    stream_id: stream_id.to_owned(),
+                    expected,
+                    actual,
+                });
+            }
+            span.record("version", actual);
+            return Ok(AppendResult::unchanged(actual));
+        }
+        if events.len() > MAX_EVENTS_PER_TRANSACTION {
+            return Err(StoreError::backend(
+                format!("appending to stream `{stream_id}`"),
+                format!(
+                    "a batch of {} events is over the limit of {MAX_EVENTS_PER_TRANSACTION} per append",
+                    events.len()
+                ),
+            ));
+        }
+        let command_id = events[0].metadata.command_id;
+        let batch = Batch::new(stream_id, events)?;
+        let expected_sql = match expected {
+            ExpectedVersion::Any => None,
+            ExpectedVersion::NoStream => Some(0),
+            ExpectedVersion::Exact(v) => Some(to_i64(v)),
+        };
+        let ctx = || format!("appending to stream `{stream_id}`");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = match self
+                .append_once(pool, reads, stream_id, expected_sql, command_id, &batch)
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(AppendError::Other(e)) => return Err(e),
+                Err(AppendError::Sql(e)) => {
+                    let Some((code, constraint)) = db_error(&e) else {
+                        return Err(StoreError::backend(ctx(), e));
+                    };
+                    match (code.as_str(), constraint.as_deref()) {
+                        ("23505", Some("events_stream_version_key" | "commands_pkey")) => {
+                            // Another writer got there first. The same command?
+                            if let Some(id) = command_id
+                                && let Some(r) = reads.find_command(pool, stream_id, id).await?
+                            {
+                                return Ok(AppendResult::duplicate(r));
+                            }
+                            if expected == ExpectedVersion::Any && attempt <= ANY_RETRIES {
+                                tracing::debug!(stream = %stream_id, attempt, "stream version taken; appending again");
+                                continue;
+                            }
+                            let actual = reads.stream_version(pool, stream_id).await?;
+                            span.record("version", actual);
+                            return Err(StoreError::VersionConflict {
+                                stream_id: stream_id.to_owned(),
+                                expected,
+                                actual,
+                            });
+                        }
+                        // 22P02: not JSON; 22P05: `\u0000` (jsonb cannot hold
+                        // it); 22021: a byte PostgreSQL text refuses.
+                        ("22P02" | "22P05" | "22021", _) => {
+                            let reason = e
+                                .as_database_error()
+                                .map(|d| d.message().to_owned())
+                                .unwrap_or_default();
+                            return Err(StoreError::backend(
+                                ctx(),
+                                InvalidPayload {
+                                    event_type: batch.types.join(", "),
+                                    reason: format!(
+                                        "PostgreSQL refused a payload or metadata as jsonb ({reason}); \
+                                         note that jsonb cannot store the \\u0000 escape"
+                                    ),
+                                },
+                            ));
+                        }
+                        _ => return Err(StoreError::backend(ctx(), e)),
+                    }
+                }
+            };
+            if let Some((first, last)) = outcome.duplicate {
+                span.record("version", last);
+                return Ok(AppendResult::duplicate(CommandRecord {
+                    first_version: to_u64(first),
+                    last_version: to_u64(last),
+                }));
+            }
+            let Some((first, last, last_position)) = outcome.inserted else {
+                // Not at the expected version. The plain statement does not
+                // say where the stream was; read it now. Should it have
+                // reached the expected version since, the append is simply
+                // tried again.
+                let actual = match outcome.current {
+                    Some(v) => to_u64(v),
+                    None => reads.stream_version(pool, stream_id).await?,
+                };
+                if expected.admits(actual) && attempt <= ANY_RETRIES {
+                    continue;
+                }
+                span.record("version", actual);
+                return Err(StoreError::VersionConflict {
+                    stream_id: stream_id.to_owned(),
+                    expected,
+                    actual,
+                });
+            };
+            let (first, last, last_position) = (to_u64(first), to_u64(last), to_u64(last_position));
+            span.record("version", last);
+            if self.inline.is_empty() {
+                notify::announce(
+                    &self.notifier,
+                    pool,
+                    &self.channel,
+                    self.notify_interval,
+                    last_position,
+                );
+            }
+            return Ok(AppendResult {
+                first_version: first,
+                last_version: last,
+                last_position: Some(last_position),
+                duplicate: false,
+            });
+        }
+    }
+
+    /// One attempt at an append: one statement in its own transaction, or
+    /// (with inline projections) the full statement, the projections and
+    /// `COMMIT` in one.
+    async fn append_once(
+        &self,
+        pool: &PgPool,
+        reads: &Reads,
+        stream_id: &str,
+        expected: Option<i64>,
+        command_id: Option<Uuid>,
+        batch: &Batch,
+    ) -> Result<Outcome, AppendError> {
+        if self.inline.is_empty() {
+            // The fast path: one statement, its own transaction.
+            // No NOTIFY in it: that would serialize concurrent commits (see
+            // `notify`); `append_batch` announces the commit afterwards.
+            if command_id.is_none() {
+                let query = if batch.ids.len() == 1 {
+                    sqlx::query(&self.one)
+                        .bind(stream_id)
+                        .bind(stream_category(stream_id))
+                        .bind(expected)
+                        .bind(batch.ids[0])
+                        .bind(&batch.types[0])
+                        .bind(batch.versions[0])
+                        .bind(&batch.payloads[0])
+                        .bind(&batch.metadata[0])
+                } else {
+                    batch.bind(sqlx::query(&self.plain), stream_id, expected)
+                };
+                let mut rows = query.fetch(pool);
+                let mut outcome = Outcome::default();
+                while let Some(row) = rows.try_next().await? {
+                    outcome.add_returned(&row)?;
+                }
+                return Ok(outcome);
+            }
+            let row = self
+                .append_query(stream_id, expected, command_id, batch, false)
+                .fetch_one(pool)
+                .await?;
+            return Ok(Outcome::from_row(&row)?);
+        }
+        // Inline projections: the full statement in a transaction, then the
+        // inserted events through each projection that reads their types,
+        // then COMMIT. A failing handler rolls everything back.
+        let mut tx = pool.begin().await?;
+        let row = self
+            .append_query(stream_id, expected, command_id, batch, true)
+            .fetch_one(&mut *tx)
+            .await?;
+        let outcome = Outcome::from_row(&row)?;
+        let wanted = |t: &str| self.inline.iter().any(|p| p.types().contains(&t));
+        if let Some((first, last, _)) = outcome.inserted
+            && batch.types.iter().any(|t| wanted(t))
+        {
+            let rows = reads.stream_rows(&mut *tx, stream_id, first, last).await?;
+            let events = rows
+                .iter()
+                .map(decode_event)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(AppendError::Other)?;
+            for projection in &self.inline {
+                projection
+                    .apply(&events, &mut tx)
+                    .await
+                    .map_err(|e| {
+                        AppendError::Other(StoreError::backend(
+                            format!(
+                                "appending to stream `{stream_id}`: inline projection `{}` failed; nothing was stored",
+                                projection.name()
+                            ),
+                            e,
+                        ))
+                    })?;
+            }
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    fn append_query<'q>(
+        &'q self,
+        stream_id: &'q str,
+        expected: Option<i64>,
+        command_id: Option<Uuid>,
+        batch: &'q Batch,
+        notify_in_transaction: bool,
+    ) -> PgQuery<'q> {
+        batch
+            .bind(sqlx::query(&self.full), stream_id, expected)
+            .bind(command_id)
+            .bind(notify_in_transaction.then_some(self.channel.as_str()))
+    }
+}
+
+/// Why one append attempt failed.
+enum AppendError {
+    /// The database refused (classified by the caller: conflicts, payloads).
+    Sql(sqlx::Error),
+    /// Anything else, e.g. an inline projection's handler.
+    Other(StoreError),
+}
+
+impl From<sqlx::Error> for AppendError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+/// What one append statement did.
+#[derive(Default)]
+struct Outcome {
+    /// An earlier batch with the same command id: its first and last version.
+    duplicate: Option<(i64, i64)>,
+    /// The inserted events' first and last version and last position;
+    /// `None` when nothing was inserted (the stream was not at the expected
+    /// version).
+    inserted: Option<(i64, i64, i64)>,
+    /// The stream's version before the statement, when the statement says.
+    current: Option<i64>,
+}
+
+impl Outcome {
+    /// Adds one of the plain statement's returned rows (one per inserted
+    /// event).
+    fn add_returned(&mut self, row: &PgRow) -> Result<(), sqlx::Error> {
+        let position: i64 = row.try_get(0)?;
+        let version: i64 = row.try_get(1)?;
+        self.inserted = Some(match self.inserted {
+            None => (version, version, position),
+            Some((first, last, at)) => (first.min(version), last.max(version), at.max(position)),
+        });
+        Ok(())
+    }
+
+    /// From the full statement's one row.
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        let get = |name: &str| row.try_get::<Option<i64>, _>(name);
+        let duplicate = get("dup_first")?.zip(get("dup_last")?);
+        let inserted = if get("n")?.unwrap_or(0) > 0 {
+            get("first_version")?
+                .zip(get("last_version")?)
+                .zip(get("last_position")?)
+                .map(|((first, last), at)| (first, last, at))
+        } else {
+            None
+        };
+        Ok(Self {
+            duplicate,
+            inserted,
+            current: get("current_version")?,
+        })
+    }
+}
+
+/// The arrays one append binds.
+struct Batch {
+    ids: Vec<Uuid>,
+    types: Vec<String>,
+    versions: Vec<i32>,
+    payloads: Vec<String>,
+    /// `None` for empty metadata: the statement stores `{}` for it, so the
+    /// common case neither encodes nor parses anything.
+    metadata: Vec<Option<String>>,
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+impl Batch {
+    /// Binds what both array statements start with: $1 stream id, $2 its
+    /// category, $3 the expected version (NULL: any), $4–$8 the arrays.
+    fn bind<'q>(
+        &'q self,
+        query: PgQuery<'q>,
+        stream_id: &'q str,
+        expected: Option<i64>,
+    ) -> PgQuery<'q> {
+        query
+            .bind(stream_id)
+            .bind(stream_category(stream_id))
+            .bind(expected)
+            .bind(&self.ids)
+            .bind(&self.types)
+            .bind(&self.versions)
+            .bind(&self.payloads)
+            .bind(&self.metadata)
+    }
+
+    fn new(stream_id: &str, events: Vec<NewEvent>) -> Result<Self, StoreError> {
+        let mut b = Self {
+            ids: Vec::with_capacity(events.len()),
+            types: Vec::with_capacity(events.len()),
+            versions: Vec::with_capacity(events.len()),
+            payloads: Vec::with_capacity(events.len()),
+            metadata: Vec::with_capacity(events.len()),
+        };
+        for e in events {
+            let NewEvent {
+                event_id,
+                event_type,
+                schema_version,
+                payload,
+                metadata,
+            } = e;
+            let invalid = |reason: String| {
+                StoreError::backend(
+                    format!("appending to stream `{stream_id}`"),
+                    InvalidPayload {
+                        event_type: event_type.clone(),
+                        reason,
+                    },
+                )
+            };
+            let payload = String::from_utf8(payload)
+                .map_err(|err| invalid(format!("payload is not UTF-8: {err}")))?;
+            if payload.contains('\0') {
+                return Err(invalid("payload contains a NUL byte".to_owned()));
+            }
+            let metadata = if metadata.is_empty() {
+                None
+            } else {
+                Some(
+                    serde_json::to_string(&metadata)
+                        .map_err(|err| invalid(format!("metadata cannot be encoded: {err}")))?,
+                )
+            };
+            b.ids.push(event_id);
+            b.versions
+                .push(i32::try_from(schema_version).unwrap_or(i32::MAX));
+            b.types.push(event_type);
+            b.payloads.push(payload);
+            b.metadata.push(metadata);
+        }
+        Ok(b)
+    }
+}
+
+/// The SQLSTATE and constraint of a database error.
+fn db_error(e: &sqlx::Error) -> Option<(String, Option<String>)> {
+    let db = e.as_database_error()?;
+    Some((
+        db.code().map(|c| c.into_owned()).unwrap_or_default(),
+        db.constraint().map(str::to_owned),
+    ))
+}

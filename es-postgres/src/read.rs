@@ -1,0 +1,356 @@
+//! Reads, each with its SQL: a stream page, a replay that lends rows as
+//! they arrive, a page of the global log that waits for held-back commits
+//! and says how far it scanned, the head, and the small lookups (a stream's
+//! version, a recorded command).
+
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use es_core::{CommandRecord, ReadAllPage, RecordedEvent, ReplayedEvent, StoreError, StreamEnd};
+use futures::TryStreamExt;
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgRow};
+use uuid::Uuid;
+
+use crate::row::{
+    COLUMNS, POSITION_SHIFT, decode_event, decode_event_at, limit_i64, stream_end, to_i64, to_u64,
+};
+use crate::schema::quote_ident;
+
+/// The bound below which every transaction has finished (committed or
+/// rolled back), as a global position: an SQL expression.
+///
+/// It is `pg_snapshot_xmin` of the statement's snapshot, except that
+/// transactions known to run in another database are left out: they
+/// cannot write this database's events, and a long one (a CREATE
+/// DATABASE, another application's batch job) would otherwise hold
+/// every reader back. A transaction is left out only when
+/// pg_stat_activity shows it in another database; one that is not
+/// found (it ended since the snapshot, or its backend is not visible
+/// to this role) still counts, so the bound is never too high.
+pub(crate) fn settled_bound() -> String {
+    format!(
+        "((SELECT LEAST(pg_snapshot_xmax(s.snap)::text::bigint, \
+             (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s.snap) AS x \
+              WHERE NOT EXISTS ( \
+                  SELECT 1 FROM pg_stat_activity AS a \
+                  WHERE a.backend_xid IS NOT NULL \
+                    AND a.backend_xid::text::bigint = (x::text::bigint & 4294967295) \
+                    AND a.datname IS DISTINCT FROM current_database()))) \
+           FROM (SELECT pg_current_snapshot() AS snap) AS s) << {POSITION_SHIFT})"
+    )
+}
+
+/// The read statements, with the (validated, quoted) schema name filled in
+/// once, and how long a read of the global log waits for held-back commits.
+#[derive(Clone)]
+pub(crate) struct Reads {
+    settle_timeout: Duration,
+    read_stream: String,
+    /// `read_stream` with only the columns a replay reads.
+    replay_stream: String,
+    /// `replay_stream` without a time bound.
+    replay_stream_to_version: String,
+    read_all: String,
+    head: String,
+    stream_version: String,
+    find_command: String,
+}
+
+impl Reads {
+    pub(crate) fn new(schema: &str, settle_timeout: Duration) -> Self {
+        let s = quote_ident(schema);
+        let bound = settled_bound();
+        // What a replay reads: only the columns it decodes.
+        let replay = format!(
+            "SELECT stream_version, event_type, schema_version, payload::text AS payload \
+             FROM {s}.events \
+             WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3"
+        );
+        Self {
+            settle_timeout,
+            read_stream: format!(
+                "SELECT {COLUMNS} FROM {s}.events \
+                 WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3 \
+                   AND ($4::timestamptz IS NULL OR recorded_at <= $4::timestamptz) \
+                 ORDER BY stream_version LIMIT $5"
+            ),
+            replay_stream: format!(
+                "{replay} AND ($4::timestamptz IS NULL OR recorded_at <= $4::timestamptz) \
+                 ORDER BY stream_version LIMIT $5"
+            ),
+            // The common replay (to the head or a version) without the time
+            // test: a prepared statement's generic plan would evaluate
+            // `$4 IS NULL OR …` on every row.
+            replay_stream_to_version: format!("{replay} ORDER BY stream_version LIMIT $4"),
+            read_all: format!(
+                r#"
+WITH b AS MATERIALIZED (SELECT {bound} AS bound),
+s AS MATERIALIZED (
+    SELECT b.bound,
+           (SELECT COALESCE(max(global_position), 0) FROM {s}.events) AS visible,
+           (SELECT COALESCE(max(global_position), 0) FROM {s}.events
+            WHERE global_position < b.bound) AS head
+    FROM b
+)
+SELECT s.bound, s.visible, s.head, e.*
+FROM s LEFT JOIN LATERAL (
+    SELECT {COLUMNS} FROM {s}.events
+    WHERE global_position > $1 AND global_position < s.bound
+      AND ($3::text[] IS NULL OR event_type = ANY($3::text[]))
+    ORDER BY global_position LIMIT $2
+) AS e ON true
+ORDER BY e.global_position"#
+            ),
+            head: format!(
+                r#"
+WITH s AS MATERIALIZED (SELECT {bound} AS bound)
+SELECT s.bound,
+       (SELECT COALESCE(max(global_position), 0) FROM {s}.events) AS visible,
+       (SELECT COALESCE(max(global_position), 0) FROM {s}.events
+        WHERE global_position < s.bound) AS head
+FROM s"#
+            ),
+            stream_version: format!(
+                "SELECT COALESCE(max(stream_version), 0) FROM {s}.events WHERE stream_id = $1"
+            ),
+            find_command: format!(
+                "SELECT first_version, last_version FROM {s}.commands \
+                 WHERE stream_id = $1 AND command_id = $2"
+            ),
+        }
+    }
+
+    /// One `read_stream`: at most `limit` events of `stream_id` from
+    /// `from_version` to `to`.
+    pub(crate) async fn read_stream_page(
+        &self,
+        pool: &PgPool,
+        stream_id: &str,
+        from_version: u64,
+        to: StreamEnd,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (to_version, to_time) = stream_end(to);
+        let rows = sqlx::query(&self.read_stream)
+            .bind(stream_id)
+            .bind(to_i64(from_version.max(1)))
+            .bind(to_version)
+            .bind(to_time)
+            .bind(limit_i64(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(|e| StoreError::backend(format!("reading stream `{stream_id}`"), e))?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    /// The rows of versions `first..=last` of `stream_id`, read on `conn`
+    /// (an append's transaction reads back what it inserted).
+    pub(crate) async fn stream_rows<'c, E>(
+        &self,
+        conn: E,
+        stream_id: &str,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<PgRow>, sqlx::Error>
+    where
+        E: sqlx::Executor<'c, Database = sqlx::Postgres>,
+    {
+        sqlx::query(&self.read_stream)
+            .bind(stream_id)
+            .bind(first)
+            .bind(last)
+            .bind(None::<es_core::Timestamp>)
+            .bind(last - first + 1)
+            .fetch_all(conn)
+            .await
+    }
+
+    /// One `replay_stream`: selects only the four columns a replay reads
+    /// and lends each row to `visit` as it arrives.
+    pub(crate) async fn replay_rows<F>(
+        &self,
+        pool: &PgPool,
+        stream_id: &str,
+        from_version: u64,
+        to: StreamEnd,
+        limit: usize,
+        mut visit: F,
+    ) -> Result<usize, StoreError>
+    where
+        F: FnMut(ReplayedEvent<'_>) -> ControlFlow<()> + Send,
+    {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let (to_version, to_time) = stream_end(to);
+        let backend = |e| StoreError::backend(format!("reading stream `{stream_id}`"), e);
+        let query = match to_time {
+            None => sqlx::query(&self.replay_stream_to_version)
+                .bind(stream_id)
+                .bind(to_i64(from_version.max(1)))
+                .bind(to_version)
+                .bind(limit_i64(limit)),
+            Some(t) => sqlx::query(&self.replay_stream)
+                .bind(stream_id)
+                .bind(to_i64(from_version.max(1)))
+                .bind(to_version)
+                .bind(Some(t))
+                .bind(limit_i64(limit)),
+        };
+        let mut rows = query.fetch(pool);
+        let mut visited = 0;
+        while let Some(row) = rows.try_next().await.map_err(backend)? {
+            let stream_version: i64 = row.try_get(0).map_err(backend)?;
+            let event_type: &str = row.try_get(1).map_err(backend)?;
+            let schema_version: i32 = row.try_get(2).map_err(backend)?;
+            let payload: &str = row.try_get(3).map_err(backend)?;
+            visited += 1;
+            let flow = visit(ReplayedEvent {
+                stream_version: to_u64(stream_version),
+                event_type,
+                schema_version: u32::try_from(schema_version).unwrap_or(0),
+                payload: payload.as_bytes(),
+            });
+            if flow.is_break() {
+                break;
+            }
+        }
+        Ok(visited)
+    }
+
+    /// One `read_all`: runs its statement until every event that was visible when
+    /// the call started is below the bound, or the settle timeout passes.
+    pub(crate) async fn read_all_page(
+        &self,
+        pool: &PgPool,
+        after_position: u64,
+        limit: usize,
+        types: Option<&[&str]>,
+    ) -> Result<ReadAllPage, StoreError> {
+        if limit == 0 {
+            return Ok(ReadAllPage::new(Vec::new(), after_position));
+        }
+        let types: Option<Vec<&str>> = types.map(<[&str]>::to_vec);
+        let deadline = tokio::time::Instant::now() + self.settle_timeout;
+        let mut target: Option<i64> = None;
+        let mut delay = Duration::from_millis(1);
+        let fail = |e| StoreError::backend("reading all streams", e);
+        loop {
+            let rows = sqlx::query(&self.read_all)
+                .bind(to_i64(after_position))
+                .bind(limit_i64(limit))
+                .bind(&types)
+                .fetch_all(pool)
+                .await
+                .map_err(fail)?;
+            let Some(first) = rows.first() else {
+                return Ok(ReadAllPage::new(Vec::new(), after_position));
+            };
+            let bound: i64 = first.try_get("bound").map_err(fail)?;
+            let visible: i64 = first.try_get("visible").map_err(fail)?;
+            // The newest position below the bound, from the same snapshot
+            // as the events: how far a short page has scanned.
+            let head: i64 = first.try_get("head").map_err(fail)?;
+            let mut events = Vec::with_capacity(rows.len());
+            for row in &rows {
+                // `bound, visible, head, COLUMNS…`: the event's columns start at 3.
+                let Some(pos) = row.try_get::<Option<i64>, _>(3).map_err(fail)? else {
+                    continue;
+                };
+                match decode_event_at(row, 3) {
+                    Ok(event) => events.push(event),
+                    // One bad row is its own error: the events before it
+                    // go out first (the page ends there), and a read that
+                    // starts at it reports it with its position.
+                    Err(e) if !events.is_empty() => {
+                        tracing::debug!(position = pos, error = %e, "read_all stops before an unreadable event");
+                        let scanned_to = events
+                            .last()
+                            .map_or(after_position, |e: &RecordedEvent| e.global_position);
+                        return Ok(ReadAllPage::new(events, scanned_to));
+                    }
+                    Err(e) => {
+                        let stream: String = row.try_get(3 + 2).unwrap_or_else(|_| "?".to_owned());
+                        return Err(StoreError::unreadable(to_u64(pos), stream, e));
+                    }
+                }
+            }
+            let target = *target.get_or_insert(visible);
+            let settled = target < bound || target <= to_i64(after_position);
+            if events.len() >= limit || settled || tokio::time::Instant::now() >= deadline {
+                let scanned_to = match events.last() {
+                    Some(last) if events.len() >= limit => last.global_position,
+                    last => to_u64(head)
+                        .max(after_position)
+                        .max(last.map_or(0, |e| e.global_position)),
+                };
+                return Ok(ReadAllPage::new(events, scanned_to));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// The head below the settled bound, without waiting: the bound, the
+    /// newest visible position and the newest position below the bound.
+    pub(crate) async fn head_now(&self, pool: &PgPool) -> Result<(u64, u64, u64), StoreError> {
+        let (bound, visible, head): (i64, i64, i64) = sqlx::query_as(&self.head)
+            .fetch_one(pool)
+            .await
+            .map_err(|e| StoreError::backend("reading the head position", e))?;
+        Ok((to_u64(bound), to_u64(visible), to_u64(head)))
+    }
+
+    /// The newest position `read_all` would return, waiting like it does
+    /// for events committed before the call.
+    pub(crate) async fn head_position(&self, pool: &PgPool) -> Result<u64, StoreError> {
+        let deadline = tokio::time::Instant::now() + self.settle_timeout;
+        let mut delay = Duration::from_millis(1);
+        let (mut bound, target, mut head) = self.head_now(pool).await?;
+        while target >= bound && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(50));
+            (bound, _, head) = self.head_now(pool).await?;
+        }
+        Ok(head)
+    }
+
+    pub(crate) async fn stream_version(
+        &self,
+        pool: &PgPool,
+        stream_id: &str,
+    ) -> Result<u64, StoreError> {
+        let (v,): (i64,) = sqlx::query_as(&self.stream_version)
+            .bind(stream_id)
+            .fetch_one(pool)
+            .await
+            .map_err(|e| {
+                StoreError::backend(format!("reading the version of stream `{stream_id}`"), e)
+            })?;
+        Ok(to_u64(v))
+    }
+
+    pub(crate) async fn find_command(
+        &self,
+        pool: &PgPool,
+        stream_id: &str,
+        command_id: Uuid,
+    ) -> Result<Option<CommandRecord>, StoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(&self.find_command)
+            .bind(stream_id)
+            .bind(command_id)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| {
+                StoreError::backend(format!("looking up a command of stream `{stream_id}`"), e)
+            })?;
+        Ok(row.map(|(f, l)| CommandRecord {
+            first_version: to_u64(f),
+            last_version: to_u64(l),
+        }))
+    }
+}
