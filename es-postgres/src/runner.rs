@@ -486,6 +486,39 @@ impl<P: PgProjection> ProjectionRunner<P> {
             .map_err(|e| self.store_error("locking the checkpoint", e))
     }
 
+    /// Begins a batch transaction with the checkpoint row locked at this
+    /// runner's position; `Err(step)` (nothing begun) when the checkpoint
+    /// moved under the runner (read again) or its row is gone (activate
+    /// again, which creates it at 0).
+    async fn begin_at_checkpoint(
+        &mut self,
+    ) -> Result<Result<sqlx::Transaction<'static, sqlx::Postgres>, Step>, ProjectionError> {
+        let mut tx = self
+            .store
+            .pool()
+            .begin()
+            .await
+            .map_err(|e| self.store_error("beginning a batch", e))?;
+        match self.lock_checkpoint(&mut tx).await? {
+            Some(p) if p == self.position => Ok(Ok(tx)),
+            Some(p) => {
+                tracing::debug!(
+                    projection = P::NAME,
+                    expected = self.position,
+                    stored = p,
+                    "the checkpoint moved under this runner; reading again"
+                );
+                self.position = p;
+                Ok(Err(Step::Moved))
+            }
+            None => {
+                drop(tx);
+                self.release().await;
+                Ok(Err(Step::Moved))
+            }
+        }
+    }
+
     /// Whether the lease connection still answers.
     async fn still_active(&mut self) -> bool {
         match self.lease.as_mut() {
@@ -598,23 +631,10 @@ impl<P: PgProjection> ProjectionRunner<P> {
     ) -> Result<Step, ProjectionError> {
         let store = self.store.clone();
         let checkpoints = store.checkpoints();
-        let mut tx = store
-            .pool()
-            .begin()
-            .await
-            .map_err(|e| self.store_error("beginning a batch", e))?;
-        match self.lock_checkpoint(&mut tx).await? {
-            Some(p) if p == self.position => {}
-            Some(p) => {
-                self.position = p;
-                return Ok(Step::Moved);
-            }
-            None => {
-                drop(tx);
-                self.release().await;
-                return Ok(Step::Moved);
-            }
-        }
+        let mut tx = match self.begin_at_checkpoint().await? {
+            Ok(tx) => tx,
+            Err(step) => return Ok(step),
+        };
         tracing::warn!(
             projection = P::NAME,
             position,
@@ -671,31 +691,10 @@ impl<P: PgProjection> ProjectionRunner<P> {
     ) -> Result<Step, ProjectionError> {
         let store = self.store.clone();
         let checkpoints = store.checkpoints();
-        let mut tx = store
-            .pool()
-            .begin()
-            .await
-            .map_err(|e| self.store_error("beginning a batch", e))?;
-        match self.lock_checkpoint(&mut tx).await? {
-            Some(p) if p == self.position => {}
-            Some(p) => {
-                tracing::debug!(
-                    projection = P::NAME,
-                    expected = self.position,
-                    stored = p,
-                    "the checkpoint moved under this runner; reading again"
-                );
-                self.position = p;
-                return Ok(Step::Moved);
-            }
-            None => {
-                // The row is gone (deleted by hand): activate again, which
-                // creates it at 0.
-                drop(tx);
-                self.release().await;
-                return Ok(Step::Moved);
-            }
-        }
+        let mut tx = match self.begin_at_checkpoint().await? {
+            Ok(tx) => tx,
+            Err(step) => return Ok(step),
+        };
         let isolate_on =
             |err: &ProjectionError| self.policy == ErrorPolicy::DeadLetter && !is_transient(err);
         if !isolated {
