@@ -82,6 +82,7 @@
 //! ```
 
 pub mod aggregate;
+pub mod consumer;
 pub mod envelope;
 pub mod error;
 pub mod event;

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use uuid::Uuid;
 
+use crate::consumer::memory::SharedConsumers;
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
 use crate::store::{
     AppendResult, CommandRecord, CommitWatch, DEFAULT_MAX_PAYLOAD_BYTES, EventStore,
@@ -50,6 +51,8 @@ impl Default for InMemoryEventStore {
 struct Shared {
     state: Mutex<State>,
     commits: tokio::sync::watch::Sender<u64>,
+    /// Checkpoints, dead letters and leases of the consumer engine.
+    consumers: SharedConsumers,
 }
 
 impl Default for Shared {
@@ -57,6 +60,7 @@ impl Default for Shared {
         Self {
             state: Mutex::default(),
             commits: tokio::sync::watch::Sender::new(0),
+            consumers: SharedConsumers::default(),
         }
     }
 }
@@ -116,6 +120,33 @@ impl InMemoryEventStore {
     /// Whether the store holds no events.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    pub(crate) fn consumers(&self) -> &SharedConsumers {
+        &self.inner.consumers
+    }
+
+    /// The event at a global position.
+    pub(crate) fn event_at(&self, position: u64) -> Option<RecordedEvent> {
+        let index = usize::try_from(position).ok()?.checked_sub(1)?;
+        self.lock().log.get(index).map(|e| RecordedEvent::clone(e))
+    }
+
+    /// The newest position of `types` (every type: `None`) and how many of
+    /// them lie after `after`.
+    pub(crate) fn type_stats(&self, types: Option<&[&str]>, after: u64) -> (u64, u64) {
+        let state = self.lock();
+        let mut head = 0;
+        let mut lag = 0;
+        for e in &state.log {
+            if types.is_none_or(|t| t.contains(&e.event_type.as_str())) {
+                head = e.global_position;
+                if e.global_position > after {
+                    lag += 1;
+                }
+            }
+        }
+        (head, lag)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

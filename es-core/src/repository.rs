@@ -57,6 +57,10 @@ pub struct Executed<A: Aggregate> {
     pub first_version: u64,
     /// The stream version after the command's events.
     pub version: u64,
+    /// The global position of the command's last event (`None` when it
+    /// produced none): what a read model's
+    /// [`Progress::wait_for`](crate::consumer::Progress::wait_for) waits for.
+    pub last_position: Option<u64>,
     /// The state after the command's events.
     pub state: A,
     /// True when the command id had already been recorded and nothing new was
@@ -75,6 +79,7 @@ where
             .field("events", &self.events)
             .field("first_version", &self.first_version)
             .field("version", &self.version)
+            .field("last_position", &self.last_position)
             .field("state", &self.state)
             .field("duplicate", &self.duplicate)
             .finish()
@@ -328,6 +333,7 @@ where
                     events,
                     first_version: version + 1,
                     version,
+                    last_position: None,
                     state,
                     duplicate: false,
                 });
@@ -368,6 +374,7 @@ where
                         events,
                         first_version: result.first_version,
                         version: result.last_version,
+                        last_position: result.last_position,
                         state,
                         duplicate: false,
                     });
@@ -389,6 +396,7 @@ where
         last_version: u64,
     ) -> Result<Executed<A>, RepositoryError> {
         let mut events = Vec::new();
+        let mut last_position = None;
         let mut next = first_version;
         while next <= last_version {
             let page = self
@@ -405,6 +413,7 @@ where
                         .map_err(|e| RepositoryError::from_decode(rec, e))?,
                 );
                 next = rec.stream_version + 1;
+                last_position = Some(rec.global_position);
             }
         }
         let loaded = self
@@ -416,6 +425,7 @@ where
             events,
             first_version,
             version: last_version,
+            last_position,
             state: loaded.state,
             duplicate: true,
         })

@@ -3,52 +3,15 @@
 //! transaction), a projection's status (checkpoint, head, lag), and the
 //! dead letters a runner records.
 
-use es_core::{RecordedEvent, StoreError, Timestamp};
+use es_core::{RecordedEvent, StoreError};
 use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgPool};
-use uuid::Uuid;
 
 use crate::read::settled_bound;
 use crate::row::{to_i64, to_u64};
 use crate::schema::quote_ident;
 
-/// Where a projection is. See [`ProjectionRunner::status`](crate::ProjectionRunner::status).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ProjectionStatus {
-    /// The checkpoint: the last position handled (0: none).
-    pub position: u64,
-    /// The newest position of the projection's types that `read_all` can
-    /// return now (0: none).
-    pub head: u64,
-    /// How many events of its types lie after the checkpoint. (Positions
-    /// have gaps, so lag is counted in events, not positions.)
-    pub lag: u64,
-}
-
-/// An event a runner with [`ErrorPolicy::DeadLetter`](crate::ErrorPolicy::DeadLetter) skipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DeadLetter {
-    /// The projection.
-    pub projection: String,
-    /// The event's global position.
-    pub global_position: u64,
-    /// The event's id.
-    pub event_id: Uuid,
-    /// Its stream.
-    pub stream_id: String,
-    /// Its version in the stream.
-    pub stream_version: u64,
-    /// Its stored type.
-    pub event_type: String,
-    /// Its schema version.
-    pub schema_version: u32,
-    /// The error, with its causes.
-    pub error: String,
-    /// When it was recorded.
-    pub failed_at: Timestamp,
-}
+pub use es_core::consumer::{ConsumerStatus as ProjectionStatus, DeadLetter};
 
 /// The checkpoint, status and dead-letter statements, with the schema name
 /// filled in once.
@@ -97,10 +60,11 @@ c AS MATERIALIZED (
 )
 SELECT c.position,
        (SELECT COALESCE(max(global_position), 0) FROM {s}.events
-        WHERE event_type = ANY($2::text[]) AND global_position < s.bound) AS head,
+        WHERE ($2::text[] IS NULL OR event_type = ANY($2::text[]))
+          AND global_position < s.bound) AS head,
        (SELECT count(*) FROM {s}.events
-        WHERE event_type = ANY($2::text[]) AND global_position > c.position
-          AND global_position < s.bound) AS lag
+        WHERE ($2::text[] IS NULL OR event_type = ANY($2::text[]))
+          AND global_position > c.position AND global_position < s.bound) AS lag
 FROM s, c"#
             ),
             record_dead_letter: format!(
@@ -269,12 +233,13 @@ FROM s, c"#
         Ok(())
     }
 
-    /// A projection's checkpoint, head and lag, for a name and its event types.
+    /// A consumer's checkpoint, head and lag, for a name and its event
+    /// types (`None`: every type).
     pub(crate) async fn status(
         &self,
         pool: &PgPool,
         projection: &str,
-        types: &[&str],
+        types: Option<&[&str]>,
     ) -> Result<ProjectionStatus, StoreError> {
         let row = sqlx::query(&self.status)
             .bind(projection)

@@ -61,6 +61,7 @@
 
 mod append;
 mod checkpoints;
+mod consumer;
 mod error;
 mod inline;
 mod lease;
@@ -80,10 +81,13 @@ use es_core::{EventStore, SnapshotStore};
 
 pub use append::MAX_EVENTS_PER_TRANSACTION;
 pub use checkpoints::{DeadLetter, ProjectionStatus};
+pub use consumer::PgTx;
 pub use error::{InvalidPayload, InvalidSchemaName, is_tls_error};
+pub use es_core::consumer::ErrorPolicy;
 pub use inline::PgProjection;
+pub use lease::PgLease;
 pub use listener::Listener;
-pub use runner::{ErrorPolicy, ProjectionRunner};
+pub use runner::ProjectionRunner;
 pub use schema::{DEFAULT_SCHEMA, MIGRATOR};
 pub use store::{DEFAULT_MAX_PAYLOAD_BYTES, PgEventStore, PgEventStoreBuilder};
 pub use subscription::Subscription;

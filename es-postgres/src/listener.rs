@@ -4,15 +4,18 @@ use std::future::Future;
 use std::time::Duration;
 
 use es_core::RecordedEvent;
-use es_core::projection::HandlerError;
+use es_core::consumer::{Consumer, Engine, ErrorPolicy};
+use es_core::projection::{HandlerError, ProjectionError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::lease::Lease;
+use crate::consumer::PgTx;
 use crate::store::PgEventStore;
 
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(5));
 const LEASE_RETRY: Duration = Duration::from_millis(500);
+/// Events per transaction: the checkpoint moves after each batch.
+const BATCH: usize = 100;
 
 /// A running listener (see [`PgEventStore::listen`]). Dropping it stops the
 /// task after the event in hand; [`Listener::stop`] also waits for that.
@@ -48,21 +51,25 @@ impl Drop for Listener {
 
 impl PgEventStore {
     /// Runs `handler` in a task of its own for each committed event of
-    /// `types` (every type when `None`), in global order, at least once:
-    /// the position is saved as checkpoint `name` (in the `checkpoints`
-    /// table, next to the projections') after the handler succeeds, and a
-    /// restart starts after the saved position, so an event whose handler
-    /// ran but whose checkpoint was not saved is delivered again. Make the
-    /// handler idempotent (use `event_id`).
+    /// `types` (every type when `None`), in global order, at least once.
+    /// It runs on the consumer engine ([`es_core::consumer::Engine`]) with
+    /// [`ErrorPolicy::Retry`]: the position is saved as checkpoint `name`
+    /// (in the `checkpoints` table, next to the projections') after each
+    /// batch of up to 100 handled events, and before a failing event is
+    /// retried; a restart starts after the saved position, so an event whose
+    /// handler ran but whose checkpoint was not saved is delivered again.
+    /// Make the handler idempotent (use `event_id`).
     ///
-    /// A failing handler is retried with backoff (50 ms doubling to 5 s)
-    /// until it succeeds: a listener never skips an event. For side effects
-    /// that need their own transaction with the read model, use a
-    /// [`ProjectionRunner`](crate::ProjectionRunner) instead.
+    /// A failing (or panicking) handler is retried with backoff (50 ms
+    /// doubling to 5 s) until it succeeds: a listener never skips an event.
+    /// For side effects that need their own transaction with the read
+    /// model, use a [`ProjectionRunner`](crate::ProjectionRunner) instead.
     ///
     /// Like a runner, the listener takes the lease of `name`, so of several
     /// processes listening under one name one delivers (the others stand by
-    /// and take over when it ends). Needs a tokio runtime.
+    /// and take over when it ends). Needs a tokio runtime. The name and the
+    /// type list are kept for the life of the process (listeners are
+    /// started a few times, not per request).
     ///
     /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
@@ -83,14 +90,15 @@ impl PgEventStore {
         Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {
         let (stop_tx, stop_rx) = oneshot::channel();
-        let types = types.map(|t| t.iter().map(|s| (*s).to_owned()).collect());
-        let task = tokio::spawn(listen_task(
-            self.clone(),
-            name.to_owned(),
-            types,
-            handler,
-            stop_rx,
-        ));
+        let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        let types: Option<&'static [&'static str]> = types.map(|t| {
+            let owned: Vec<&'static str> = t
+                .iter()
+                .map(|s| &*Box::leak((*s).to_owned().into_boxed_str()))
+                .collect();
+            &*Box::leak(owned.into_boxed_slice())
+        });
+        let task = tokio::spawn(listen_task(self.clone(), name, types, handler, stop_rx));
         Listener {
             stop: Some(stop_tx),
             task: Some(task),
@@ -100,108 +108,80 @@ impl PgEventStore {
 
 async fn listen_task<F, Fut>(
     store: PgEventStore,
-    name: String,
-    types: Option<Vec<String>>,
-    mut handler: F,
+    name: &'static str,
+    types: Option<&'static [&'static str]>,
+    handler: F,
     mut stop: oneshot::Receiver<()>,
 ) where
     F: FnMut(RecordedEvent) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
 {
+    let mut engine = Engine::new(
+        store,
+        Listening {
+            name,
+            types,
+            handler,
+        },
+    )
+    .batch_size(BATCH)
+    .error_policy(ErrorPolicy::Retry)
+    .retry_backoff(BACKOFF.0, BACKOFF.1)
+    .lease_retry(LEASE_RETRY);
     let mut backoff = BACKOFF.0;
-    // Sleeps unless told to stop; false when stopped.
-    macro_rules! pause {
-        ($d:expr) => {
-            tokio::select! {
-                biased;
-                _ = &mut stop => return,
-                () = tokio::time::sleep($d) => {}
-            }
+    loop {
+        let stopped = async {
+            let _ = (&mut stop).await;
         };
-    }
-    'lease: loop {
-        let mut lease = loop {
-            let r = tokio::select! {
-                biased;
-                _ = &mut stop => return,
-                r = Lease::try_acquire(&store, &name) => r,
-            };
-            match r {
-                Ok(Some(lease)) => break lease,
-                Ok(None) => pause!(LEASE_RETRY),
-                Err(e) => {
-                    tracing::warn!(listener = %name, error = %es_core::ErrorChain(&e), "cannot take the lease; retrying");
-                    pause!(backoff);
-                    backoff = (backoff * 2).min(BACKOFF.1);
+        match engine.run(stopped).await {
+            Ok(()) => return,
+            Err(e) => {
+                // Not transient by the store's measure, but a listener
+                // never gives up: try again after a pause.
+                tracing::warn!(listener = name, error = %es_core::ErrorChain(&e), "listener failed; retrying");
+                tokio::select! {
+                    biased;
+                    _ = &mut stop => return,
+                    () = tokio::time::sleep(backoff) => {}
                 }
-            }
-        };
-        let after = loop {
-            match store.load_checkpoint(&name).await {
-                Ok(p) => break p.unwrap_or(0),
-                Err(e) => {
-                    tracing::warn!(listener = %name, error = %es_core::ErrorChain(&e), "cannot load the checkpoint; retrying");
-                    pause!(backoff);
-                    backoff = (backoff * 2).min(BACKOFF.1);
-                }
-            }
-        };
-        tracing::info!(listener = %name, after, "listener is active");
-        let mut sub = store.subscribe(after, types.clone());
-        loop {
-            let next = tokio::select! {
-                biased;
-                _ = &mut stop => { lease.close().await; return; }
-                n = sub.next() => n,
-            };
-            let event = match next {
-                Some(Ok(e)) => e,
-                Some(Err(e)) => {
-                    tracing::warn!(listener = %name, error = %es_core::ErrorChain(&e), "cannot read events; retrying");
-                    pause!(backoff);
-                    backoff = (backoff * 2).min(BACKOFF.1);
-                    if !lease.alive().await {
-                        continue 'lease;
-                    }
-                    continue;
-                }
-                None => {
-                    pause!(backoff);
-                    continue 'lease;
-                }
-            };
-            let position = event.global_position;
-            let mut delay = BACKOFF.0;
-            loop {
-                match handler(event.clone()).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::warn!(
-                            listener = %name,
-                            position,
-                            stream = %event.stream_id,
-                            event_type = %event.event_type,
-                            error = %e,
-                            "listener handler failed; retrying"
-                        );
-                        pause!(delay);
-                        delay = (delay * 2).min(BACKOFF.1);
-                    }
-                }
-            }
-            backoff = BACKOFF.0;
-            if let Err(e) = store.save_checkpoint(store.pool(), &name, position).await {
-                // Not fatal: at worst the event is delivered again after a restart.
-                tracing::warn!(listener = %name, position, error = %es_core::ErrorChain(&e), "cannot save the checkpoint");
-            }
-            if stop_requested(&mut stop) {
-                lease.close().await;
-                return;
+                backoff = (backoff * 2).min(BACKOFF.1);
             }
         }
     }
 }
 
-fn stop_requested(stop: &mut oneshot::Receiver<()>) -> bool {
-    !matches!(stop.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+/// A listener's handler as the engine's consumer: it writes nothing
+/// through the transaction (its effects are its own), so the engine's
+/// checkpoint after it makes delivery at least once.
+struct Listening<F> {
+    name: &'static str,
+    types: Option<&'static [&'static str]>,
+    handler: F,
+}
+
+impl<F, Fut> Consumer<PgTx> for Listening<F>
+where
+    F: FnMut(RecordedEvent) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        self.types
+    }
+
+    async fn handle(&mut self, event: &RecordedEvent, _: &mut PgTx) -> Result<(), ProjectionError> {
+        (self.handler)(event.clone())
+            .await
+            .map_err(|source| ProjectionError::Handler {
+                projection: self.name,
+                event_type: event.event_type.clone(),
+                stream_id: event.stream_id.clone(),
+                version: event.stream_version,
+                position: event.global_position,
+                source,
+            })
+    }
 }

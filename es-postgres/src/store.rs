@@ -336,9 +336,19 @@ impl PgEventStore {
         projection: &str,
         types: &[&str],
     ) -> Result<ProjectionStatus, StoreError> {
+        self.consumer_status_of(projection, Some(types)).await
+    }
+
+    /// [`projection_status`](Self::projection_status) over every type
+    /// (`None`) or some.
+    pub(crate) async fn consumer_status_of(
+        &self,
+        name: &str,
+        types: Option<&[&str]>,
+    ) -> Result<ProjectionStatus, StoreError> {
         self.shared
             .checkpoints
-            .status(&self.shared.pool, projection, types)
+            .status(&self.shared.pool, name, types)
             .await
     }
 

@@ -1,0 +1,56 @@
+//! The consumer engine: the one loop that reads events after a checkpoint
+//! and does something with each exactly once.
+//!
+//! Every durable reader of the log runs on it: the stores' projection
+//! runners (`es_postgres::ProjectionRunner`, `es_sqlite::ProjectionRunner`,
+//! and [`Engine`] over the [`InMemoryEventStore`](crate::InMemoryEventStore)
+//! with a [`MemoryProjection`]), the PostgreSQL listener, and what comes
+//! next (process managers, relays to a broker). The pieces:
+//!
+//! | piece | what it is |
+//! |---|---|
+//! | [`Engine`] | the loop: batches, checkpoint, lease, errors, rebuild, status, progress |
+//! | [`Backend`] | what a store gives it: batch transactions, checkpoints, dead letters, leases |
+//! | [`Consumer`] | what it runs: a name, event types, a handler, and the setup, reset, flush and discard hooks |
+//! | [`Progress`] | read-your-writes: wait until the consumer has handled a write |
+//! | [`ErrorPolicy`] | stop, dead-letter or retry on a failing handler |
+//!
+//! The guarantees (exactly once across crashes, one active engine per name,
+//! no event skipped while positions commit out of order) are argued once,
+//! on [`Engine`], from the [`Backend`] contract each store meets.
+
+mod backend;
+mod engine;
+pub(crate) mod memory;
+mod progress;
+
+pub use backend::{Backend, Consumer, ConsumerStatus, Failed, Savepoint};
+pub use engine::{Engine, ErrorPolicy};
+pub use memory::{MemoryLease, MemoryProjection, MemoryTx};
+pub use progress::{Progress, WaitTimeout, Written};
+
+use crate::envelope::Timestamp;
+use uuid::Uuid;
+
+/// An event a consumer with [`ErrorPolicy::DeadLetter`] skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The consumer (projection) that skipped it.
+    pub projection: String,
+    /// The event's global position.
+    pub global_position: u64,
+    /// The event's id.
+    pub event_id: Uuid,
+    /// Its stream.
+    pub stream_id: String,
+    /// Its version in the stream.
+    pub stream_version: u64,
+    /// Its stored type.
+    pub event_type: String,
+    /// Its schema version.
+    pub schema_version: u32,
+    /// The error, with its causes.
+    pub error: String,
+    /// When it was recorded.
+    pub failed_at: Timestamp,
+}

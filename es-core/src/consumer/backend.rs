@@ -1,0 +1,228 @@
+//! What a store gives the engine: [`Backend`], and what a consumer is to
+//! it: [`Consumer`].
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::envelope::RecordedEvent;
+use crate::projection::{HandlerError, NoResetHook, ProjectionError};
+use crate::store::{EventStore, StoreError};
+
+/// A consumer's checkpoint, head and lag.
+///
+/// ```
+/// let s = es_core::consumer::ConsumerStatus { position: 7, head: 9, lag: 1 };
+/// assert!(!s.caught_up());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConsumerStatus {
+    /// The checkpoint: every event of its types at or before it is handled
+    /// (0: none).
+    pub position: u64,
+    /// The newest position of its types (0: none).
+    pub head: u64,
+    /// How many events of its types lie after the checkpoint. (Other types
+    /// leave gaps between a consumer's positions, so lag is counted in
+    /// events, not positions.)
+    pub lag: u64,
+}
+
+impl ConsumerStatus {
+    /// Whether nothing of its types is left to handle.
+    pub fn caught_up(&self) -> bool {
+        self.lag == 0
+    }
+}
+
+/// What a dead letter records: an event a handler failed on, or one the
+/// store could not read back (identified by its position only; the store
+/// copies what it can from its row).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Failed<'a> {
+    /// The handler (or the decoding of its event) failed.
+    Event(&'a RecordedEvent),
+    /// The store cannot read the event at this position back.
+    Unreadable(u64),
+}
+
+impl Failed<'_> {
+    /// The failed event's global position.
+    ///
+    /// ```
+    /// assert_eq!(es_core::consumer::Failed::Unreadable(7).position(), 7);
+    /// ```
+    pub fn position(&self) -> u64 {
+        match self {
+            Self::Event(e) => e.global_position,
+            Self::Unreadable(p) => *p,
+        }
+    }
+}
+
+/// A step of the savepoint that isolates one event of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Savepoint {
+    /// `SAVEPOINT`: before the event's handler.
+    Begin,
+    /// `RELEASE`: the event's writes stay (they commit with the batch).
+    Release,
+    /// `ROLLBACK TO` and `RELEASE`: the event's writes are undone.
+    Undo,
+}
+
+/// A store the [`Engine`](super::Engine) can run consumers on: batch
+/// transactions that hold a consumer's checkpoint, dead letters, and the
+/// lease that makes one engine per name the active one.
+///
+/// Its contract, which the engine's guarantees stand on:
+///
+/// - Between [`lock_checkpoint`](Backend::lock_checkpoint) and
+///   [`commit`](Backend::commit), no other transaction moves the same
+///   checkpoint (a row lock; a write lock; a mutex).
+/// - [`commit`](Backend::commit) makes the checkpoint, the dead letters and
+///   the consumer's own writes on the transaction durable together, or none
+///   of them; a dropped transaction is rolled back.
+/// - `read_all` (from [`EventStore`]) vouches for its
+///   [`scanned_to`](crate::ReadAllPage::scanned_to): no event at or below it
+///   can commit later.
+pub trait Backend: EventStore + Clone + Send + Sync + 'static {
+    /// A batch transaction; the consumer's handlers write through it.
+    type Tx: Send + 'static;
+    /// Proof of being the active engine of a name, held while it runs.
+    type Lease: Send + 'static;
+
+    /// Whether a transaction that does not commit undoes what the consumer
+    /// wrote through it. When false (the in-memory store, whose consumers
+    /// keep their model in themselves), the engine handles each event on
+    /// its own and commits the events before a failure, so none is applied
+    /// twice.
+    const ROLLS_BACK: bool = true;
+
+    /// Begins a batch transaction.
+    fn begin(&self) -> impl Future<Output = Result<Self::Tx, StoreError>> + Send;
+
+    /// Commits it.
+    fn commit(&self, tx: Self::Tx) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Creates `name`'s checkpoint at 0 unless it has one; its position.
+    fn init_checkpoint(
+        &self,
+        tx: &mut Self::Tx,
+        name: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Locks `name`'s checkpoint until the transaction ends; its position
+    /// (`None`: it is gone, say a tool deleted it).
+    fn lock_checkpoint(
+        &self,
+        tx: &mut Self::Tx,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
+    /// Moves `name`'s (locked) checkpoint.
+    fn save_checkpoint(
+        &self,
+        tx: &mut Self::Tx,
+        name: &str,
+        position: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A savepoint step around one event (see [`Savepoint`]).
+    fn savepoint(
+        &self,
+        tx: &mut Self::Tx,
+        step: Savepoint,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records a dead letter of `name`.
+    fn record_dead_letter(
+        &self,
+        tx: &mut Self::Tx,
+        name: &str,
+        failed: Failed<'_>,
+        error: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes `name`'s dead letters (a rebuild starts clean).
+    fn clear_dead_letters(
+        &self,
+        tx: &mut Self::Tx,
+        name: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Tries once to become the active engine of `name`.
+    fn try_lease(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Self::Lease>, StoreError>> + Send;
+
+    /// Whether `lease` still holds (and renews it where leases expire).
+    fn lease_alive(&self, lease: &mut Self::Lease) -> impl Future<Output = bool> + Send;
+
+    /// Gives `lease` up.
+    fn release_lease(&self, lease: Self::Lease) -> impl Future<Output = ()> + Send;
+
+    /// `name`'s checkpoint, head and lag over `types`.
+    fn consumer_status(
+        &self,
+        name: &str,
+        types: Option<&[&str]>,
+    ) -> impl Future<Output = Result<ConsumerStatus, StoreError>> + Send;
+
+    /// Whether `err` (or a cause) is worth retrying: a lost connection, a
+    /// busy database, a serialization failure.
+    fn is_transient(err: &(dyn std::error::Error + 'static)) -> bool;
+
+    /// How often a caught-up engine reads again when no commit wakes it.
+    fn poll_interval(&self) -> Duration {
+        Duration::from_millis(500)
+    }
+}
+
+/// What the [`Engine`](super::Engine) runs: a named reader of events that
+/// writes its effects through the batch transaction `Tx`.
+///
+/// Each store wraps its projections in one (`es_postgres::PgProjection`,
+/// `es_sqlite::SqliteProjection`, [`MemoryProjection`](super::MemoryProjection));
+/// other consumers (listeners, process managers, relays) implement it
+/// themselves.
+pub trait Consumer<Tx>: Send + 'static {
+    /// The name its checkpoint, lease and dead letters are kept under.
+    fn name(&self) -> &'static str;
+
+    /// The stored type names it reads (`None`: every type).
+    fn event_types(&self) -> Option<&'static [&'static str]>;
+
+    /// Handles one event, writing through `tx`.
+    fn handle(
+        &mut self,
+        event: &RecordedEvent,
+        tx: &mut Tx,
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+
+    /// Creates what it writes to, once per activation, in the transaction
+    /// that creates its checkpoint.
+    fn setup(&mut self, tx: &mut Tx) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let _ = tx;
+        async { Ok(()) }
+    }
+
+    /// Empties what it wrote, before a rebuild; the default refuses
+    /// ([`NoResetHook`]), and the rebuild stops with
+    /// [`ProjectionError::NoReset`] before changing anything.
+    fn reset(&mut self, tx: &mut Tx) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let _ = tx;
+        async { Err(Box::new(NoResetHook) as HandlerError) }
+    }
+
+    /// Writes what the handlers buffered, once per batch, before the
+    /// checkpoint moves.
+    fn flush(&mut self, tx: &mut Tx) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let _ = tx;
+        async { Ok(()) }
+    }
+
+    /// Drops what the handlers buffered: the batch did not commit.
+    fn discard(&mut self) {}
+}
