@@ -126,7 +126,7 @@ impl Backend for PgEventStore {
             .map_err(|e| backend(format!("taking the lease of `{name}`"), e))
     }
 
-    async fn lease_alive(&self, lease: &mut PgLease) -> bool {
+    async fn lease_alive(&self, lease: &mut PgLease, _: Option<&mut PgTx>) -> bool {
         lease.alive().await
     }
 

@@ -7,7 +7,9 @@ use chrono::{SubsecRound, Utc};
 use es_core::StoreError;
 use sqlx::SqliteExecutor;
 
+use crate::runner::ProjectionStatus;
 use crate::store::SqliteEventStore;
+use sqlx::Row;
 
 impl SqliteEventStore {
     /// The position a projection's checkpoint records, if it saved one.
@@ -74,4 +76,67 @@ pub async fn save_checkpoint_with<'e>(
         )
     })?;
     Ok(())
+}
+
+impl SqliteEventStore {
+    /// A projection's checkpoint, head and lag (see [`ProjectionStatus`]),
+    /// for a name and its event types (a projection's `NAME` and
+    /// `EVENT_TYPES`), read in one statement.
+    pub async fn projection_status(
+        &self,
+        projection: &str,
+        types: &[&str],
+    ) -> Result<ProjectionStatus, StoreError> {
+        self.consumer_status_of(projection, Some(types)).await
+    }
+
+    /// [`projection_status`](Self::projection_status) over every type
+    /// (`None`) or some.
+    pub(crate) async fn consumer_status_of(
+        &self,
+        projection: &str,
+        types: Option<&[&str]>,
+    ) -> Result<ProjectionStatus, StoreError> {
+        // ?1 is the name, ?2… the types (bound once, used twice).
+        let filter = match types {
+            None => "1 = 1".to_owned(),
+            Some([]) => "event_type IN (NULL)".to_owned(),
+            Some(types) => format!(
+                "event_type IN ({})",
+                (2..types.len() + 2)
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let sql = format!(
+            "SELECT c.position AS position, \
+             COALESCE((SELECT MAX(global_position) FROM events \
+                       WHERE {filter}), 0) AS head, \
+             (SELECT COUNT(*) FROM events \
+              WHERE global_position > c.position AND {filter}) AS lag \
+             FROM (SELECT COALESCE((SELECT position FROM checkpoints WHERE projection = ?1), 0) \
+                   AS position) AS c"
+        );
+        let mut query = sqlx::query(&sql).bind(projection);
+        for t in types.unwrap_or_default() {
+            query = query.bind(*t);
+        }
+        let ctx = || format!("reading the status of projection `{projection}`");
+        let row = query
+            .fetch_one(self.pool())
+            .await
+            .map_err(|e| StoreError::backend(ctx(), e))?;
+        let get = |name: &str| -> Result<u64, StoreError> {
+            let v: i64 = row
+                .try_get(name)
+                .map_err(|e| StoreError::backend(ctx(), e))?;
+            Ok(u64::try_from(v).unwrap_or(0))
+        };
+        Ok(ProjectionStatus {
+            position: get("position")?,
+            head: get("head")?,
+            lag: get("lag")?,
+        })
+    }
 }

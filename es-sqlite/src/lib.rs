@@ -105,10 +105,12 @@
 //!
 //! `events` (global position, event id, stream id and version, aggregate type,
 //! event type, schema version, JSON payload and metadata, recorded-at),
-//! `commands`, `snapshots` and `checkpoints`; see `migrations/`.
+//! `commands`, `snapshots`, `checkpoints`, `dead_letters` and `leases`; see
+//! `migrations/`.
 
 mod append;
 mod checkpoints;
+mod consumer;
 mod event_store;
 mod integrity;
 mod read;
@@ -121,9 +123,9 @@ mod subscription;
 mod watch;
 
 pub use checkpoints::{load_checkpoint_with, save_checkpoint_with};
-pub use runner::{
-    DEFAULT_RUNNER_BATCH_SIZE, ErrorPolicy, ProjectionRunner, ProjectionStatus, SqliteProjection,
-};
+pub use consumer::{LEASE_TTL, SqliteLease, SqliteTx};
+pub use es_core::consumer::{DeadLetter, ErrorPolicy};
+pub use runner::{DEFAULT_RUNNER_BATCH_SIZE, ProjectionRunner, ProjectionStatus, SqliteProjection};
 pub use schema::MIGRATOR;
 pub use store::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PAYLOAD_BYTES, POLL_INTERVAL,

@@ -651,8 +651,10 @@ fn journal_child() {
             runner: format!("runner-{id}"),
         };
         let mut runner = ProjectionRunner::new(store.clone(), journal).batch_size(4);
-        runner.catch_up().await.unwrap();
+        // Ready once set up: of the two runners one holds the lease and
+        // catches up, the other stands by until the first lets go.
         std::fs::write(sibling(&db, &format!(".ready-{id}")), b"").unwrap();
+        runner.catch_up().await.unwrap();
         let status_store = store.clone();
         let done = sibling(&db, ".done");
         // Stop once the parent has appended everything and the checkpoint

@@ -158,7 +158,13 @@ pub trait Backend: EventStore + Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Self::Lease>, StoreError>> + Send;
 
     /// Whether `lease` still holds (and renews it where leases expire).
-    fn lease_alive(&self, lease: &mut Self::Lease) -> impl Future<Output = bool> + Send;
+    /// `tx` is the batch transaction about to commit, when there is one: a
+    /// store with one writer at a time renews the lease in it.
+    fn lease_alive(
+        &self,
+        lease: &mut Self::Lease,
+        tx: Option<&mut Self::Tx>,
+    ) -> impl Future<Output = bool> + Send;
 
     /// Gives `lease` up.
     fn release_lease(&self, lease: Self::Lease) -> impl Future<Output = ()> + Send;

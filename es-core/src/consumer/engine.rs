@@ -432,7 +432,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
                         // An idle engine still renews (or notices losing)
                         // its lease.
                         lease_checked = Instant::now();
-                        if !self.still_active().await {
+                        if !self.still_active(None).await {
                             tracing::warn!(consumer = name, "lost the lease; standing by");
                             self.lease = None;
                         }
@@ -455,7 +455,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
                         retry_in_ms = backoff.as_millis() as u64,
                         "retrying after an error"
                     );
-                    if !self.still_active().await {
+                    if !self.still_active(None).await {
                         self.lease = None;
                     }
                     tokio::select! {
@@ -552,10 +552,11 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
         metrics::gauge!("es_consumer_position", "consumer" => self.consumer.name()).set(at as f64);
     }
 
-    /// Whether the lease still holds.
-    async fn still_active(&mut self) -> bool {
+    /// Whether the lease still holds (checked, and renewed, in `tx` when
+    /// given).
+    async fn still_active(&mut self, tx: Option<&mut B::Tx>) -> bool {
         match self.lease.as_mut() {
-            Some(lease) => self.backend.lease_alive(lease).await,
+            Some(lease) => self.backend.lease_alive(lease, tx).await,
             None => false,
         }
     }
@@ -600,7 +601,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
             .save_checkpoint(&mut tx, name, to)
             .await
             .map_err(|e| self.wrap(e))?;
-        if !self.still_active().await {
+        if !self.still_active(Some(&mut tx)).await {
             return Ok(Some(Step::LeaseLost));
         }
         self.backend.commit(tx).await.map_err(|e| self.wrap(e))?;
@@ -636,7 +637,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
                 .save_checkpoint(&mut tx, name, 0)
                 .await
                 .map_err(|e| self.wrap(e))?;
-            if !self.still_active().await {
+            if !self.still_active(Some(&mut tx)).await {
                 return Ok(Step::LeaseLost);
             }
             self.backend.commit(tx).await.map_err(|e| self.wrap(e))?;

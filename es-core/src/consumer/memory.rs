@@ -231,7 +231,7 @@ impl Backend for InMemoryEventStore {
         }))
     }
 
-    async fn lease_alive(&self, lease: &mut MemoryLease) -> bool {
+    async fn lease_alive(&self, lease: &mut MemoryLease, _: Option<&mut MemoryTx>) -> bool {
         lock(&lease.consumers).leases.get(&lease.name) == Some(&lease.id)
     }
 

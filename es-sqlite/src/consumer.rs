@@ -1,0 +1,349 @@
+//! SQLite under the consumer engine: [`SqliteEventStore`] as an
+//! [`es_core::consumer::Backend`], [`SqliteLease`], dead letters, and
+//! [`SqliteProjection`]s as consumers.
+//!
+//! A batch transaction is `BEGIN IMMEDIATE` on a pooled connection: it
+//! takes the file's write lock at once, so from the checkpoint check to
+//! `COMMIT` no other transaction writes (no append, no batch of another
+//! engine of the name, in this process or any other). That lock is what
+//! the engine's checkpoint lock asks for. Dead letters are rows of
+//! `dead_letters`; the lease is a row of `leases` that expires unless its
+//! owner renews it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{SubsecRound, Utc};
+use es_core::consumer::{Backend, Consumer, ConsumerStatus, DeadLetter, Failed, Savepoint};
+use es_core::projection::{HandlerError, ProjectionError};
+use es_core::{RecordedEvent, StoreError};
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+
+use crate::checkpoints::{load_checkpoint_with, save_checkpoint_with};
+use crate::row::{format_time, parse_time, to_i64};
+use crate::runner::SqliteProjection;
+use crate::store::{POLL_INTERVAL, SqliteEventStore};
+
+/// An SQLite batch transaction (`BEGIN IMMEDIATE`).
+pub type SqliteTx = Transaction<'static, Sqlite>;
+
+/// How long a lease holds without renewal: the bound on a takeover after
+/// the active engine's process dies (plus the standby's retry interval).
+pub const LEASE_TTL: Duration = Duration::from_secs(5);
+
+fn backend(context: impl Into<String>, e: sqlx::Error) -> StoreError {
+    StoreError::backend(context.into(), e)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The lease of a consumer name on an SQLite file: a row of `leases`
+/// owned by this engine (a random id) until it expires, [`LEASE_TTL`] after
+/// its last renewal. The engine renews it in each batch's transaction and
+/// every lease retry interval while idle; a process that dies stops
+/// renewing, and a standby takes the lease once it has expired.
+#[derive(Debug)]
+pub struct SqliteLease {
+    name: String,
+    owner: String,
+}
+
+impl SqliteEventStore {
+    /// The events a runner with
+    /// [`ErrorPolicy::DeadLetter`](es_core::consumer::ErrorPolicy::DeadLetter)
+    /// skipped for `projection`, in global order.
+    pub async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        let ctx = || format!("reading the dead letters of `{projection}`");
+        let rows = sqlx::query(
+            "SELECT projection, global_position, event_id, stream_id, stream_version, \
+               event_type, schema_version, error, failed_at \
+             FROM dead_letters WHERE projection = ? ORDER BY global_position",
+        )
+        .bind(projection)
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| backend(ctx(), e))?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("event_id")?;
+                let at: String = r.try_get("failed_at")?;
+                let num = |c: &str| -> Result<u64, sqlx::Error> {
+                    Ok(u64::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0))
+                };
+                Ok(DeadLetter {
+                    projection: r.try_get("projection")?,
+                    global_position: num("global_position")?,
+                    event_id: uuid::Uuid::parse_str(&id).unwrap_or_default(),
+                    stream_id: r.try_get("stream_id")?,
+                    stream_version: num("stream_version")?,
+                    event_type: r.try_get("event_type")?,
+                    schema_version: u32::try_from(num("schema_version")?).unwrap_or(0),
+                    error: r.try_get("error")?,
+                    failed_at: parse_time(&at).unwrap_or_default(),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(|e| backend(ctx(), e))
+    }
+}
+
+/// Renews `lease` through `conn`; whether it is still this engine's.
+async fn renew(conn: &mut SqliteConnection, lease: &SqliteLease) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE leases SET expires_at = ? WHERE name = ? AND owner = ?")
+        .bind(now_ms() + LEASE_TTL.as_millis() as i64)
+        .bind(&lease.name)
+        .bind(&lease.owner)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+impl Backend for SqliteEventStore {
+    type Tx = SqliteTx;
+    type Lease = SqliteLease;
+
+    async fn begin(&self) -> Result<SqliteTx, StoreError> {
+        self.pool()
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| backend("beginning a batch", e))
+    }
+
+    async fn commit(&self, tx: SqliteTx) -> Result<(), StoreError> {
+        tx.commit()
+            .await
+            .map_err(|e| backend("committing a batch", e))
+    }
+
+    async fn init_checkpoint(&self, tx: &mut SqliteTx, name: &str) -> Result<u64, StoreError> {
+        match load_checkpoint_with(&mut **tx, name).await? {
+            Some(p) => Ok(p),
+            None => {
+                save_checkpoint_with(&mut **tx, name, 0).await?;
+                Ok(0)
+            }
+        }
+    }
+
+    async fn lock_checkpoint(
+        &self,
+        tx: &mut SqliteTx,
+        name: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        // The transaction holds the write lock: reading is locking.
+        load_checkpoint_with(&mut **tx, name).await
+    }
+
+    async fn save_checkpoint(
+        &self,
+        tx: &mut SqliteTx,
+        name: &str,
+        position: u64,
+    ) -> Result<(), StoreError> {
+        save_checkpoint_with(&mut **tx, name, position).await
+    }
+
+    async fn savepoint(&self, tx: &mut SqliteTx, step: Savepoint) -> Result<(), StoreError> {
+        let statements: &[&str] = match step {
+            Savepoint::Begin => &["SAVEPOINT es_event"],
+            Savepoint::Release => &["RELEASE SAVEPOINT es_event"],
+            Savepoint::Undo => &[
+                "ROLLBACK TO SAVEPOINT es_event",
+                "RELEASE SAVEPOINT es_event",
+            ],
+        };
+        for s in statements {
+            sqlx::query(s)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| backend("handling a savepoint", e))?;
+        }
+        Ok(())
+    }
+
+    async fn record_dead_letter(
+        &self,
+        tx: &mut SqliteTx,
+        name: &str,
+        failed: Failed<'_>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let at = format_time(Utc::now().trunc_subsecs(6));
+        let r =
+            match failed {
+                Failed::Event(e) => sqlx::query(
+                    "INSERT INTO dead_letters (projection, global_position, event_id, stream_id, \
+                       stream_version, event_type, schema_version, error, failed_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (projection, global_position) DO UPDATE \
+                     SET error = excluded.error, failed_at = excluded.failed_at",
+                )
+                .bind(name)
+                .bind(to_i64(e.global_position))
+                .bind(e.event_id.hyphenated().to_string())
+                .bind(&e.stream_id)
+                .bind(to_i64(e.stream_version))
+                .bind(&e.event_type)
+                .bind(i64::from(e.schema_version))
+                .bind(error)
+                .bind(&at)
+                .execute(&mut **tx)
+                .await,
+                // Its identity copied from its row, which cannot be decoded.
+                Failed::Unreadable(p) => sqlx::query(
+                    "INSERT INTO dead_letters (projection, global_position, event_id, stream_id, \
+                       stream_version, event_type, schema_version, error, failed_at) \
+                     SELECT ?, global_position, CAST(event_id AS TEXT), CAST(stream_id AS TEXT), \
+                       stream_version, CAST(event_type AS TEXT), schema_version, ?, ? \
+                     FROM events WHERE global_position = ? \
+                     ON CONFLICT (projection, global_position) DO UPDATE \
+                     SET error = excluded.error, failed_at = excluded.failed_at",
+                )
+                .bind(name)
+                .bind(error)
+                .bind(&at)
+                .bind(to_i64(p))
+                .execute(&mut **tx)
+                .await,
+                _ => return Ok(()),
+            };
+        r.map(|_| ())
+            .map_err(|e| backend(format!("recording a dead letter of `{name}`"), e))
+    }
+
+    async fn clear_dead_letters(&self, tx: &mut SqliteTx, name: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM dead_letters WHERE projection = ?")
+            .bind(name)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ())
+            .map_err(|e| backend(format!("clearing the dead letters of `{name}`"), e))
+    }
+
+    async fn try_lease(&self, name: &str) -> Result<Option<SqliteLease>, StoreError> {
+        let lease = SqliteLease {
+            name: name.to_owned(),
+            owner: uuid::Uuid::now_v7().hyphenated().to_string(),
+        };
+        let now = now_ms();
+        // Taken when free or expired; one statement under the write lock.
+        let done = sqlx::query(
+            "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, \
+               expires_at = excluded.expires_at \
+             WHERE leases.expires_at < ?",
+        )
+        .bind(&lease.name)
+        .bind(&lease.owner)
+        .bind(now + LEASE_TTL.as_millis() as i64)
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .map_err(|e| backend(format!("taking the lease of `{name}`"), e))?;
+        Ok((done.rows_affected() == 1).then_some(lease))
+    }
+
+    async fn lease_alive(&self, lease: &mut SqliteLease, tx: Option<&mut SqliteTx>) -> bool {
+        let r = match tx {
+            Some(tx) => renew(tx, lease).await,
+            None => match self.pool().acquire().await {
+                Ok(mut conn) => renew(&mut conn, lease).await,
+                Err(e) => Err(e),
+            },
+        };
+        r.unwrap_or_else(|e| {
+            tracing::warn!(lease = %lease.name, error = %es_core::ErrorChain(&e), "cannot renew the lease");
+            false
+        })
+    }
+
+    async fn release_lease(&self, lease: SqliteLease) {
+        let r = sqlx::query("DELETE FROM leases WHERE name = ? AND owner = ?")
+            .bind(&lease.name)
+            .bind(&lease.owner)
+            .execute(self.pool())
+            .await;
+        if let Err(e) = r {
+            // It expires on its own.
+            tracing::warn!(lease = %lease.name, error = %es_core::ErrorChain(&e), "cannot release the lease");
+        }
+    }
+
+    async fn consumer_status(
+        &self,
+        name: &str,
+        types: Option<&[&str]>,
+    ) -> Result<ConsumerStatus, StoreError> {
+        self.consumer_status_of(name, types).await
+    }
+
+    fn is_transient(err: &(dyn std::error::Error + 'static)) -> bool {
+        is_transient(err)
+    }
+
+    fn poll_interval(&self) -> Duration {
+        POLL_INTERVAL
+    }
+}
+
+/// Whether an error (or one of its causes) is a database failure worth
+/// retrying: `SQLITE_BUSY` or `SQLITE_LOCKED` (any extended code), a pool
+/// timeout, an I/O error, a crashed connection worker.
+pub(crate) fn is_transient(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(sql) = e.downcast_ref::<sqlx::Error>() {
+            return match sql {
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6)),
+                _ => false,
+            };
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// A [`SqliteProjection`] as the engine's consumer: handlers and hooks on
+/// the batch transaction's connection.
+pub(crate) struct SqliteConsumer<P>(pub(crate) P);
+
+impl<P: SqliteProjection> Consumer<SqliteTx> for SqliteConsumer<P> {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(P::EVENT_TYPES)
+    }
+
+    async fn handle(
+        &mut self,
+        event: &RecordedEvent,
+        tx: &mut SqliteTx,
+    ) -> Result<(), ProjectionError> {
+        self.0.dispatch(event, &mut **tx).await
+    }
+
+    async fn setup(&mut self, tx: &mut SqliteTx) -> Result<(), HandlerError> {
+        self.0.setup(tx).await
+    }
+
+    async fn reset(&mut self, tx: &mut SqliteTx) -> Result<(), HandlerError> {
+        self.0.reset(tx).await
+    }
+
+    async fn flush(&mut self, tx: &mut SqliteTx) -> Result<(), HandlerError> {
+        self.0.flush(tx).await
+    }
+
+    fn discard(&mut self) {
+        self.0.discard();
+    }
+}
