@@ -21,11 +21,13 @@
 
 mod backend;
 mod engine;
+mod listener;
 pub(crate) mod memory;
 mod progress;
 
 pub use backend::{Backend, Consumer, ConsumerStatus, Failed, Savepoint};
 pub use engine::{Engine, ErrorPolicy};
+pub use listener::{Listener, listen};
 pub use memory::{MemoryLease, MemoryProjection, MemoryTx};
 pub use progress::{Progress, WaitTimeout, Written};
 

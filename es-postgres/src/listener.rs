@@ -1,59 +1,19 @@
-//! In-process listeners: side effects after commit, at least once.
+//! Listeners on PostgreSQL: [`PgEventStore::listen`], the engine's
+//! [`es_core::consumer::listen`] over this store.
 
 use std::future::Future;
-use std::time::Duration;
 
 use es_core::RecordedEvent;
-use es_core::consumer::{Consumer, Engine, ErrorPolicy};
-use es_core::projection::{HandlerError, ProjectionError};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use es_core::consumer::Listener;
+use es_core::projection::HandlerError;
 
-use crate::consumer::PgTx;
 use crate::store::PgEventStore;
-
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(5));
-const LEASE_RETRY: Duration = Duration::from_millis(500);
-/// Events per transaction: the checkpoint moves after each batch.
-const BATCH: usize = 100;
-
-/// A running listener (see [`PgEventStore::listen`]). Dropping it stops the
-/// task after the event in hand; [`Listener::stop`] also waits for that.
-#[derive(Debug)]
-pub struct Listener {
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Listener {
-    /// Stops the listener after the event in hand (its handler finishes and
-    /// its checkpoint is saved) and waits for the task to end.
-    pub async fn stop(mut self) {
-        self.stop.take();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-
-    /// Whether the task has ended (it ends only when stopped, or if a
-    /// handler panicked).
-    pub fn is_finished(&self) -> bool {
-        self.task.as_ref().is_none_or(JoinHandle::is_finished)
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        // Dropping the sender tells the task to stop.
-        self.stop.take();
-    }
-}
 
 impl PgEventStore {
     /// Runs `handler` in a task of its own for each committed event of
     /// `types` (every type when `None`), in global order, at least once.
     /// It runs on the consumer engine ([`es_core::consumer::Engine`]) with
-    /// [`ErrorPolicy::Retry`]: the position is saved as checkpoint `name`
+    /// [`ErrorPolicy::Retry`](es_core::consumer::ErrorPolicy::Retry): the position is saved as checkpoint `name`
     /// (in the `checkpoints` table, next to the projections') after each
     /// batch of up to 100 handled events, and before a failing event is
     /// retried; a restart starts after the saved position, so an event whose
@@ -89,99 +49,6 @@ impl PgEventStore {
         F: FnMut(RecordedEvent) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        let types: Option<&'static [&'static str]> = types.map(|t| {
-            let owned: Vec<&'static str> = t
-                .iter()
-                .map(|s| &*Box::leak((*s).to_owned().into_boxed_str()))
-                .collect();
-            &*Box::leak(owned.into_boxed_slice())
-        });
-        let task = tokio::spawn(listen_task(self.clone(), name, types, handler, stop_rx));
-        Listener {
-            stop: Some(stop_tx),
-            task: Some(task),
-        }
-    }
-}
-
-async fn listen_task<F, Fut>(
-    store: PgEventStore,
-    name: &'static str,
-    types: Option<&'static [&'static str]>,
-    handler: F,
-    mut stop: oneshot::Receiver<()>,
-) where
-    F: FnMut(RecordedEvent) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
-{
-    let mut engine = Engine::new(
-        store,
-        Listening {
-            name,
-            types,
-            handler,
-        },
-    )
-    .batch_size(BATCH)
-    .error_policy(ErrorPolicy::Retry)
-    .retry_backoff(BACKOFF.0, BACKOFF.1)
-    .lease_retry(LEASE_RETRY);
-    let mut backoff = BACKOFF.0;
-    loop {
-        let stopped = async {
-            let _ = (&mut stop).await;
-        };
-        match engine.run(stopped).await {
-            Ok(()) => return,
-            Err(e) => {
-                // Not transient by the store's measure, but a listener
-                // never gives up: try again after a pause.
-                tracing::warn!(listener = name, error = %es_core::ErrorChain(&e), "listener failed; retrying");
-                tokio::select! {
-                    biased;
-                    _ = &mut stop => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(BACKOFF.1);
-            }
-        }
-    }
-}
-
-/// A listener's handler as the engine's consumer: it writes nothing
-/// through the transaction (its effects are its own), so the engine's
-/// checkpoint after it makes delivery at least once.
-struct Listening<F> {
-    name: &'static str,
-    types: Option<&'static [&'static str]>,
-    handler: F,
-}
-
-impl<F, Fut> Consumer<PgTx> for Listening<F>
-where
-    F: FnMut(RecordedEvent) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
-{
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn event_types(&self) -> Option<&'static [&'static str]> {
-        self.types
-    }
-
-    async fn handle(&mut self, event: &RecordedEvent, _: &mut PgTx) -> Result<(), ProjectionError> {
-        (self.handler)(event.clone())
-            .await
-            .map_err(|source| ProjectionError::Handler {
-                projection: self.name,
-                event_type: event.event_type.clone(),
-                stream_id: event.stream_id.clone(),
-                version: event.stream_version,
-                position: event.global_position,
-                source,
-            })
+        es_core::consumer::listen(self.clone(), name, types, handler)
     }
 }

@@ -162,3 +162,39 @@ async fn the_listener_handles_every_event_once() {
     )
     .await;
 }
+
+/// Read-your-writes: a wait on the runner's progress returns only once
+/// everything up to the write is handled, while a writer holds an earlier
+/// position open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_reads_its_writes() {
+    let db = TestDatabase::create().await;
+    let store = PgEventStore::builder()
+        .settle_timeout(Duration::from_millis(100))
+        .build(db.pool().clone());
+    store.migrate().await.expect("migrate");
+    let gate = Gate::default();
+    let held = OpenTransaction {
+        store: store.clone().with_inline(Holder(gate.clone())),
+        gate,
+    };
+    consumers::reads_its_writes(
+        store.clone(),
+        held,
+        |store: PgEventStore, handled: mpsc::UnboundedSender<RecordedEvent>| {
+            let mut runner = ProjectionRunner::new(store, Reported(Reporter(handled)))
+                .poll_interval(Duration::from_millis(20));
+            let progress = runner.progress();
+            let task = tokio::spawn(async move {
+                runner
+                    .run(std::future::pending())
+                    .await
+                    .expect("the runner stops only with an error");
+            });
+            (task, progress)
+        },
+    )
+    .await;
+    drop(store);
+    db.drop_db().await;
+}

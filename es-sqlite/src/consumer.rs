@@ -347,3 +347,41 @@ impl<P: SqliteProjection> Consumer<SqliteTx> for SqliteConsumer<P> {
         self.0.discard();
     }
 }
+
+impl SqliteEventStore {
+    /// Runs `handler` in a task of its own for each committed event of
+    /// `types` (every type when `None`), in global order, at least once:
+    /// the engine's [`listen`](es_core::consumer::listen) over this store,
+    /// with its checkpoint `name` in the `checkpoints` table and its lease
+    /// in `leases`, so of several processes on one file listening under one
+    /// name one delivers. A failing handler is retried with backoff until
+    /// it succeeds. Make the handler idempotent (use `event_id`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent};
+    /// let store = es_sqlite::SqliteEventStore::in_memory().await?;
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let listener = store.listen("welcome_mail", Some(&["Opened"]), move |e| {
+    ///     let tx = tx.clone();
+    ///     async move { tx.send(e.event_id).map_err(|e| e.into()) }
+    /// });
+    /// let opened = NewEvent::from_raw("Opened", 1, b"{}".to_vec(), Metadata::new());
+    /// store.append("Account-1", ExpectedVersion::Any, vec![opened]).await?;
+    /// assert!(rx.recv().await.is_some());
+    /// listener.stop().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn listen<F, Fut>(
+        &self,
+        name: &str,
+        types: Option<&[&str]>,
+        handler: F,
+    ) -> es_core::consumer::Listener
+    where
+        F: FnMut(RecordedEvent) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), HandlerError>> + Send + 'static,
+    {
+        es_core::consumer::listen(self.clone(), name, types, handler)
+    }
+}

@@ -124,7 +124,7 @@ mod watch;
 
 pub use checkpoints::{load_checkpoint_with, save_checkpoint_with};
 pub use consumer::{LEASE_TTL, SqliteLease, SqliteTx};
-pub use es_core::consumer::{DeadLetter, ErrorPolicy};
+pub use es_core::consumer::{DeadLetter, ErrorPolicy, Listener};
 pub use runner::{DEFAULT_RUNNER_BATCH_SIZE, ProjectionRunner, ProjectionStatus, SqliteProjection};
 pub use schema::MIGRATOR;
 pub use store::{

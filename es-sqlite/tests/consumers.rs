@@ -126,3 +126,51 @@ async fn the_subscription_handles_every_event_once() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_handles_every_event_once() {
+    run_case(
+        "consumers-listener",
+        |store: SqliteEventStore,
+         handled: mpsc::UnboundedSender<RecordedEvent>|
+         -> JoinHandle<()> {
+            tokio::spawn(async move {
+                let _listener = store.listen("consumer_conformance", Some(consumers::TYPES), {
+                    move |e: RecordedEvent| {
+                        let _ = handled.send(e);
+                        async { Ok(()) }
+                    }
+                });
+                std::future::pending::<()>().await;
+            })
+        },
+    )
+    .await;
+}
+
+/// Read-your-writes: a wait on the runner's progress returns only once
+/// everything up to the write is handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_reads_its_writes() {
+    let db = TempDb::new("consumers-read-your-writes");
+    let store = SqliteEventStore::open(db.path())
+        .await
+        .expect("a SQLite store in a temp file");
+    consumers::reads_its_writes(
+        store.clone(),
+        WriteLock(store.clone()),
+        |store: SqliteEventStore, handled: mpsc::UnboundedSender<RecordedEvent>| {
+            let mut runner = ProjectionRunner::new(store, Reported(Reporter(handled)));
+            let progress = runner.progress();
+            let task = tokio::spawn(async move {
+                runner
+                    .run(std::future::pending())
+                    .await
+                    .expect("the runner stops only with an error");
+            });
+            (task, progress)
+        },
+    )
+    .await;
+    store.close().await;
+}

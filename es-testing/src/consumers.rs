@@ -319,3 +319,203 @@ where
         "consumer conformance: the events were handled out of global order"
     );
 }
+
+/// Starts an engine under test on `store` that reports each event it
+/// handles to `handled` before its batch commits, and returns it with the
+/// engine's [`Progress`](es_core::consumer::Progress) (for
+/// [`reads_its_writes`]).
+pub trait Waited<S> {
+    /// Spawns the engine.
+    fn start(
+        self,
+        store: S,
+        handled: mpsc::UnboundedSender<RecordedEvent>,
+    ) -> (JoinHandle<()>, es_core::consumer::Progress);
+}
+
+impl<S, F> Waited<S> for F
+where
+    F: FnOnce(
+        S,
+        mpsc::UnboundedSender<RecordedEvent>,
+    ) -> (JoinHandle<()>, es_core::consumer::Progress),
+{
+    fn start(
+        self,
+        store: S,
+        handled: mpsc::UnboundedSender<RecordedEvent>,
+    ) -> (JoinHandle<()>, es_core::consumer::Progress) {
+        self(store, handled)
+    }
+}
+
+/// Every [`TRACKED`] position at or below `to` in `store`'s log.
+async fn tracked_up_to<S: EventStore>(store: &S, to: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    while after < to {
+        let page = store
+            .read_all(after, 1000, Some(TYPES))
+            .await
+            .unwrap_or_else(|e| panic!("read-your-writes: reading the log failed: {e}"));
+        if page.is_empty() {
+            break;
+        }
+        after = page.events.last().map_or(after, |e| e.global_position);
+        out.extend(
+            page.events
+                .iter()
+                .map(|e| e.global_position)
+                .filter(|p| *p <= to),
+        );
+    }
+    out
+}
+
+/// What `handled` has reported so far, added to `seen`.
+fn drain(handled: &mut mpsc::UnboundedReceiver<RecordedEvent>, seen: &mut HashSet<u64>) {
+    while let Ok(e) = handled.try_recv() {
+        seen.insert(e.global_position);
+    }
+}
+
+/// The read-your-writes case: once `Progress::wait_for(write)` returns a
+/// position, the engine has handled that write and every event of its
+/// types at or before the position, even while a writer that took an
+/// earlier position holds its transaction open (`held`).
+///
+/// Rounds of: a held writer takes its position and keeps its transaction
+/// open; a plain writer appends a tracked event (and another append of an
+/// ignored type only); while the held writer still holds, a wait for the
+/// plain write may only return if everything up to the position it returns
+/// is handled (a wait that returns early, before the held event, fails
+/// here once that event commits); after the held writer commits, the wait
+/// returns, for the ignored-only append too. Last, a wait for a position
+/// never written times out with [`WaitTimeout`](es_core::consumer::WaitTimeout).
+pub async fn reads_its_writes<S, H, W>(store: S, held: H, engine: W)
+where
+    S: EventStore,
+    H: HeldWriter,
+    W: Waited<S>,
+{
+    const ROUNDS: usize = 3;
+    let (tx, mut handled) = mpsc::unbounded_channel();
+    let (task, progress) = engine.start(store.clone(), tx);
+    let mut seen = HashSet::new();
+    let mut checks: Vec<(u64, HashSet<u64>)> = Vec::new();
+    for round in 0..ROUNDS {
+        let (holding_tx, holding_rx) = oneshot::channel();
+        let (release_tx, release_rx) = oneshot::channel();
+        let held_append = tokio::spawn(held.append_held(
+            format!("Waited-{round}"),
+            vec![event(TRACKED, 200 + round, 0)],
+            holding_tx,
+            release_rx,
+        ));
+        holding_rx
+            .await
+            .unwrap_or_else(|_| panic!("read-your-writes: the held writer never held"));
+        let plain = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let tracked = store
+                    .append(
+                        "Plain-1",
+                        ExpectedVersion::Any,
+                        vec![event(TRACKED, 1, round)],
+                    )
+                    .await;
+                let ignored = store
+                    .append(
+                        "Plain-2",
+                        ExpectedVersion::Any,
+                        vec![event(IGNORED, 2, round)],
+                    )
+                    .await;
+                (tracked, ignored)
+            })
+        };
+        // Where the store lets the plain writer commit while the held one
+        // holds (PostgreSQL, the in-memory store), wait for it now.
+        let mut plain = Some(plain);
+        if let Ok(done) = tokio::time::timeout(HOLD / 2, plain.as_mut().expect("set")).await {
+            plain = None;
+            let (tracked, _) = done.expect("read-your-writes: the plain writer panicked");
+            let tracked =
+                tracked.unwrap_or_else(|e| panic!("read-your-writes: an append failed: {e}"));
+            if let Ok(at) = progress
+                .wait_for(&tracked, Duration::from_millis(200))
+                .await
+            {
+                drain(&mut handled, &mut seen);
+                checks.push((at, seen.clone()));
+            }
+        }
+        let _ = release_tx.send(());
+        held_append
+            .await
+            .expect("read-your-writes: the held writer panicked")
+            .unwrap_or_else(|e| panic!("read-your-writes: the held append failed: {e}"));
+        let (tracked, ignored) = match plain {
+            Some(p) => p
+                .await
+                .expect("read-your-writes: the plain writer panicked"),
+            None => (
+                store
+                    .append(
+                        "Plain-1",
+                        ExpectedVersion::Any,
+                        vec![event(TRACKED, 3, round)],
+                    )
+                    .await,
+                store
+                    .append(
+                        "Plain-2",
+                        ExpectedVersion::Any,
+                        vec![event(IGNORED, 4, round)],
+                    )
+                    .await,
+            ),
+        };
+        for written in [tracked, ignored] {
+            let written =
+                written.unwrap_or_else(|e| panic!("read-your-writes: an append failed: {e}"));
+            let at = progress
+                .wait_for(&written, Duration::from_secs(10))
+                .await
+                .unwrap_or_else(|e| panic!("read-your-writes: {e}"));
+            assert!(
+                at >= written.last_position.expect("one event written"),
+                "read-your-writes: wait_for returned {at}, before the write"
+            );
+            drain(&mut handled, &mut seen);
+            checks.push((at, seen.clone()));
+        }
+    }
+    // Every wait's answer, checked against the log as it is now that every
+    // writer committed.
+    for (at, seen_then) in &checks {
+        let missing: Vec<u64> = tracked_up_to(&store, *at)
+            .await
+            .into_iter()
+            .filter(|p| !seen_then.contains(p))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "read-your-writes: a wait returned position {at}, but the events at {missing:?} were not handled yet"
+        );
+    }
+    let head = store
+        .head_position()
+        .await
+        .unwrap_or_else(|e| panic!("read-your-writes: reading the head failed: {e}"));
+    let never = progress
+        .wait_for(head + 1_000, Duration::from_millis(200))
+        .await;
+    assert!(
+        matches!(never, Err(es_core::consumer::WaitTimeout { wanted, .. }) if wanted == head + 1_000),
+        "read-your-writes: a wait for a position never written returned {never:?}"
+    );
+    task.abort();
+    let _ = task.await;
+}

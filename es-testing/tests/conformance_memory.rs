@@ -334,3 +334,72 @@ async fn catch_up_handles_every_event_once() {
     )
     .await;
 }
+
+/// The engine as an in-memory consumer: a [`MemoryProjection`] of the
+/// reporter, following commits.
+fn memory_engine(
+    store: InMemoryEventStore,
+    handled: tokio::sync::mpsc::UnboundedSender<es_core::RecordedEvent>,
+) -> (tokio::task::JoinHandle<()>, es_core::consumer::Progress) {
+    let mut engine = es_core::consumer::Engine::new(
+        store,
+        es_core::consumer::MemoryProjection::new(es_testing::consumers::Reporter(handled)),
+    )
+    .batch_size(7);
+    let progress = engine.progress();
+    let task = tokio::spawn(async move {
+        engine
+            .run(std::future::pending())
+            .await
+            .expect("the engine stops only with an error");
+    });
+    (task, progress)
+}
+
+/// The consumer case on the in-memory store, with the engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_handles_every_event_once() {
+    let store = InMemoryEventStore::new();
+    es_testing::consumers::every_event_once(
+        store.clone(),
+        es_testing::consumers::Delayed(store),
+        |store, handled| memory_engine(store, handled).0,
+    )
+    .await;
+}
+
+/// The consumer case on the in-memory store, with a listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_handles_every_event_once() {
+    let store = InMemoryEventStore::new();
+    es_testing::consumers::every_event_once(
+        store.clone(),
+        es_testing::consumers::Delayed(store),
+        |store: InMemoryEventStore, handled: tokio::sync::mpsc::UnboundedSender<_>| {
+            tokio::spawn(async move {
+                let _listener = store.listen(
+                    "consumer_conformance",
+                    Some(es_testing::consumers::TYPES),
+                    move |e| {
+                        let _ = handled.send(e);
+                        async { Ok(()) }
+                    },
+                );
+                std::future::pending::<()>().await;
+            })
+        },
+    )
+    .await;
+}
+
+/// Read-your-writes on the in-memory store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_reads_its_writes() {
+    let store = InMemoryEventStore::new();
+    es_testing::consumers::reads_its_writes(
+        store.clone(),
+        es_testing::consumers::Delayed(store),
+        memory_engine,
+    )
+    .await;
+}

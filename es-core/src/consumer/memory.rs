@@ -356,3 +356,23 @@ impl<P: Dispatch<()>> Consumer<MemoryTx> for MemoryProjection<P> {
         }
     }
 }
+
+impl InMemoryEventStore {
+    /// Runs `handler` for each committed event of `types`, at least once,
+    /// in a task of its own: [`listen`](super::listen) over this store.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let store = es_core::InMemoryEventStore::new();
+    /// let listener = store.listen("audit", None, |_event| async { Ok(()) });
+    /// listener.stop().await;
+    /// # }
+    /// ```
+    pub fn listen<F, Fut>(&self, name: &str, types: Option<&[&str]>, handler: F) -> super::Listener
+    where
+        F: FnMut(RecordedEvent) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), HandlerError>> + Send + 'static,
+    {
+        super::listen(self.clone(), name, types, handler)
+    }
+}
