@@ -118,6 +118,18 @@
 //! es_testing::store_conformance_tests!(async { es_core::InMemoryEventStore::new() });
 //! # fn main() {}
 //! ```
+//!
+//! # The consumer engine conformance suite
+//!
+//! [`engine_conformance_tests!`] expands into one test per case of
+//! [`engine`]: what `es_core::consumer::Engine` promises (exactly once
+//! across failures and takeovers, dead letters, rebuild, retry,
+//! read-your-writes), run on a store's [`engine::EngineHarness`]:
+//!
+//! ```
+//! es_testing::engine_conformance_tests!(async { es_testing::engine::MemoryHarness::new() });
+//! # fn main() {}
+//! ```
 
 mod fixture;
 mod projection;
@@ -125,6 +137,7 @@ mod render;
 
 pub mod conformance;
 pub mod consumers;
+pub mod engine;
 
 pub use fixture::{AggregateFixture, StateCheck, Then};
 pub use projection::ProjectionFixture;
