@@ -57,57 +57,8 @@
 //! ([`MemoryHarness`]). PostgreSQL: `es-postgres/tests/engine_conformance.rs`
 //! (a journal table in a per-test database).
 //!
-//! **SQLite (to do once `es_sqlite::SqliteTx` lands):** add
-//! `es-sqlite/tests/engine_conformance.rs` modelled on the PostgreSQL file:
-//!
-//! ```ignore
-//! use es_core::consumer::DeadLetter;
-//! use es_core::projection::HandlerError;
-//! use es_sqlite::{SqliteEventStore, SqliteTx};
-//! use es_testing::engine::{EngineHarness, Journal};
-//!
-//! struct SqliteJournal(&'static str);
-//!
-//! impl Journal<SqliteTx> for SqliteJournal {
-//!     async fn record(&mut self, tx: &mut SqliteTx, position: u64) -> Result<(), HandlerError> {
-//!         sqlx::query("INSERT INTO engine_journal (consumer, position) VALUES (?1, ?2)")
-//!             .bind(self.0).bind(position as i64).execute(&mut **tx).await?;
-//!         Ok(())
-//!     }
-//!     async fn clear(&mut self, tx: &mut SqliteTx) -> Result<(), HandlerError> {
-//!         sqlx::query("DELETE FROM engine_journal WHERE consumer = ?1")
-//!             .bind(self.0).execute(&mut **tx).await?;
-//!         Ok(())
-//!     }
-//! }
-//!
-//! struct SqliteHarness { store: SqliteEventStore, db: common::TempDb }
-//!
-//! impl EngineHarness for SqliteHarness {
-//!     type Backend = SqliteEventStore;
-//!     type Journal = SqliteJournal;
-//!     fn backend(&self) -> SqliteEventStore { self.store.clone() }
-//!     fn journal(&self, name: &'static str) -> SqliteJournal { SqliteJournal(name) }
-//!     async fn applied(&self, name: &'static str) -> Vec<u64> {
-//!         // `seq INTEGER PRIMARY KEY AUTOINCREMENT`: the order of the writes.
-//!         sqlx::query_scalar::<_, i64>(
-//!             "SELECT position FROM engine_journal WHERE consumer = ?1 ORDER BY seq")
-//!             .bind(name).fetch_all(self.store.pool()).await.unwrap()
-//!             .into_iter().map(|p| p as u64).collect()
-//!     }
-//!     async fn dead_letters(&self, name: &'static str) -> Vec<DeadLetter> {
-//!         self.store.dead_letters(name).await.unwrap()
-//!     }
-//!     async fn teardown(self) { self.store.close().await; drop(self.db); }
-//! }
-//!
-//! async fn harness() -> SqliteHarness {
-//!     // a file database (WAL, a pool): a standby engine needs a connection of its own
-//!     // … open the store, create `engine_journal (seq, consumer, position)` …
-//! }
-//!
-//! es_testing::engine_conformance_tests!(harness());
-//! ```
+//! SQLite: `es-sqlite/tests/engine_conformance.rs`, the same shape over a
+//! temp file.
 //!
 //! A failing case panics with a message that starts with
 //! `engine conformance:` and says what the engine did and what it should

@@ -94,9 +94,9 @@ pub trait Backend: EventStore + Clone + Send + Sync + 'static {
 
     /// Whether a transaction that does not commit undoes what the consumer
     /// wrote through it. When false (the in-memory store, whose consumers
-    /// keep their model in themselves), the engine handles each event on
-    /// its own and commits the events before a failure, so none is applied
-    /// twice.
+    /// keep their model in themselves), the engine commits each event in a
+    /// transaction of its own, right after its handler, so none is applied
+    /// twice, even when a batch is dropped halfway.
     const ROLLS_BACK: bool = true;
 
     /// Begins a batch transaction.

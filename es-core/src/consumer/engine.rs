@@ -734,7 +734,10 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
         // Nothing of an abandoned attempt (say, a dropped `catch_up` future)
         // carries over into this one.
         self.consumer.discard();
-        let first = if B::ROLLS_BACK && self.policy != ErrorPolicy::Retry {
+        if !B::ROLLS_BACK {
+            return self.apply_one_by_one(events, scanned_to).await;
+        }
+        let first = if self.policy != ErrorPolicy::Retry {
             Mode::Whole
         } else {
             Mode::PerEvent
@@ -751,6 +754,33 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
             self.consumer.discard();
         }
         result
+    }
+
+    /// A batch on a backend that cannot undo what the consumer did: each
+    /// event in a transaction of its own, so the checkpoint moves right
+    /// after the handler that changed the model. (A batch dropped halfway,
+    /// say by a timeout around `catch_up`, then leaves no handled event
+    /// behind an unmoved checkpoint to be handled again.)
+    async fn apply_one_by_one(
+        &mut self,
+        events: &[RecordedEvent],
+        scanned_to: u64,
+    ) -> Result<Step, ProjectionError> {
+        let mut handled = 0;
+        for (i, e) in events.iter().enumerate() {
+            let vouched = if i + 1 == events.len() { scanned_to } else { 0 };
+            match self
+                .try_batch(std::slice::from_ref(e), vouched, Mode::PerEvent)
+                .await
+            {
+                Ok(Step::Handled(n)) => handled += n,
+                other => {
+                    self.consumer.discard();
+                    return other;
+                }
+            }
+        }
+        Ok(Step::Handled(handled))
     }
 
     /// One attempt at a batch in one transaction.
