@@ -47,7 +47,7 @@ use sqlx::PgConnection;
 ///   the batch's events are read and handled again from the checkpoint.
 /// - A `flush` error is not one event's: under
 ///   [`ErrorPolicy::Stop`](crate::ErrorPolicy::Stop) it rolls the batch back
-///   and stops the runner with a [`ProjectionError::Store`] naming the
+///   and stops the runner with a [`ProjectionError::Store`](es_core::projection::ProjectionError::Store) naming the
 ///   batch's positions; under
 ///   [`ErrorPolicy::DeadLetter`](crate::ErrorPolicy::DeadLetter) the runner
 ///   rolls the batch back and handles it again one event at a time (each in
@@ -110,7 +110,7 @@ pub trait PgProjection: Dispatch<PgConnection> {
     /// model and checkpoint or an empty model at 0.
     ///
     /// The default has no way to empty the model: a rebuild then refuses
-    /// up front with [`ProjectionError::NoReset`]
+    /// up front with [`ProjectionError::NoReset`](es_core::projection::ProjectionError::NoReset)
     /// and changes nothing (replaying into the old rows would fail on their
     /// keys halfway, or count twice). A projection whose handlers may
     /// safely replay over the existing model writes a `reset` that does
