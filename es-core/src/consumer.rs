@@ -14,6 +14,7 @@
 //! | [`Consumer`] | what it runs: a name, event types, a handler, and the setup, reset, flush and discard hooks |
 //! | [`Progress`] | read-your-writes: wait until the consumer has handled a write |
 //! | [`ErrorPolicy`] | stop, dead-letter or retry on a failing handler |
+//! | [`InlineConsumers`] | consumers a store runs inside each append's own transaction instead (inline projections) |
 //!
 //! The guarantees (exactly once across crashes, one active engine per name,
 //! no event skipped while positions commit out of order) are argued once,
@@ -21,12 +22,14 @@
 
 mod backend;
 mod engine;
+mod inline;
 mod listener;
 pub(crate) mod memory;
 mod progress;
 
 pub use backend::{Backend, Consumer, ConsumerStatus, Failed, Savepoint};
 pub use engine::{Engine, ErrorPolicy};
+pub use inline::{InlineConsumer, InlineConsumers, InlineFailure};
 pub use listener::{Listener, listen};
 pub use memory::{MemoryLease, MemoryProjection, MemoryTx};
 pub use progress::{Progress, WaitTimeout, Written};

@@ -5,9 +5,9 @@
 //! arrays a batch binds, and the inline projections that run inside an
 //! append's transaction.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use es_core::consumer::InlineConsumers;
 use es_core::{
     AppendResult, CommandRecord, ExpectedVersion, NewEvent, StoreError, check_append,
     stream_category,
@@ -17,8 +17,9 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
 use uuid::Uuid;
 
+use crate::consumer::{PgConsumer, PgTx};
 use crate::error::InvalidPayload;
-use crate::inline::{ErasedInline, PgProjection, erased};
+use crate::inline::PgProjection;
 use crate::notify::{self, NotifierSlot};
 use crate::read::Reads;
 use crate::row::{POSITION_SHIFT, decode_event, to_i64, to_u64};
@@ -46,7 +47,7 @@ pub(crate) struct Appends {
     /// Announces the fast path's commits (see `notify`).
     notifier: NotifierSlot,
     /// Projections run inside each append's transaction.
-    inline: Vec<Arc<dyn ErasedInline>>,
+    inline: InlineConsumers<PgTx>,
     /// The common append: no command id, no `NOTIFY` in the statement.
     plain: String,
     /// `plain` for a single event, from scalars instead of arrays.
@@ -69,7 +70,7 @@ impl Appends {
             channel: channel.to_owned(),
             notify_interval,
             notifier: NotifierSlot::default(),
-            inline: Vec::new(),
+            inline: InlineConsumers::new(),
             // The common append, as plain as an append can be (the full
             // statement below costs the server about a third more per
             // single-event append: executor start-up of its CTEs, measured
@@ -173,17 +174,17 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
     where
         P: PgProjection + Clone + Sync,
     {
-        self.inline.push(erased(projection));
+        self.inline.push(PgConsumer(projection));
     }
 
     /// The names of the inline projections, in the order they run.
     pub(crate) fn inline_names(&self) -> Vec<&'static str> {
-        self.inline.iter().map(|p| p.name()).collect()
+        self.inline.names()
     }
 
     /// Runs each inline projection's setup hook in a transaction of its own.
     pub(crate) async fn setup_inline(&self, pool: &PgPool) -> Result<(), StoreError> {
-        for projection in &self.inline {
+        for projection in self.inline.iter() {
             let ctx = || format!("setting up inline projection `{}`", projection.name());
             let mut tx = pool
                 .begin()
@@ -398,9 +399,8 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
             .fetch_one(&mut *tx)
             .await?;
         let outcome = Outcome::from_row(&row)?;
-        let wanted = |t: &str| self.inline.iter().any(|p| p.types().contains(&t));
         if let Some((first, last, _)) = outcome.inserted
-            && batch.types.iter().any(|t| wanted(t))
+            && batch.types.iter().any(|t| self.inline.reads(t))
         {
             let rows = reads.stream_rows(&mut *tx, stream_id, first, last).await?;
             let events = rows
@@ -408,20 +408,10 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
                 .map(decode_event)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(AppendError::Other)?;
-            for projection in &self.inline {
-                projection
-                    .apply(&events, &mut tx)
-                    .await
-                    .map_err(|e| {
-                        AppendError::Other(StoreError::backend(
-                            format!(
-                                "appending to stream `{stream_id}`: inline projection `{}` failed; nothing was stored",
-                                projection.name()
-                            ),
-                            e,
-                        ))
-                    })?;
-            }
+            self.inline
+                .apply(&events, &mut tx)
+                .await
+                .map_err(|failure| AppendError::Other(failure.into_append_error(stream_id)))?;
         }
         tx.commit().await?;
         Ok(outcome)

@@ -152,7 +152,10 @@ impl Backend for PgEventStore {
 }
 
 /// A [`PgProjection`] as the engine's consumer: handlers and hooks on the
-/// batch transaction's connection.
+/// batch transaction's connection. Inline projections run as this too
+/// (es-core's [`InlineConsumers`](es_core::consumer::InlineConsumers) on the
+/// append's transaction, which is a [`PgTx`] as well).
+#[derive(Clone)]
 pub(crate) struct PgConsumer<P>(pub(crate) P);
 
 impl<P: PgProjection> Consumer<PgTx> for PgConsumer<P> {

@@ -1,13 +1,12 @@
-//! PostgreSQL projections: the [`PgProjection`] hooks, and inline
-//! projections that run inside each append's transaction.
+//! PostgreSQL projections: the [`PgProjection`] hooks. Inline projections
+//! (run inside each append's transaction) are es-core's
+//! [`InlineConsumers`](es_core::consumer::InlineConsumers) over the
+//! projection's [`Consumer`](es_core::consumer::Consumer) (see `consumer`),
+//! held by the append role (`append`).
 
 use std::future::Future;
-use std::sync::Arc;
 
-use es_core::projection::{Dispatch, HandlerError, ProjectionError};
-use es_core::{RecordedEvent, StoreError};
-use futures::FutureExt;
-use futures::future::BoxFuture;
+use es_core::projection::{Dispatch, HandlerError};
 use sqlx::PgConnection;
 
 /// A projection whose read model lives in PostgreSQL: its handlers
@@ -48,7 +47,7 @@ use sqlx::PgConnection;
 ///   the batch's events are read and handled again from the checkpoint.
 /// - A `flush` error is not one event's: under
 ///   [`ErrorPolicy::Stop`](crate::ErrorPolicy::Stop) it rolls the batch back
-///   and stops the runner with a [`ProjectionError::Store`] naming the
+///   and stops the runner with a [`ProjectionError::Store`](es_core::projection::ProjectionError::Store) naming the
 ///   batch's positions; under
 ///   [`ErrorPolicy::DeadLetter`](crate::ErrorPolicy::DeadLetter) the runner
 ///   rolls the batch back and handles it again one event at a time (each in
@@ -111,7 +110,7 @@ pub trait PgProjection: Dispatch<PgConnection> {
     /// model and checkpoint or an empty model at 0.
     ///
     /// The default has no way to empty the model: a rebuild then refuses
-    /// up front with [`ProjectionError::NoReset`]
+    /// up front with [`ProjectionError::NoReset`](es_core::projection::ProjectionError::NoReset)
     /// and changes nothing (replaying into the old rows would fail on their
     /// keys halfway, or count twice). A projection whose handlers may
     /// safely replay over the existing model writes a `reset` that does
@@ -141,77 +140,4 @@ pub trait PgProjection: Dispatch<PgConnection> {
     /// batch does not commit and before each batch's handlers; must be cheap
     /// and must not fail.
     fn discard(&mut self) {}
-}
-
-/// An inline projection with its type erased, so a store can hold several.
-pub(crate) trait ErasedInline: Send + Sync {
-    fn name(&self) -> &'static str;
-    fn types(&self) -> &'static [&'static str];
-    /// Runs a fresh clone of the projection over `events` (those of its
-    /// types) on the append's transaction.
-    fn apply<'a>(
-        &'a self,
-        events: &'a [RecordedEvent],
-        conn: &'a mut PgConnection,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>>;
-    fn setup<'a>(&'a self, conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), HandlerError>>;
-}
-
-/// `projection` as an inline projection a store can hold beside others.
-pub(crate) fn erased<P>(projection: P) -> Arc<dyn ErasedInline>
-where
-    P: PgProjection + Clone + Sync,
-{
-    Arc::new(Inline(projection))
-}
-
-struct Inline<P>(P);
-
-impl<P: PgProjection + Clone + Sync> ErasedInline for Inline<P> {
-    fn name(&self) -> &'static str {
-        P::NAME
-    }
-
-    fn types(&self) -> &'static [&'static str] {
-        P::EVENT_TYPES
-    }
-
-    fn apply<'a>(
-        &'a self,
-        events: &'a [RecordedEvent],
-        conn: &'a mut PgConnection,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        async move {
-            let mut projection = self.0.clone();
-            let result = async {
-                for e in events {
-                    if P::EVENT_TYPES.contains(&e.event_type.as_str()) {
-                        projection.dispatch(e, conn).await?;
-                    }
-                }
-                projection
-                    .flush(conn)
-                    .await
-                    .map_err(|e| ProjectionError::Store {
-                        projection: P::NAME,
-                        source: StoreError::backend(
-                            format!("flushing inline projection `{}`", P::NAME),
-                            e,
-                        ),
-                    })
-            }
-            .await;
-            if result.is_err() {
-                // The append rolls back; drop what was buffered (the clone
-                // goes too, but the buffer may be shared with the original).
-                projection.discard();
-            }
-            result
-        }
-        .boxed()
-    }
-
-    fn setup<'a>(&'a self, conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), HandlerError>> {
-        async move { self.0.clone().setup(conn).await }.boxed()
-    }
 }

@@ -53,7 +53,7 @@
 //! | `watch` | the shared `LISTEN` task behind [`EventStore::watch_commits`] |
 //! | `notify` | commit announcements sent after an append, off its critical path |
 //! | `subscription` | [`Subscription`] ([`PgEventStore::subscribe`]) |
-//! | `inline` | [`PgProjection`] and inline projections ([`PgEventStore::with_inline`]) |
+//! | `inline` | [`PgProjection`]; inline projections ([`PgEventStore::with_inline`]) run it as es-core's [`InlineConsumers`](es_core::consumer::InlineConsumers) over [`PgTx`], held by `append` |
 //! | `runner` | [`ProjectionRunner`] and [`ErrorPolicy`] |
 //! | `lease` | the advisory lock that keeps one runner or listener of a name active |
 //! | `listener` | [`Listener`] ([`PgEventStore::listen`]) |

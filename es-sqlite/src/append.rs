@@ -1,6 +1,7 @@
 //! Appends: the checked entry ([`SqliteEventStore::append_batch`]) and one
 //! `BEGIN IMMEDIATE` transaction that checks the version and command id and
-//! inserts the batch ([`append_once`]).
+//! inserts the batch ([`append_once`]), then runs the store's inline
+//! projections on it (`run_inline`) before `COMMIT`.
 
 use chrono::{SubsecRound, Utc};
 use es_core::{
@@ -11,7 +12,8 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Row, Sqlite};
 
-use crate::read::{find_command_with, stream_version_with};
+use crate::consumer::SqliteTx;
+use crate::read::{find_command_with, stream_range_with, stream_version_with};
 use crate::row::{format_time, parse_time, to_i64};
 use crate::store::SqliteEventStore;
 
@@ -60,7 +62,15 @@ impl SqliteEventStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| StoreError::backend(context("beginning an append"), e))?;
-        let outcome = append_once(&mut tx, stream_id, expected, events).await;
+        // Inline projections run only when one reads a type of the batch.
+        let inline = events.iter().any(|e| self.inline.reads(&e.event_type));
+        let outcome = match append_once(&mut tx, stream_id, expected, events).await {
+            Ok(Outcome::Written(result)) if inline => self
+                .run_inline(&mut tx, stream_id, &result)
+                .await
+                .map(|()| Outcome::Written(result)),
+            outcome => outcome,
+        };
         let result = match outcome {
             Ok(Outcome::Written(result)) => {
                 tx.commit()
@@ -86,6 +96,23 @@ impl SqliteEventStore {
         span.record("last_version", result.last_version);
         span.record("duplicate", result.duplicate);
         Ok(result)
+    }
+
+    /// Runs the inline projections over the events an append just inserted
+    /// (read back in its transaction, with their positions), then their
+    /// flushes. An error leaves the caller to roll everything back.
+    async fn run_inline(
+        &self,
+        tx: &mut SqliteTx,
+        stream_id: &str,
+        written: &AppendResult,
+    ) -> Result<(), StoreError> {
+        let events =
+            stream_range_with(tx, stream_id, written.first_version, written.last_version).await?;
+        self.inline
+            .apply(&events, tx)
+            .await
+            .map_err(|failure| failure.into_append_error(stream_id))
     }
 }
 

@@ -311,7 +311,10 @@ pub(crate) fn is_transient(err: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// A [`SqliteProjection`] as the engine's consumer: handlers and hooks on
-/// the batch transaction's connection.
+/// the batch transaction's connection. Inline projections run as this too
+/// (es-core's [`InlineConsumers`](es_core::consumer::InlineConsumers) on the
+/// append's `BEGIN IMMEDIATE` transaction, which is a [`SqliteTx`] as well).
+#[derive(Clone)]
 pub(crate) struct SqliteConsumer<P>(pub(crate) P);
 
 impl<P: SqliteProjection> Consumer<SqliteTx> for SqliteConsumer<P> {

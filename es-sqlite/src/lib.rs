@@ -54,6 +54,11 @@
 //! the checkpoint, so two processes running one projection on one file never
 //! apply an event twice (see [`runner`]).
 //!
+//! The same projection can instead run *inline*, inside each append's own
+//! transaction, so its model is never behind the events and a failing
+//! handler fails the append: [`SqliteEventStore::with_inline`], as
+//! `es_postgres::PgEventStore::with_inline`.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use es_core::projection::{Dispatch, HandlerError, Projection, ProjectionError};

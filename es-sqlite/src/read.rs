@@ -296,6 +296,36 @@ impl SqliteEventStore {
     }
 }
 
+/// The events of `stream_id` from version `first` to `last`, read through
+/// `conn`: an append's transaction reads back what it just inserted, with
+/// the positions SQLite gave it, for its inline projections.
+pub(crate) async fn stream_range_with(
+    conn: &mut sqlx::SqliteConnection,
+    stream_id: &str,
+    first: u64,
+    last: u64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let count = usize::try_from(last.saturating_sub(first) + 1).unwrap_or(usize::MAX);
+    let rows = stream_query(
+        stream_read_sql!(event_columns!()),
+        stream_id,
+        first,
+        StreamEnd::Version(last),
+        count,
+    )
+    .fetch_all(conn)
+    .await
+    .map_err(|e| {
+        StoreError::backend(
+            format!("reading back the events appended to stream `{stream_id}`"),
+            e,
+        )
+    })?;
+    rows.iter()
+        .map(|row| decode_event(row, stream_id))
+        .collect()
+}
+
 pub(crate) async fn stream_version_with<'e>(
     executor: impl SqliteExecutor<'e>,
     stream_id: &str,

@@ -11,10 +11,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use es_core::StoreError;
+use es_core::consumer::InlineConsumers;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use tokio::sync::watch;
+
+use crate::consumer::{SqliteConsumer, SqliteTx};
+use crate::runner::SqliteProjection;
 
 /// How long a connection waits for another writer's lock (in this process or
 /// another) before an operation fails: [`SqliteEventStore::open`] sets it.
@@ -70,6 +74,11 @@ pub struct SqliteEventStore {
     pub(crate) inner: Arc<Inner>,
     /// Payloads above this many bytes are refused before the transaction.
     pub(crate) max_payload_bytes: usize,
+    /// Projections run inside each append's transaction (see
+    /// [`SqliteEventStore::with_inline`]). Kept in the handle, not in
+    /// `inner`: like the payload limit, they belong to this handle and the
+    /// clones made from it afterwards.
+    pub(crate) inline: InlineConsumers<SqliteTx>,
 }
 
 pub(crate) struct Inner {
@@ -93,6 +102,7 @@ impl fmt::Debug for SqliteEventStore {
         f.debug_struct("SqliteEventStore")
             .field("database", &self.inner.label)
             .field("pool_size", &self.inner.pool.size())
+            .field("inline", &self.inline)
             .finish()
     }
 }
@@ -197,6 +207,7 @@ impl SqliteEventStore {
     fn build(pool: SqlitePool, poll: bool, label: String) -> Self {
         Self {
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            inline: InlineConsumers::new(),
             inner: Arc::new(Inner {
                 pool,
                 commits: watch::Sender::new(0),
@@ -216,6 +227,99 @@ impl SqliteEventStore {
     pub fn with_max_payload_bytes(mut self, limit: usize) -> Self {
         self.max_payload_bytes = limit;
         self
+    }
+
+    /// This store (and its clones made afterwards) with `projection` run
+    /// inline: inside each append's own `BEGIN IMMEDIATE` transaction, after
+    /// the events are inserted (with their positions) and before `COMMIT`,
+    /// for the appended events of its types, then its
+    /// [`flush`](SqliteProjection::flush). Its read model is therefore never
+    /// behind the events, and a failing handler or flush fails the append (a
+    /// [`StoreError::Backend`] naming the stream and the projection, whose
+    /// source is the [`ProjectionError`](es_core::projection::ProjectionError));
+    /// nothing is stored, neither the events nor the model's changes.
+    ///
+    /// Each append runs a fresh clone of `projection`, so keep the model in
+    /// the database and only configuration in the value. Inline projections
+    /// run in the order they were added; the appended events are read back
+    /// only when one of them reads one of their types. Clones of the store
+    /// made before this call do not run it. [`SqliteEventStore::migrate`]
+    /// runs its [`setup`](SqliteProjection::setup) hook: call it after
+    /// adding inline projections ([`SqliteEventStore::open`] and
+    /// [`SqliteEventStore::in_memory`] migrate before they are added).
+    ///
+    /// ```
+    /// use es_core::projection::{Dispatch, HandlerError, Projection, ProjectionError};
+    /// use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+    /// use es_sqlite::{SqliteEventStore, SqliteProjection};
+    /// use sqlx::SqliteConnection;
+    ///
+    /// #[derive(Clone)]
+    /// struct Opened;
+    /// impl Projection for Opened {
+    ///     const NAME: &'static str = "opened";
+    ///     const EVENT_TYPES: &'static [&'static str] = &["AccountOpened"];
+    /// }
+    /// impl Dispatch<SqliteConnection> for Opened {
+    ///     async fn dispatch(&mut self, e: &RecordedEvent, conn: &mut SqliteConnection)
+    ///         -> Result<(), ProjectionError> {
+    ///         sqlx::query("INSERT INTO opened (stream_id, position) VALUES (?, ?)")
+    ///             .bind(&e.stream_id)
+    ///             .bind(e.global_position as i64)
+    ///             .execute(conn)
+    ///             .await
+    ///             .map_err(|err| ProjectionError::handler::<Self>(e, err.into()))?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// impl SqliteProjection for Opened {
+    ///     async fn setup(&mut self, conn: &mut SqliteConnection) -> Result<(), HandlerError> {
+    ///         sqlx::query("CREATE TABLE IF NOT EXISTS opened (stream_id TEXT PRIMARY KEY, position INTEGER)")
+    ///             .execute(conn).await?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = SqliteEventStore::in_memory().await?.with_inline(Opened);
+    /// assert_eq!(store.inline_projections(), ["opened"]);
+    /// store.migrate().await?; // runs the inline projections' setup hooks
+    ///
+    /// let opened = NewEvent::from_raw("AccountOpened", 1, b"{}".to_vec(), Metadata::new());
+    /// let r = store.append("BankAccount-1", ExpectedVersion::NoStream, vec![opened]).await?;
+    /// // Written in the append's transaction: no runner, no waiting.
+    /// let (stream, position): (String, i64) =
+    ///     sqlx::query_as("SELECT stream_id, position FROM opened").fetch_one(store.pool()).await?;
+    /// assert_eq!((stream.as_str(), Some(position as u64)), ("BankAccount-1", r.last_position));
+    ///
+    /// // Opened twice: the handler's INSERT fails, so does the append, and
+    /// // nothing of it is stored.
+    /// let again = NewEvent::from_raw("AccountOpened", 1, b"{}".to_vec(), Metadata::new());
+    /// let err = store.append("BankAccount-1", ExpectedVersion::Any, vec![again]).await.unwrap_err();
+    /// assert!(err.to_string().contains("inline projection `opened` failed; nothing was stored"));
+    /// assert_eq!(store.stream_version("BankAccount-1").await?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_inline<P>(mut self, projection: P) -> Self
+    where
+        P: SqliteProjection + Clone + Sync,
+    {
+        self.inline.push(SqliteConsumer(projection));
+        self
+    }
+
+    /// The names of the inline projections (see
+    /// [`SqliteEventStore::with_inline`]), in the order they run.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), es_core::StoreError> {
+    /// let store = es_sqlite::SqliteEventStore::in_memory().await?;
+    /// assert!(store.inline_projections().is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn inline_projections(&self) -> Vec<&'static str> {
+        self.inline.names()
     }
 
     /// The connection pool, for queries of your own (read models in the same
