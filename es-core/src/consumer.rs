@@ -20,42 +20,16 @@
 //! no event skipped while positions commit out of order) are argued once,
 //! on [`Engine`], from the [`Backend`] contract each store meets.
 
-mod backend;
+pub(crate) mod backend;
 mod engine;
 mod inline;
 mod listener;
 pub(crate) mod memory;
 mod progress;
 
-pub use backend::{Backend, Consumer, ConsumerStatus, Failed, Savepoint};
+pub use backend::{Backend, Consumer, ConsumerStatus, DeadLetter, Failed, Savepoint};
 pub use engine::{Engine, ErrorPolicy};
 pub use inline::{InlineConsumer, InlineConsumers, InlineFailure};
 pub use listener::{Listener, listen};
 pub use memory::{MemoryLease, MemoryProjection, MemoryTx};
 pub use progress::{Progress, WaitTimeout, Written};
-
-use crate::envelope::Timestamp;
-use uuid::Uuid;
-
-/// An event a consumer with [`ErrorPolicy::DeadLetter`] skipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    /// The consumer (projection) that skipped it.
-    pub projection: String,
-    /// The event's global position.
-    pub global_position: u64,
-    /// The event's id.
-    pub event_id: Uuid,
-    /// Its stream.
-    pub stream_id: String,
-    /// Its version in the stream.
-    pub stream_version: u64,
-    /// Its stored type.
-    pub event_type: String,
-    /// Its schema version.
-    pub schema_version: u32,
-    /// The error, with its causes.
-    pub error: String,
-    /// When it was recorded.
-    pub failed_at: Timestamp,
-}

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use uuid::Uuid;
 
-use crate::consumer::memory::SharedConsumers;
+use crate::consumer::backend::DeadLetter;
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
 use crate::store::{
     AppendResult, CommandRecord, CommitWatch, DEFAULT_MAX_PAYLOAD_BYTES, EventStore,
@@ -369,4 +369,22 @@ impl SnapshotStore for InMemoryEventStore {
         validate_stream_id(stream_id)?;
         Ok(self.lock().snapshots.get(stream_id).cloned())
     }
+}
+
+/// The consumers' state of an in-memory store: checkpoints, dead letters,
+/// leases.
+#[derive(Default)]
+pub(crate) struct Consumers {
+    pub(crate) checkpoints: HashMap<String, u64>,
+    pub(crate) dead_letters: Vec<DeadLetter>,
+    /// Per name, the id of the lease that holds it.
+    pub(crate) leases: HashMap<String, u64>,
+    pub(crate) next_lease: u64,
+}
+
+pub(crate) type SharedConsumers = Arc<Mutex<Consumers>>;
+
+pub(crate) fn lock_consumers(c: &Mutex<Consumers>) -> MutexGuard<'_, Consumers> {
+    // Every change is applied whole under the lock.
+    c.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -17,9 +17,9 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
 use uuid::Uuid;
 
-use crate::consumer::{PgConsumer, PgTx};
 use crate::error::InvalidPayload;
 use crate::inline::PgProjection;
+use crate::inline::{PgConsumer, PgTx};
 use crate::notify::{self, NotifierSlot};
 use crate::read::Reads;
 use crate::row::{POSITION_SHIFT, decode_event, to_i64, to_u64};

@@ -1,5 +1,5 @@
 //! PostgreSQL under the consumer engine: [`PgEventStore`] as an
-//! [`es_core::consumer::Backend`], and [`PgProjection`]s as consumers.
+//! [`es_core::consumer::Backend`].
 //!
 //! A batch transaction is a pooled connection's transaction; the
 //! checkpoint is a row of the `checkpoints` table, locked `FOR UPDATE` by
@@ -9,18 +9,13 @@
 
 use std::time::Duration;
 
-use es_core::consumer::{Backend, Consumer, ConsumerStatus, Failed, Savepoint};
-use es_core::projection::{HandlerError, ProjectionError};
-use es_core::{RecordedEvent, StoreError};
-use sqlx::{Postgres, Transaction};
+use es_core::StoreError;
+use es_core::consumer::{Backend, ConsumerStatus, Failed, Savepoint};
 
 use crate::error::is_transient;
-use crate::inline::PgProjection;
+use crate::inline::PgTx;
 use crate::lease::PgLease;
 use crate::store::PgEventStore;
-
-/// A PostgreSQL batch transaction.
-pub type PgTx = Transaction<'static, Postgres>;
 
 fn backend(context: impl Into<String>, e: sqlx::Error) -> StoreError {
     StoreError::backend(context.into(), e)
@@ -148,46 +143,5 @@ impl Backend for PgEventStore {
 
     fn poll_interval(&self) -> Duration {
         PgEventStore::poll_interval(self)
-    }
-}
-
-/// A [`PgProjection`] as the engine's consumer: handlers and hooks on the
-/// batch transaction's connection. Inline projections run as this too
-/// (es-core's [`InlineConsumers`](es_core::consumer::InlineConsumers) on the
-/// append's transaction, which is a [`PgTx`] as well).
-#[derive(Clone)]
-pub(crate) struct PgConsumer<P>(pub(crate) P);
-
-impl<P: PgProjection> Consumer<PgTx> for PgConsumer<P> {
-    fn name(&self) -> &'static str {
-        P::NAME
-    }
-
-    fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(P::EVENT_TYPES)
-    }
-
-    async fn handle(
-        &mut self,
-        event: &RecordedEvent,
-        tx: &mut PgTx,
-    ) -> Result<(), ProjectionError> {
-        self.0.dispatch(event, &mut **tx).await
-    }
-
-    async fn setup(&mut self, tx: &mut PgTx) -> Result<(), HandlerError> {
-        self.0.setup(tx).await
-    }
-
-    async fn reset(&mut self, tx: &mut PgTx) -> Result<(), HandlerError> {
-        self.0.reset(tx).await
-    }
-
-    async fn flush(&mut self, tx: &mut PgTx) -> Result<(), HandlerError> {
-        self.0.flush(tx).await
-    }
-
-    fn discard(&mut self) {
-        self.0.discard();
     }
 }

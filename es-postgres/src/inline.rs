@@ -6,8 +6,10 @@
 
 use std::future::Future;
 
-use es_core::projection::{Dispatch, HandlerError};
-use sqlx::PgConnection;
+use es_core::RecordedEvent;
+use es_core::consumer::Consumer;
+use es_core::projection::{Dispatch, HandlerError, ProjectionError};
+use sqlx::{PgConnection, Postgres, Transaction};
 
 /// A projection whose read model lives in PostgreSQL: its handlers
 /// ([`Dispatch<PgConnection>`], written by `#[derive(Projection)]` from
@@ -140,4 +142,48 @@ pub trait PgProjection: Dispatch<PgConnection> {
     /// batch does not commit and before each batch's handlers; must be cheap
     /// and must not fail.
     fn discard(&mut self) {}
+}
+
+/// A PostgreSQL batch transaction.
+pub type PgTx = Transaction<'static, Postgres>;
+
+/// A [`PgProjection`] as the engine's consumer: handlers and hooks on the
+/// batch transaction's connection. Inline projections run as this too
+/// (es-core's [`InlineConsumers`](es_core::consumer::InlineConsumers) on the
+/// append's transaction, which is a [`PgTx`] as well).
+#[derive(Clone)]
+pub(crate) struct PgConsumer<P>(pub(crate) P);
+
+impl<P: PgProjection> Consumer<PgTx> for PgConsumer<P> {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(P::EVENT_TYPES)
+    }
+
+    async fn handle(
+        &mut self,
+        event: &RecordedEvent,
+        tx: &mut PgTx,
+    ) -> Result<(), ProjectionError> {
+        self.0.dispatch(event, &mut **tx).await
+    }
+
+    async fn setup(&mut self, tx: &mut PgTx) -> Result<(), HandlerError> {
+        self.0.setup(tx).await
+    }
+
+    async fn reset(&mut self, tx: &mut PgTx) -> Result<(), HandlerError> {
+        self.0.reset(tx).await
+    }
+
+    async fn flush(&mut self, tx: &mut PgTx) -> Result<(), HandlerError> {
+        self.0.flush(tx).await
+    }
+
+    fn discard(&mut self) {
+        self.0.discard();
+    }
 }

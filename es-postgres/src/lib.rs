@@ -81,11 +81,11 @@ use es_core::{EventStore, SnapshotStore};
 
 pub use append::MAX_EVENTS_PER_TRANSACTION;
 pub use checkpoints::{DeadLetter, ProjectionStatus};
-pub use consumer::PgTx;
 pub use error::{InvalidPayload, InvalidSchemaName, is_tls_error};
 pub use es_core::consumer::ErrorPolicy;
 pub use es_core::consumer::Listener;
 pub use inline::PgProjection;
+pub use inline::PgTx;
 pub use lease::PgLease;
 pub use runner::ProjectionRunner;
 pub use schema::{DEFAULT_SCHEMA, MIGRATOR};

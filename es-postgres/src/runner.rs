@@ -47,7 +47,7 @@ use es_core::consumer::{Engine, Progress};
 use es_core::projection::ProjectionError;
 
 use crate::checkpoints::ProjectionStatus;
-use crate::consumer::PgConsumer;
+use crate::inline::PgConsumer;
 use crate::inline::PgProjection;
 use crate::store::PgEventStore;
 

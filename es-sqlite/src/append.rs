@@ -12,7 +12,7 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Row, Sqlite};
 
-use crate::consumer::SqliteTx;
+use crate::projection::SqliteTx;
 use crate::read::{find_command_with, stream_range_with, stream_version_with};
 use crate::row::{format_time, parse_time, to_i64};
 use crate::store::SqliteEventStore;

@@ -7,8 +7,8 @@ use chrono::{SubsecRound, Utc};
 use es_core::StoreError;
 use sqlx::SqliteExecutor;
 
-use crate::runner::ProjectionStatus;
 use crate::store::SqliteEventStore;
+use es_core::consumer::ConsumerStatus as ProjectionStatus;
 use sqlx::Row;
 
 impl SqliteEventStore {

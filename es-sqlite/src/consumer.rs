@@ -1,6 +1,6 @@
 //! SQLite under the consumer engine: [`SqliteEventStore`] as an
-//! [`es_core::consumer::Backend`], [`SqliteLease`], dead letters, and
-//! [`SqliteProjection`]s as consumers.
+//! [`es_core::consumer::Backend`], [`SqliteLease`], dead letters and
+//! listeners.
 //!
 //! A batch transaction is `BEGIN IMMEDIATE` on a pooled connection: it
 //! takes the file's write lock at once, so from the checkpoint check to
@@ -13,18 +13,16 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{SubsecRound, Utc};
-use es_core::consumer::{Backend, Consumer, ConsumerStatus, DeadLetter, Failed, Savepoint};
-use es_core::projection::{HandlerError, ProjectionError};
+use es_core::consumer::{Backend, ConsumerStatus, DeadLetter, Failed, Savepoint};
+use es_core::projection::HandlerError;
 use es_core::{RecordedEvent, StoreError};
-use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, Row, SqliteConnection};
 
 use crate::checkpoints::{load_checkpoint_with, save_checkpoint_with};
+use crate::projection::SqliteTx;
 use crate::row::{format_time, parse_time, to_i64};
-use crate::runner::SqliteProjection;
 use crate::store::{POLL_INTERVAL, SqliteEventStore};
-
-/// An SQLite batch transaction (`BEGIN IMMEDIATE`).
-pub type SqliteTx = Transaction<'static, Sqlite>;
 
 /// How long a lease holds without renewal: the bound on a takeover after
 /// the active engine's process dies (plus the standby's retry interval).
@@ -45,10 +43,50 @@ fn now_ms() -> i64 {
 /// its last renewal. The engine renews it in each batch's transaction and
 /// every lease retry interval while idle; a process that dies stops
 /// renewing, and a standby takes the lease once it has expired.
+///
+/// A lease dropped without being released (a runner dropped as its process
+/// ends) deletes its row on the way out, on a connection of its own, so the
+/// next process need not wait for it to expire.
 #[derive(Debug)]
 pub struct SqliteLease {
     name: String,
     owner: String,
+    /// How to reach the file when dropped unreleased (`None`: not held, or
+    /// released).
+    held: Option<SqliteConnectOptions>,
+}
+
+impl Drop for SqliteLease {
+    fn drop(&mut self) {
+        let Some(options) = self.held.take() else {
+            return;
+        };
+        let (name, owner) = (
+            std::mem::take(&mut self.name),
+            std::mem::take(&mut self.owner),
+        );
+        // Drop cannot await, and may run inside a runtime that is shutting
+        // down: a thread of its own with a runtime of its own.
+        let released = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut conn = SqliteConnection::connect_with(&options).await?;
+                sqlx::query("DELETE FROM leases WHERE name = ? AND owner = ?")
+                    .bind(&name)
+                    .bind(&owner)
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await?;
+                Ok::<_, es_core::BoxError>(())
+            })
+        });
+        if let Ok(Err(e)) = released.join() {
+            // It expires on its own.
+            tracing::debug!(error = %e, "cannot release a dropped lease");
+        }
+    }
 }
 
 impl SqliteEventStore {
@@ -224,9 +262,10 @@ impl Backend for SqliteEventStore {
     }
 
     async fn try_lease(&self, name: &str) -> Result<Option<SqliteLease>, StoreError> {
-        let lease = SqliteLease {
+        let mut lease = SqliteLease {
             name: name.to_owned(),
             owner: uuid::Uuid::now_v7().hyphenated().to_string(),
+            held: None,
         };
         let now = now_ms();
         // Taken when free or expired; one statement under the write lock.
@@ -243,7 +282,11 @@ impl Backend for SqliteEventStore {
         .execute(self.pool())
         .await
         .map_err(|e| backend(format!("taking the lease of `{name}`"), e))?;
-        Ok((done.rows_affected() == 1).then_some(lease))
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        lease.held = Some((*self.pool().connect_options()).clone());
+        Ok(Some(lease))
     }
 
     async fn lease_alive(&self, lease: &mut SqliteLease, tx: Option<&mut SqliteTx>) -> bool {
@@ -260,7 +303,8 @@ impl Backend for SqliteEventStore {
         })
     }
 
-    async fn release_lease(&self, lease: SqliteLease) {
+    async fn release_lease(&self, mut lease: SqliteLease) {
+        lease.held = None;
         let r = sqlx::query("DELETE FROM leases WHERE name = ? AND owner = ?")
             .bind(&lease.name)
             .bind(&lease.owner)
@@ -308,47 +352,6 @@ pub(crate) fn is_transient(err: &(dyn std::error::Error + 'static)) -> bool {
         cur = e.source();
     }
     false
-}
-
-/// A [`SqliteProjection`] as the engine's consumer: handlers and hooks on
-/// the batch transaction's connection. Inline projections run as this too
-/// (es-core's [`InlineConsumers`](es_core::consumer::InlineConsumers) on the
-/// append's `BEGIN IMMEDIATE` transaction, which is a [`SqliteTx`] as well).
-#[derive(Clone)]
-pub(crate) struct SqliteConsumer<P>(pub(crate) P);
-
-impl<P: SqliteProjection> Consumer<SqliteTx> for SqliteConsumer<P> {
-    fn name(&self) -> &'static str {
-        P::NAME
-    }
-
-    fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(P::EVENT_TYPES)
-    }
-
-    async fn handle(
-        &mut self,
-        event: &RecordedEvent,
-        tx: &mut SqliteTx,
-    ) -> Result<(), ProjectionError> {
-        self.0.dispatch(event, &mut **tx).await
-    }
-
-    async fn setup(&mut self, tx: &mut SqliteTx) -> Result<(), HandlerError> {
-        self.0.setup(tx).await
-    }
-
-    async fn reset(&mut self, tx: &mut SqliteTx) -> Result<(), HandlerError> {
-        self.0.reset(tx).await
-    }
-
-    async fn flush(&mut self, tx: &mut SqliteTx) -> Result<(), HandlerError> {
-        self.0.flush(tx).await
-    }
-
-    fn discard(&mut self) {
-        self.0.discard();
-    }
 }
 
 impl SqliteEventStore {

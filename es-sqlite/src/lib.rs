@@ -118,6 +118,7 @@ mod checkpoints;
 mod consumer;
 mod event_store;
 mod integrity;
+mod projection;
 mod read;
 mod row;
 pub mod runner;
@@ -128,8 +129,9 @@ mod subscription;
 mod watch;
 
 pub use checkpoints::{load_checkpoint_with, save_checkpoint_with};
-pub use consumer::{LEASE_TTL, SqliteLease, SqliteTx};
+pub use consumer::{LEASE_TTL, SqliteLease};
 pub use es_core::consumer::{DeadLetter, ErrorPolicy, Listener};
+pub use projection::SqliteTx;
 pub use runner::{DEFAULT_RUNNER_BATCH_SIZE, ProjectionRunner, ProjectionStatus, SqliteProjection};
 pub use schema::MIGRATOR;
 pub use store::{

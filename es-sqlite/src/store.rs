@@ -17,8 +17,7 @@ use sqlx::sqlite::{
 };
 use tokio::sync::watch;
 
-use crate::consumer::{SqliteConsumer, SqliteTx};
-use crate::runner::SqliteProjection;
+use crate::projection::{SqliteConsumer, SqliteProjection, SqliteTx};
 
 /// How long a connection waits for another writer's lock (in this process or
 /// another) before an operation fails: [`SqliteEventStore::open`] sets it.

@@ -288,3 +288,26 @@ fn a_killed_runners_lease_is_taken_over_within_its_ttl() {
     );
     runtime.block_on(store.close());
 }
+
+#[tokio::test]
+async fn a_runner_dropped_without_release_frees_its_lease_at_once() {
+    let db = TempDb::new("engine-drop");
+    let store = SqliteEventStore::open(db.path()).await.unwrap();
+    let ticks = seed(&store, 3).await;
+    let mut a = ProjectionRunner::new(store.clone(), Journal::default());
+    a.catch_up().await.unwrap();
+    assert!(a.is_active());
+    // As at the end of a process: the runner goes without `release`.
+    drop(a);
+    let started = Instant::now();
+    let mut b = ProjectionRunner::new(store.clone(), Journal::default())
+        .lease_retry(Duration::from_millis(20));
+    b.catch_up().await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < LEASE_TTL / 2,
+        "the next runner waited {took:?} for a lease its holder had dropped"
+    );
+    assert_eq!(journal(&store).await, ticks);
+    store.close().await;
+}

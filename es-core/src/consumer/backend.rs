@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::envelope::RecordedEvent;
+use crate::envelope::{RecordedEvent, Timestamp};
 use crate::projection::{HandlerError, NoResetHook, ProjectionError};
 use crate::store::{EventStore, StoreError};
 
@@ -231,4 +231,27 @@ pub trait Consumer<Tx>: Send + 'static {
 
     /// Drops what the handlers buffered: the batch did not commit.
     fn discard(&mut self) {}
+}
+
+/// An event a consumer with [`ErrorPolicy::DeadLetter`](super::ErrorPolicy::DeadLetter) skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The consumer (projection) that skipped it.
+    pub projection: String,
+    /// The event's global position.
+    pub global_position: u64,
+    /// The event's id.
+    pub event_id: uuid::Uuid,
+    /// Its stream.
+    pub stream_id: String,
+    /// Its version in the stream.
+    pub stream_version: u64,
+    /// Its stored type.
+    pub event_type: String,
+    /// Its schema version.
+    pub schema_version: u32,
+    /// The error, with its causes.
+    pub error: String,
+    /// When it was recorded.
+    pub failed_at: Timestamp,
 }

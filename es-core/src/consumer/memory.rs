@@ -1,33 +1,13 @@
 //! The in-memory store as a [`Backend`], and [`MemoryProjection`]: a
 //! projection that keeps its model in itself, run by the [`Engine`](super::Engine).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use super::DeadLetter;
-use super::backend::{Backend, Consumer, ConsumerStatus, Failed, Savepoint};
+use super::backend::{Backend, Consumer, ConsumerStatus, DeadLetter, Failed, Savepoint};
 use crate::envelope::RecordedEvent;
-use crate::memory::InMemoryEventStore;
+use crate::memory::{InMemoryEventStore, SharedConsumers, lock_consumers as lock};
 use crate::projection::{Dispatch, HandlerError, NoResetHook, ProjectionError};
 use crate::store::StoreError;
-
-/// The consumers' state of an in-memory store: checkpoints, dead letters,
-/// leases.
-#[derive(Default)]
-pub(crate) struct Consumers {
-    checkpoints: HashMap<String, u64>,
-    dead_letters: Vec<DeadLetter>,
-    /// Per name, the id of the lease that holds it.
-    leases: HashMap<String, u64>,
-    next_lease: u64,
-}
-
-pub(crate) type SharedConsumers = Arc<Mutex<Consumers>>;
-
-fn lock(c: &Mutex<Consumers>) -> MutexGuard<'_, Consumers> {
-    // Every change is applied whole under the lock.
-    c.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 enum Op {
     Init(String),
