@@ -2,9 +2,15 @@
 //! with optimistic concurrency, snapshots, temporal loads and idempotent
 //! commands.
 
+mod cache;
 mod error;
 
+pub use cache::CacheStats;
 pub use error::RepositoryError;
+
+use std::sync::Arc;
+
+use cache::{AggregateCache, json_size};
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -134,6 +140,7 @@ pub struct Repository<A, S> {
     store: S,
     snapshot_every: Option<u64>,
     retries: u32,
+    cache: Option<Arc<AggregateCache<A>>>,
     _aggregate: PhantomData<fn() -> A>,
 }
 
@@ -143,6 +150,7 @@ impl<A, S: Clone> Clone for Repository<A, S> {
             store: self.store.clone(),
             snapshot_every: self.snapshot_every,
             retries: self.retries,
+            cache: self.cache.clone(),
             _aggregate: PhantomData,
         }
     }
@@ -155,6 +163,7 @@ impl<A, S: fmt::Debug> fmt::Debug for Repository<A, S> {
             .field("store", &self.store)
             .field("snapshot_every", &self.snapshot_every)
             .field("retries", &self.retries)
+            .field("cache", &self.cache.as_ref().map(|c| c.stats()))
             .finish()
     }
 }
@@ -170,6 +179,7 @@ where
             store,
             snapshot_every: None,
             retries: 0,
+            cache: None,
             _aggregate: PhantomData,
         }
     }
@@ -187,6 +197,76 @@ where
     pub fn retry_on_conflict(mut self, n: u32) -> Self {
         self.retries = n;
         self
+    }
+
+    /// Keeps the state and version of up to `max_entries` recently used
+    /// aggregates (and at most `max_bytes` of them, counted as their
+    /// serialized size), least recently used first out, shared with the
+    /// repository's clones. A command then decides on the cached state and
+    /// appends expecting its version: one store round trip instead of two.
+    ///
+    /// Correctness never rests on the cache being fresh. Another process
+    /// may have written since: the append's version check then fails, the
+    /// entry is dropped, and the command loads the stream and decides again
+    /// (without spending a [`retry_on_conflict`](Self::retry_on_conflict)
+    /// retry). A decision on a cached state that appends nothing, or that
+    /// rejects the command, is checked against a fresh load before it is
+    /// returned, so a stale entry never answers. [`load`](Self::load) and
+    /// [`load_at`](Self::load_at) always read the store.
+    ///
+    /// ```
+    /// # use es_core::{Aggregate, Apply, Event, EventTypeInfo, DecodeError, EncodeError, Handle};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Clone, Serialize, Deserialize)] pub struct Incremented;
+    /// # impl Event for Incremented {
+    /// #     const EVENT_TYPES: &'static [EventTypeInfo] = &[EventTypeInfo::new("Incremented", 1, &[])];
+    /// #     fn event_type(&self) -> &'static str { "Incremented" }
+    /// #     fn schema_version(&self) -> u32 { 1 }
+    /// #     fn encode(&self) -> Result<Vec<u8>, EncodeError> { es_core::event::json::encode_json("Incremented", self) }
+    /// #     fn decode(t: &str, v: u32, p: &[u8]) -> Result<Self, DecodeError> {
+    /// #         es_core::event::json::check_known::<Self>(t, v)?; es_core::event::json::decode_json("Incremented", v, p) }
+    /// # }
+    /// # #[derive(Debug, Default, Clone, Serialize, Deserialize)]
+    /// # struct Counter { value: u64 }
+    /// # impl Aggregate for Counter {
+    /// #     const NAME: &'static str = "Counter";
+    /// #     const SNAPSHOT_VERSION: u32 = 1;
+    /// #     type Event = Incremented;
+    /// #     fn apply_event(&mut self, _: &Incremented) { self.value += 1 }
+    /// # }
+    /// # #[derive(Clone)] struct Increment;
+    /// # impl Handle<Increment> for Counter {
+    /// #     type Error = std::convert::Infallible;
+    /// #     fn handle(&self, _: Increment) -> Result<Vec<Incremented>, Self::Error> { Ok(vec![Incremented]) }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let counters = es_core::Repository::<Counter, _>::new(es_core::InMemoryEventStore::new())
+    ///     .cache(10_000, 64 << 20)          // 10,000 aggregates, 64 MiB
+    ///     .retry_on_conflict(3);
+    /// counters.execute("c-1", Increment).await?;   // loads the stream, then caches
+    /// counters.execute("c-1", Increment).await?;   // decides on the cached state
+    /// let stats = counters.cache_stats().unwrap();
+    /// assert_eq!((stats.entries, stats.hits), (1, 1));
+    /// # Ok(()) }
+    /// ```
+    pub fn cache(mut self, max_entries: usize, max_bytes: usize) -> Self
+    where
+        A: Clone,
+    {
+        self.cache = Some(AggregateCache::new(max_entries, max_bytes));
+        self
+    }
+
+    /// What the cache holds and how it has served (`None`: no cache).
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|c| c.stats())
+    }
+
+    /// Keeps `state` at `version` in the cache, if there is one.
+    fn remember(&self, stream_id: &str, state: &A, version: u64) {
+        if let Some(cache) = &self.cache {
+            cache.put(stream_id, cache.copy(state), version, json_size(state));
+        }
     }
 
     /// The store underneath.
@@ -310,19 +390,43 @@ where
         }
 
         let mut attempt = 0;
+        let mut conflicts = 0;
+        // The version a cached state claimed, while it is being checked.
+        let mut checking: Option<u64> = None;
         loop {
             attempt += 1;
-            let Loaded { mut state, version } = self
-                .load_state(&stream_id, StreamEnd::Head)
-                .await
-                .map_err(RepositoryError::widen)?;
-            let events =
-                state
-                    .handle(command.clone())
-                    .map_err(|error| RepositoryError::Rejected {
-                        stream_id: stream_id.clone(),
-                        error,
-                    })?;
+            let cached = match (&self.cache, checking) {
+                (Some(cache), None) => cache.get(&stream_id),
+                _ => None,
+            };
+            let from_cache = cached.is_some();
+            let Loaded { mut state, version } = match cached {
+                Some((state, version)) => Loaded { state, version },
+                None => {
+                    let loaded = self
+                        .load_state(&stream_id, StreamEnd::Head)
+                        .await
+                        .map_err(RepositoryError::widen)?;
+                    if let (Some(cache), Some(claimed)) = (&self.cache, checking.take())
+                        && claimed != loaded.version
+                    {
+                        cache.note_stale();
+                    }
+                    self.remember(&stream_id, &loaded.state, loaded.version);
+                    loaded
+                }
+            };
+            let decided = state.handle(command.clone());
+            if from_cache && !decided.as_ref().is_ok_and(|events| !events.is_empty()) {
+                // A rejection or a decision to append nothing would be
+                // answered without the store's word: check it on a fresh load.
+                checking = Some(version);
+                continue;
+            }
+            let events = decided.map_err(|error| RepositoryError::Rejected {
+                stream_id: stream_id.clone(),
+                error,
+            })?;
             let span = tracing::Span::current();
             span.record("attempts", attempt);
             if events.is_empty() {
@@ -356,6 +460,9 @@ where
             };
             match appended {
                 Ok(result) if result.duplicate => {
+                    if let Some(cache) = &self.cache {
+                        cache.forget(&stream_id);
+                    }
                     return self
                         .recorded_outcome(stream_id, result.first_version, result.last_version)
                         .await
@@ -369,6 +476,7 @@ where
                     span.record("events", events.len());
                     self.maybe_snapshot(&stream_id, version, result.last_version, &state)
                         .await;
+                    self.remember(&stream_id, &state, result.last_version);
                     return Ok(Executed {
                         stream_id,
                         events,
@@ -379,7 +487,18 @@ where
                         duplicate: false,
                     });
                 }
-                Err(e) if e.is_conflict() && attempt <= self.retries => {
+                Err(e) if e.is_conflict() && from_cache => {
+                    // Another writer moved the stream past the cached state:
+                    // not a conflict of this command's, so no retry is spent.
+                    if let Some(cache) = &self.cache {
+                        cache.note_stale();
+                        cache.forget(&stream_id);
+                    }
+                    tracing::debug!(stream = %stream_id, attempt, "the cached state was stale; loading and deciding again");
+                    continue;
+                }
+                Err(e) if e.is_conflict() && conflicts < self.retries => {
+                    conflicts += 1;
                     tracing::debug!(stream = %stream_id, attempt, "version conflict; deciding again");
                     continue;
                 }
