@@ -57,7 +57,7 @@ fn command_figure(
 }
 
 /// The raw command: SELECT the stream's rows, fold them, decide, INSERT one row.
-async fn raw_command<'c, E>(conn: E, stream: &str) -> Result<()>
+pub(crate) async fn raw_command<'c, E>(conn: E, stream: &str) -> Result<()>
 where
     E: sqlx::Executor<'c, Database = sqlx::Postgres> + Copy,
 {
@@ -101,7 +101,7 @@ where
 }
 
 /// Tasks of the concurrent command workload.
-const TASKS: usize = 4;
+pub(crate) const TASKS: usize = 4;
 
 /// Runs `command` once per id on `TASKS` spawned tasks (task k takes every
 /// `TASKS`-th id from the k-th), returning every command's latency.

@@ -3,12 +3,14 @@
 //! raw sqlx; `main` runs those the command line asks for, in this order.
 
 mod append;
+mod cached;
 mod catch_up;
 mod commands;
 mod in_memory;
 mod load;
 
 pub(crate) use append::append;
+pub(crate) use cached::cached;
 pub(crate) use catch_up::catch_up;
 pub(crate) use commands::commands;
 pub(crate) use in_memory::in_memory;
