@@ -29,6 +29,7 @@
 //! | 5 | any other failure (a database error, a failed benchmark) |
 //! | 130 | interrupted (Ctrl-C); `bench` drops its schema first |
 
+mod backend;
 mod cmd;
 mod db;
 mod error;
@@ -123,42 +124,48 @@ fn init_logging() {
 }
 
 async fn run(cli: Cli) -> Result<Exit0, CliError> {
-    let options = db::parse_url(cli.database_url.as_deref())?;
-    match cli.command {
-        Command::Migrate => {
-            let store = db::connect(&options, &cli.schema, 1).await?;
-            cmd::migrate::run(&store).await?;
-        }
-        Command::Stats(args) => {
-            let store = db::connect(&options, &cli.schema, 2).await?;
-            db::require_migrated(&store).await?;
-            cmd::stats::run(&store, &args).await?;
-        }
-        Command::Stream(args) => {
-            let store = db::connect(&options, &cli.schema, 2).await?;
-            db::require_migrated(&store).await?;
-            cmd::stream::run(&store, &args).await?;
-        }
+    let target = db::parse_url(cli.database_url.as_deref())?;
+    if let Command::Bench(args) = &cli.command {
+        let db::Target::Postgres(options) = &target else {
+            return Err(CliError::config(
+                "es bench runs on PostgreSQL only (it benchmarks in a throwaway schema of the \
+                 server); pass a postgres:// URL, or see es-bench and BENCHMARKS.md for SQLite",
+            ));
+        };
+        cmd::bench::run(options, args).await?;
+        return Ok(Exit0::Ok);
+    }
+    let create = if matches!(cli.command, Command::Migrate) {
+        db::Create::Yes
+    } else {
+        db::Create::No
+    };
+    let store = db::connect(&target, &cli.schema, 2, create).await?;
+    let result = run_on(&store, cli.command).await;
+    store.close().await;
+    result
+}
+
+/// Runs a command other than `bench` on the open store.
+async fn run_on(store: &db::Store, command: Command) -> Result<Exit0, CliError> {
+    if !matches!(command, Command::Migrate) {
+        db::require_migrated(store).await?;
+    }
+    match command {
+        Command::Migrate => cmd::migrate::run(store).await?,
+        Command::Stats(args) => cmd::stats::run(store, &args).await?,
+        Command::Stream(args) => cmd::stream::run(store, &args).await?,
         Command::Lint(args) => {
-            let store = db::connect(&options, &cli.schema, 2).await?;
-            db::require_migrated(&store).await?;
-            if cmd::lint::run(&store, &args).await? {
+            if cmd::lint::run(store, &args).await? {
                 return Ok(Exit0::Findings);
             }
         }
-        Command::Bench(args) => {
-            cmd::bench::run(&options, &args).await?;
-        }
-        Command::Projections(sub) => {
-            let store = db::connect(&options, &cli.schema, 2).await?;
-            db::require_migrated(&store).await?;
-            match sub {
-                ProjectionsCommand::List(flag) => cmd::projections::list(&store, flag.json).await?,
-                ProjectionsCommand::Reset { name } => {
-                    cmd::projections::reset(&store, &name).await?;
-                }
-            }
-        }
+        // Handled by `run` before a store is opened.
+        Command::Bench(_) => {}
+        Command::Projections(sub) => match sub {
+            ProjectionsCommand::List(flag) => cmd::projections::list(store, flag.json).await?,
+            ProjectionsCommand::Reset { name } => cmd::projections::reset(store, &name).await?,
+        },
     }
     Ok(Exit0::Ok)
 }

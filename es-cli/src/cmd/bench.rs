@@ -366,7 +366,7 @@ pub(crate) async fn run(options: &PgConnectOptions, args: &BenchArgs) -> Result<
     // The random tail of a v7 uuid.
     let schema = format!("es_bench_{}", &simple[simple.len() - 12..]);
     let max = u32::try_from(args.concurrency + 2).unwrap_or(u32::MAX);
-    let store = db::connect(options, &schema, max).await?;
+    let store = db::connect_pg(options, &schema, max).await?;
     tracing::info!(%schema, "benchmarking");
 
     let result = tokio::select! {
