@@ -19,8 +19,9 @@
 //! `sslrootcert=…`; the schema from `--schema`, default `es`), or
 //! `sqlite:PATH` / `sqlite://PATH` / the plain path of an existing file.
 //! Only `migrate` creates a missing SQLite file (from a `sqlite:` URL);
-//! every other command fails with exit code 3 instead. `bench` runs on
-//! PostgreSQL only. Results go to stdout, errors (one line, `es: error: …`)
+//! every other command fails with exit code 3 instead. `bench` writes a
+//! throwaway schema (PostgreSQL) or file beside the named one (SQLite), and
+//! removes it afterwards. Results go to stdout, errors (one line, `es: error: …`)
 //! and logs (`RUST_LOG=debug`) to stderr.
 //!
 //! # Exit codes
@@ -30,10 +31,10 @@
 //! | 0 | success (`lint`: nothing found) |
 //! | 1 | `lint` found something |
 //! | 2 | usage error (bad arguments; clap's own code) |
-//! | 3 | connection or configuration error: bad URL, unreachable server, failed login, missing database, schema never migrated; a missing or non-SQLite file; `--schema` or `bench` on SQLite |
+//! | 3 | connection or configuration error: bad URL, unreachable server, failed login, missing database, schema never migrated; a missing or non-SQLite file; `--schema` on SQLite |
 //! | 4 | not found: unknown stream or projection |
 //! | 5 | any other failure (a database error, a failed benchmark) |
-//! | 130 | interrupted (Ctrl-C); `bench` drops its schema first |
+//! | 130 | interrupted (Ctrl-C); `bench` removes its throwaway schema or file first |
 
 mod backend;
 mod cmd;
@@ -54,10 +55,10 @@ Exit codes:
   2    usage error
   3    connection or configuration error (bad URL, unreachable server, failed login,
        missing database or SQLite file, schema never migrated: run `es migrate`;
-       --schema or bench on an SQLite file)
+       --schema on an SQLite file)
   4    not found (unknown stream or projection)
   5    any other failure
-  130  interrupted (bench drops its schema first)
+  130  interrupted (bench removes its throwaway schema or file first)
 
 Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to see more.";
 
@@ -90,7 +91,7 @@ enum Command {
     Stream(cmd::stream::StreamArgs),
     /// Find event names that are not past tense, oversized payloads, version gaps; exits 1 when something is found.
     Lint(cmd::lint::LintArgs),
-    /// Benchmark appends and reads in a throwaway schema (dropped afterwards); PostgreSQL only.
+    /// Benchmark appends and reads in a throwaway schema (SQLite: a file beside the named one), removed afterwards.
     Bench(cmd::bench::BenchArgs),
     /// Projection checkpoints: list them or reset one.
     #[command(subcommand)]
@@ -138,13 +139,7 @@ fn init_logging() {
 async fn run(cli: Cli) -> Result<Exit0, CliError> {
     let target = db::parse_url(cli.database_url.as_deref())?;
     if let Command::Bench(args) = &cli.command {
-        let db::Target::Postgres(options) = &target else {
-            return Err(CliError::config(
-                "es bench runs on PostgreSQL only (it benchmarks in a throwaway schema of the \
-                 server); pass a postgres:// URL",
-            ));
-        };
-        cmd::bench::run(options, args).await?;
+        cmd::bench::run(&target, args).await?;
         return Ok(Exit0::Ok);
     }
     let create = if matches!(cli.command, Command::Migrate) {

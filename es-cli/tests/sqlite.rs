@@ -507,9 +507,81 @@ async fn bad_files_and_urls_exit_3() {
     let err = stderr_of(&a);
     assert_one_line_error(&err);
     assert!(err.contains("--schema applies to PostgreSQL only"), "{err}");
+}
 
-    let a = es(&url(&db.path)).arg("bench").assert().code(3);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_runs_in_a_throwaway_file_beside_the_store() {
+    let db = seeded().await;
+    let dir = db.path.parent().unwrap().to_path_buf();
+    let a = es(&url(&db.path))
+        .args([
+            "bench",
+            "--events",
+            "40",
+            "--streams",
+            "4",
+            "--concurrency",
+            "2",
+            "--batch",
+            "10",
+            "--json",
+        ])
+        .assert()
+        .success();
+    let v: Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    assert_eq!(v["schema"], "main");
+    let file = v["database"].as_str().unwrap();
+    assert!(file.contains("es_bench_"), "{v}");
+    assert_eq!(v["schema_dropped"], true);
+    let names: Vec<&str> = v["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "single_append",
+            "batched_append",
+            "concurrent_append",
+            "stream_read",
+            "read_all"
+        ]
+    );
+    assert_eq!(v["workloads"][0]["events"], 40);
+    assert_eq!(v["workloads"][4]["events"], 120);
+
+    let a = es(&url(&db.path))
+        .args(["bench", "--events", "10", "--streams", "2"])
+        .assert()
+        .success();
+    let out = stdout_of(&a);
+    assert!(
+        out.contains("es_bench_") && out.contains(", deleted)"),
+        "{out}"
+    );
+    // Nothing left behind, and the store itself untouched.
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("es_bench_"))
+        .collect();
+    left.sort();
+    assert_eq!(left, Vec::<String>::new());
+    let a = es(&url(&db.path))
+        .args(["stats", "--json"])
+        .assert()
+        .success();
+    let v: Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    assert_eq!(v["events"], 6);
+
+    // Its directory must exist.
+    let a = es(&url(&dir.join("no-such-dir").join("x.db")))
+        .arg("bench")
+        .assert()
+        .code(3);
     let err = stderr_of(&a);
     assert_one_line_error(&err);
-    assert!(err.contains("PostgreSQL only"), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
 }
