@@ -90,6 +90,11 @@ pub(crate) fn from_sqlx(e: &sqlx::Error) -> CliError {
         sqlx::Error::PoolTimedOut => CliError::config(format!(
             "timed out waiting for a connection to PostgreSQL; {START_A_SERVER}"
         )),
+        sqlx::Error::Database(db)
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() =>
+        {
+            from_sqlite(db.message(), db.code().as_deref().unwrap_or(""))
+        }
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             let msg = db.message();
@@ -117,6 +122,39 @@ pub(crate) fn from_sqlx(e: &sqlx::Error) -> CliError {
             }
         }
         other => CliError::other(format!("database error: {other}")),
+    }
+}
+
+/// Classifies an SQLite error by its result code (primary or extended:
+/// the low byte is the primary code).
+fn from_sqlite(msg: &str, code: &str) -> CliError {
+    let primary = code.parse::<i32>().map(|c| c & 0xff).ok();
+    match primary {
+        // SQLITE_NOTADB
+        Some(26) => CliError::config(format!(
+            "{msg}; pass the SQLite file your application's event store writes \
+             (--database-url sqlite:PATH)"
+        )),
+        // SQLITE_CANTOPEN
+        Some(14) => CliError::config(format!(
+            "{msg}; check the path and its permissions in --database-url / DATABASE_URL"
+        )),
+        // SQLITE_READONLY, SQLITE_PERM
+        Some(8 | 3) => CliError::config(format!(
+            "{msg}; es needs write access to the file (and its directory, for the -wal and -shm files)"
+        )),
+        // SQLITE_BUSY, SQLITE_LOCKED
+        Some(5 | 6) => CliError::other(format!(
+            "{msg}: another process held the database's write lock too long; try again"
+        )),
+        // SQLITE_CORRUPT
+        Some(11) => CliError::other(format!(
+            "{msg}: the database file is damaged; restore it from a backup"
+        )),
+        _ if msg.starts_with("no such table") => CliError::config(format!(
+            "{msg}: the event store's tables are missing; run `es migrate`"
+        )),
+        _ => CliError::other(format!("database error: {msg} (SQLite code {code})")),
     }
 }
 

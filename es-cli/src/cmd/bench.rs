@@ -1,4 +1,6 @@
-//! `es bench`: appends and reads against a throwaway schema.
+//! `es bench`: appends and reads against a throwaway schema (PostgreSQL) or
+//! file (SQLite: `es_bench_<random>.db` beside the file `--database-url`
+//! names, which is never opened; deleted at the end like the schema).
 //!
 //! The schema (`es_bench_<random>`) is created and migrated first and
 //! dropped at the end: after success, after a failure, and after Ctrl-C or
@@ -7,17 +9,18 @@
 //! removes it.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamEnd};
 use es_postgres::PgEventStore;
+use es_sqlite::SqliteEventStore;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use sqlx::postgres::PgConnectOptions;
 use tokio::task::JoinSet;
 
-use crate::db::{self, quote_ident};
+use crate::db::{self, Target, quote_ident};
 use crate::error::CliError;
 use crate::out;
 
@@ -45,7 +48,12 @@ pub(crate) struct BenchArgs {
 
 #[derive(Debug, Serialize)]
 struct Report {
+    /// The throwaway schema; `main` on SQLite.
     schema: String,
+    /// The throwaway SQLite file (absent on PostgreSQL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
+    /// The throwaway schema (SQLite: file) was removed.
     schema_dropped: bool,
     events: u64,
     streams: u64,
@@ -155,7 +163,7 @@ fn usize_of(n: u64) -> usize {
 }
 
 /// Sequential single-event appends, round-robin over the streams.
-async fn single_appends(store: &PgEventStore, args: &BenchArgs) -> Result<Workload, CliError> {
+async fn single_appends<S: EventStore>(store: &S, args: &BenchArgs) -> Result<Workload, CliError> {
     let bar = progress(args.events, "single appends");
     let mut versions = vec![0u64; usize_of(args.streams)];
     let mut samples = Vec::with_capacity(usize_of(args.events));
@@ -180,7 +188,7 @@ async fn single_appends(store: &PgEventStore, args: &BenchArgs) -> Result<Worklo
 }
 
 /// Sequential batches of `batch` events, round-robin over the streams.
-async fn batched_appends(store: &PgEventStore, args: &BenchArgs) -> Result<Workload, CliError> {
+async fn batched_appends<S: EventStore>(store: &S, args: &BenchArgs) -> Result<Workload, CliError> {
     let bar = progress(args.events, "batched appends");
     let mut versions = vec![0u64; usize_of(args.streams)];
     let mut samples = Vec::new();
@@ -211,7 +219,10 @@ async fn batched_appends(store: &PgEventStore, args: &BenchArgs) -> Result<Workl
 }
 
 /// `concurrency` tasks appending single events, each to streams of its own.
-async fn concurrent_appends(store: &PgEventStore, args: &BenchArgs) -> Result<Workload, CliError> {
+async fn concurrent_appends<S: EventStore>(
+    store: &S,
+    args: &BenchArgs,
+) -> Result<Workload, CliError> {
     let bar = progress(args.events, "concurrent appends");
     let per_task_streams = (args.streams / args.concurrency).max(1);
     let mut tasks = JoinSet::new();
@@ -253,7 +264,7 @@ async fn concurrent_appends(store: &PgEventStore, args: &BenchArgs) -> Result<Wo
 }
 
 /// Whole-stream reads of the single-append streams, at least 20 of them.
-async fn stream_reads(store: &PgEventStore, args: &BenchArgs) -> Result<Workload, CliError> {
+async fn stream_reads<S: EventStore>(store: &S, args: &BenchArgs) -> Result<Workload, CliError> {
     let reads = args.streams.max(20);
     let bar = progress(reads, "stream reads");
     let mut samples = Vec::with_capacity(usize_of(reads));
@@ -282,7 +293,7 @@ async fn stream_reads(store: &PgEventStore, args: &BenchArgs) -> Result<Workload
 }
 
 /// `read_all` from the start, page by page.
-async fn read_all(store: &PgEventStore, args: &BenchArgs) -> Result<Workload, CliError> {
+async fn read_all<S: EventStore>(store: &S, args: &BenchArgs) -> Result<Workload, CliError> {
     let bar = progress(args.events * 3, "read_all");
     let mut samples = Vec::new();
     let mut events = 0u64;
@@ -321,7 +332,7 @@ async fn prepare(store: &PgEventStore, args: &BenchArgs) -> Result<(), CliError>
     Ok(())
 }
 
-async fn workloads(store: PgEventStore, args: BenchArgs) -> Result<Vec<Workload>, CliError> {
+async fn workloads<S: EventStore>(store: S, args: BenchArgs) -> Result<Vec<Workload>, CliError> {
     Ok(vec![
         single_appends(&store, &args).await?,
         batched_appends(&store, &args).await?,
@@ -361,57 +372,153 @@ async fn drop_schema(store: &PgEventStore) -> Result<(), CliError> {
     Ok(())
 }
 
-pub(crate) async fn run(options: &PgConnectOptions, args: &BenchArgs) -> Result<(), CliError> {
-    let simple = uuid::Uuid::now_v7().simple().to_string();
-    // The random tail of a v7 uuid.
-    let schema = format!("es_bench_{}", &simple[simple.len() - 12..]);
-    let max = u32::try_from(args.concurrency + 2).unwrap_or(u32::MAX);
-    let store = db::connect(options, &schema, max).await?;
-    tracing::info!(%schema, "benchmarking");
+/// The throwaway store the bench writes: never the real one.
+enum Throwaway {
+    /// A schema of the PostgreSQL database, dropped afterwards.
+    Schema(String),
+    /// An SQLite file beside the named one, deleted afterwards (with its
+    /// `-wal` and `-shm` files).
+    File(PathBuf),
+}
 
-    let result = tokio::select! {
-        prepared = prepare(&store, args) => prepared,
-        () = interrupted() => Err(CliError::interrupted("interrupted")),
-    };
-    let result = match result {
-        Err(e) => Err(e),
-        Ok(()) => {
-            // In a task of its own, so an interrupt can abort it (and the
-            // concurrent appenders with it) before the schema is dropped.
-            let task = tokio::spawn(workloads(store.clone(), args.clone()));
-            let abort = task.abort_handle();
-            tokio::select! {
-                joined = task => match joined {
-                    Ok(r) => r,
-                    Err(e) if e.is_panic() => Err(CliError::other("the benchmark panicked")),
-                    Err(e) => Err(CliError::other(format!("the benchmark stopped: {e}"))),
-                },
-                () = interrupted() => {
-                    abort.abort();
-                    Err(CliError::interrupted("interrupted"))
-                }
+impl Throwaway {
+    fn describe(&self) -> String {
+        match self {
+            Self::Schema(s) => format!("schema `{s}`"),
+            Self::File(p) => format!("file `{}`", p.display()),
+        }
+    }
+
+    /// How to remove it by hand.
+    fn removal(&self) -> String {
+        match self {
+            Self::Schema(s) => format!("`DROP SCHEMA {s} CASCADE`"),
+            Self::File(p) => {
+                let p = p.display();
+                format!("`rm {p} {p}-wal {p}-shm`")
             }
         }
+    }
+
+    /// "dropped" or "deleted".
+    fn removed(&self) -> &'static str {
+        match self {
+            Self::Schema(_) => "dropped",
+            Self::File(_) => "deleted",
+        }
+    }
+}
+
+/// Prepares the store, then runs the workloads in a task of its own, so an
+/// interrupt can abort it (and the concurrent appenders with it) before the
+/// throwaway store is removed.
+async fn measure<S: EventStore>(
+    store: &S,
+    prepared: impl Future<Output = Result<(), CliError>>,
+    args: &BenchArgs,
+) -> Result<Vec<Workload>, CliError> {
+    tokio::select! {
+        prepared = prepared => prepared?,
+        () = interrupted() => return Err(CliError::interrupted("interrupted")),
     };
-    let dropped = drop_schema(&store).await;
-    store.pool().close().await;
-    let workloads = match (result, dropped) {
+    let task = tokio::spawn(workloads(store.clone(), args.clone()));
+    let abort = task.abort_handle();
+    tokio::select! {
+        joined = task => match joined {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => Err(CliError::other("the benchmark panicked")),
+            Err(e) => Err(CliError::other(format!("the benchmark stopped: {e}"))),
+        },
+        () = interrupted() => {
+            abort.abort();
+            Err(CliError::interrupted("interrupted"))
+        }
+    }
+}
+
+/// Deletes an SQLite file and its WAL companions (those that exist).
+fn delete_file(path: &Path) -> Result<(), CliError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(&name) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(CliError::other(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(target: &Target, args: &BenchArgs) -> Result<(), CliError> {
+    let simple = uuid::Uuid::now_v7().simple().to_string();
+    // The random tail of a v7 uuid.
+    let name = format!("es_bench_{}", &simple[simple.len() - 12..]);
+    let (throwaway, result, removed) = match target {
+        Target::Postgres(options) => {
+            let max = u32::try_from(args.concurrency + 2).unwrap_or(u32::MAX);
+            let store = db::connect_pg(options, &name, max).await?;
+            tracing::info!(schema = %name, "benchmarking");
+            let result = measure(&store, prepare(&store, args), args).await;
+            let dropped = drop_schema(&store).await;
+            store.pool().close().await;
+            (Throwaway::Schema(name), result, dropped)
+        }
+        Target::Sqlite(t) => {
+            // Beside the named file: the same disk, never the file itself.
+            let dir = match t.path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if !dir.is_dir() {
+                return Err(CliError::config(format!(
+                    "directory `{}` does not exist; es bench writes its throwaway file \
+                     beside the one --database-url names",
+                    dir.display()
+                )));
+            }
+            let file = dir.join(format!("{name}.db"));
+            tracing::info!(file = %file.display(), "benchmarking");
+            let store = match SqliteEventStore::open(&file).await {
+                Ok(store) => store,
+                Err(e) => {
+                    let _ = delete_file(&file);
+                    return Err(CliError::from(e).context("creating the bench file"));
+                }
+            };
+            let result = measure(&store, async { Ok(()) }, args).await;
+            store.close().await;
+            drop(store);
+            let deleted = delete_file(&file);
+            (Throwaway::File(file), result, deleted)
+        }
+    };
+    let what = throwaway.describe();
+    let workloads = match (result, removed) {
         (Ok(w), Ok(())) => w,
         (Ok(_), Err(e)) => {
             return Err(e.context(&format!(
-                "the benchmark ran, but dropping its schema `{schema}` failed; drop it with \
-                 `DROP SCHEMA {schema} CASCADE`"
+                "the benchmark ran, but removing its {what} failed; remove it with {}",
+                throwaway.removal()
             )));
         }
-        (Err(e), Ok(())) => return Err(e.context(&format!("bench (schema `{schema}` dropped)"))),
+        (Err(e), Ok(())) => {
+            return Err(e.context(&format!("bench ({what} {})", throwaway.removed())));
+        }
         (Err(e), Err(_)) => {
             return Err(e.context(&format!(
-                "bench (schema `{schema}` left behind: `DROP SCHEMA {schema} CASCADE`)"
+                "bench ({what} left behind: {})",
+                throwaway.removal()
             )));
         }
     };
+    let (schema, database) = match &throwaway {
+        Throwaway::Schema(s) => (s.clone(), None),
+        Throwaway::File(p) => ("main".to_owned(), Some(p.display().to_string())),
+    };
     let report = Report {
         schema,
+        database,
         schema_dropped: true,
         events: args.events,
         streams: args.streams,
@@ -422,19 +529,20 @@ pub(crate) async fn run(options: &PgConnectOptions, args: &BenchArgs) -> Result<
     if args.json {
         out::json_pretty(&report);
     } else {
-        print_table(&report);
+        print_table(&report, &throwaway);
     }
     Ok(())
 }
 
-fn print_table(r: &Report) {
+fn print_table(r: &Report, throwaway: &Throwaway) {
     out::line(format!(
-        "bench: {} events per append workload, {} streams, concurrency {}, batch {} (schema `{}`, dropped)",
+        "bench: {} events per append workload, {} streams, concurrency {}, batch {} ({}, {})",
         out::count(i64::try_from(r.events).unwrap_or(i64::MAX)),
         r.streams,
         r.concurrency,
         r.batch,
-        r.schema
+        throwaway.describe(),
+        throwaway.removed()
     ));
     let rows: Vec<Vec<String>> = r
         .workloads

@@ -1,72 +1,47 @@
 //! `es projections list|reset`: the checkpoints of projection runners.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use es_postgres::PgEventStore;
 use serde::Serialize;
 
-use crate::db::quote_ident;
+use crate::backend;
+use crate::db::Store;
 use crate::error::CliError;
 use crate::out;
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
-struct Checkpoint {
-    name: String,
-    position: i64,
+pub(crate) struct Checkpoint {
+    pub(crate) name: String,
+    pub(crate) position: i64,
     /// Events stored after the checkpoint (all types: an upper bound for a
     /// projection that handles only some).
-    lag: i64,
-    updated_at: DateTime<Utc>,
-    /// Events its runner skipped (`dead_letters` table; 0 when the schema has none).
-    dead_letters: i64,
-    /// Whether a runner holds the projection's lease right now.
-    active: bool,
+    pub(crate) lag: i64,
+    pub(crate) updated_at: DateTime<Utc>,
+    /// Events its runner skipped (`dead_letters` table; 0 when the store has none).
+    pub(crate) dead_letters: i64,
+    /// Whether a runner holds the projection's lease right now (PostgreSQL:
+    /// its advisory lock; SQLite: an unexpired row of `leases`).
+    pub(crate) active: bool,
 }
 
-/// Whether the schema has the `dead_letters` table (a later migration).
-async fn has_dead_letters(store: &PgEventStore) -> Result<bool, CliError> {
-    let (exists,): (bool,) =
-        sqlx::query_as("SELECT to_regclass(format('%I.dead_letters', $1::text)) IS NOT NULL")
-            .bind(store.schema())
-            .fetch_one(store.pool())
-            .await?;
-    Ok(exists)
+/// What `projections reset` found.
+#[derive(Debug)]
+pub(crate) enum ResetOutcome {
+    /// A runner holds the lease: nothing was changed.
+    Running,
+    /// No checkpoint of that name; `known` lists some that exist.
+    NotFound { known: Vec<String> },
+    /// The checkpoint (at `position`) and `cleared` dead letters were deleted.
+    Reset { position: i64, cleared: u64 },
 }
 
-/// The runner's lease: `pg_try_advisory_lock(hashtext(schema), hashtext(name))`
-/// held by a session of this database (see es-postgres's runner).
-const LEASE_HELD: &str = "EXISTS (SELECT 1 FROM pg_locks AS l \
-     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
-       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-       AND l.classid = hashtext($1)::oid AND l.objid = hashtext(c.projection)::oid)";
-
-pub(crate) async fn list(store: &PgEventStore, json: bool) -> Result<(), CliError> {
-    let s = quote_ident(store.schema());
-    // Lag is a count of events, not a position difference: positions are
-    // `tx_id << 20 | n` and have large gaps.
-    let dead = if has_dead_letters(store).await? {
-        format!("(SELECT count(*) FROM {s}.dead_letters AS d WHERE d.projection = c.projection)")
-    } else {
-        "0::bigint".to_owned()
-    };
-    let rows: Vec<Checkpoint> = sqlx::query_as(&format!(
-        "SELECT c.projection AS name, c.position, c.updated_at, \
-                (SELECT count(*) FROM {s}.events AS e \
-                 WHERE e.global_position > c.position) AS lag, \
-                {dead} AS dead_letters, {LEASE_HELD} AS active \
-         FROM {s}.checkpoints AS c ORDER BY c.projection"
-    ))
-    .bind(store.schema())
-    .fetch_all(store.pool())
-    .await?;
+pub(crate) async fn list(store: &Store, json: bool) -> Result<(), CliError> {
+    let rows = backend::checkpoints(store).await?;
     if json {
         out::json_pretty(&rows);
         return Ok(());
     }
     if rows.is_empty() {
-        out::line(format!(
-            "no projection checkpoints in schema `{}`",
-            store.schema()
-        ));
+        out::line(format!("no projection checkpoints in {}", store.place()));
         return Ok(());
     }
     let table: Vec<Vec<String>> = rows
@@ -97,60 +72,28 @@ pub(crate) async fn list(store: &PgEventStore, json: bool) -> Result<(), CliErro
     Ok(())
 }
 
-pub(crate) async fn reset(store: &PgEventStore, name: &str) -> Result<(), CliError> {
-    let s = quote_ident(store.schema());
-    let dead_letters = has_dead_letters(store).await?;
-    let mut tx = store.pool().begin().await?;
-    let (active,): (bool,) = sqlx::query_as(&format!(
-        "SELECT {LEASE_HELD} FROM (SELECT $2::text AS projection) AS c"
-    ))
-    .bind(store.schema())
-    .bind(name)
-    .fetch_one(&mut *tx)
-    .await?;
-    if active {
-        return Err(CliError::other(format!(
-            "projection `{name}` has a running runner (it holds the projection's lease); \
-             stop it first, or use the runner's rebuild"
-        )));
-    }
-    let deleted: Option<(i64,)> = sqlx::query_as(&format!(
-        "DELETE FROM {s}.checkpoints WHERE projection = $1 RETURNING position"
-    ))
-    .bind(name)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((position,)) = deleted else {
-        drop(tx);
-        let known: Vec<(String,)> = sqlx::query_as(&format!(
-            "SELECT projection FROM {s}.checkpoints ORDER BY projection LIMIT 20"
-        ))
-        .fetch_all(store.pool())
-        .await?;
-        let known: Vec<String> = known.into_iter().map(|(n,)| n).collect();
-        let hint = if known.is_empty() {
-            "there are no checkpoints".to_owned()
-        } else {
-            format!("known: {}", known.join(", "))
-        };
-        return Err(CliError::not_found(format!(
-            "no projection `{name}` in schema `{}` ({hint})",
-            store.schema()
-        )));
+pub(crate) async fn reset(store: &Store, name: &str) -> Result<(), CliError> {
+    let (position, cleared) = match backend::reset(store, name).await? {
+        ResetOutcome::Running => {
+            return Err(CliError::other(format!(
+                "projection `{name}` has a running runner (it holds the projection's lease); \
+                 stop it first, or use the runner's rebuild"
+            )));
+        }
+        ResetOutcome::NotFound { known } => {
+            let hint = if known.is_empty() {
+                "there are no checkpoints".to_owned()
+            } else {
+                format!("known: {}", known.join(", "))
+            };
+            return Err(CliError::not_found(format!(
+                "no projection `{name}` in {} ({hint})",
+                store.place()
+            )));
+        }
+        ResetOutcome::Reset { position, cleared } => (position, cleared),
     };
     // As the runner's own rebuild does: the replay records again what still fails.
-    let cleared = if dead_letters {
-        sqlx::query(&format!(
-            "DELETE FROM {s}.dead_letters WHERE projection = $1"
-        ))
-        .bind(name)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-    } else {
-        0
-    };
-    tx.commit().await?;
     out::line(format!(
         "reset projection `{name}`: checkpoint at position {position} deleted{}",
         if cleared > 0 {

@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::Args;
-use es_postgres::PgEventStore;
 use serde::Serialize;
 
-use crate::db::quote_ident;
+use crate::backend;
+use crate::db::Store;
 use crate::error::CliError;
 use crate::out;
 
@@ -21,34 +21,45 @@ pub(crate) struct StatsArgs {
 
 #[derive(Debug, Serialize)]
 struct Stats {
+    /// The PostgreSQL schema; `main` in an SQLite file.
     schema: String,
-    events: i64,
-    streams: i64,
+    /// The SQLite file (absent on PostgreSQL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
+    #[serde(flatten)]
+    data: StatsData,
+}
+
+/// What either store answers (see `crate::backend`).
+#[derive(Debug, Serialize)]
+pub(crate) struct StatsData {
+    pub(crate) events: i64,
+    pub(crate) streams: i64,
     /// Payload size as JSON text, summed.
-    payload_bytes: i64,
-    oldest: Option<DateTime<Utc>>,
-    newest: Option<DateTime<Utc>>,
-    event_types: Vec<EventType>,
-    aggregate_types: Vec<AggregateType>,
-    longest_streams: Vec<LongStream>,
+    pub(crate) payload_bytes: i64,
+    pub(crate) oldest: Option<DateTime<Utc>>,
+    pub(crate) newest: Option<DateTime<Utc>>,
+    pub(crate) event_types: Vec<EventType>,
+    pub(crate) aggregate_types: Vec<AggregateType>,
+    pub(crate) longest_streams: Vec<LongStream>,
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
-struct EventType {
+pub(crate) struct EventType {
     event_type: String,
     events: i64,
     payload_bytes: i64,
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
-struct AggregateType {
+pub(crate) struct AggregateType {
     aggregate_type: String,
     events: i64,
     streams: i64,
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
-struct LongStream {
+pub(crate) struct LongStream {
     stream_id: String,
     events: i64,
     version: i64,
@@ -61,63 +72,22 @@ fn time(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
-pub(crate) async fn run(store: &PgEventStore, args: &StatsArgs) -> Result<(), CliError> {
-    let s = quote_ident(store.schema());
-    let pool = store.pool();
-    let (events, streams, payload_bytes, oldest, newest): (
-        i64,
-        i64,
-        i64,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-    ) = sqlx::query_as(&format!(
-        "SELECT count(*), count(DISTINCT stream_id), \
-                COALESCE(sum(octet_length(payload::text)), 0)::bigint, \
-                min(recorded_at), max(recorded_at) \
-         FROM {s}.events"
-    ))
-    .fetch_one(pool)
-    .await?;
-    let event_types: Vec<EventType> = sqlx::query_as(&format!(
-        "SELECT event_type, count(*) AS events, \
-                COALESCE(sum(octet_length(payload::text)), 0)::bigint AS payload_bytes \
-         FROM {s}.events GROUP BY event_type ORDER BY events DESC, event_type"
-    ))
-    .fetch_all(pool)
-    .await?;
-    let aggregate_types: Vec<AggregateType> = sqlx::query_as(&format!(
-        "SELECT aggregate_type, count(*) AS events, count(DISTINCT stream_id) AS streams \
-         FROM {s}.events GROUP BY aggregate_type ORDER BY events DESC, aggregate_type"
-    ))
-    .fetch_all(pool)
-    .await?;
-    let longest_streams: Vec<LongStream> = sqlx::query_as(&format!(
-        "SELECT stream_id, count(*) AS events, max(stream_version) AS version \
-         FROM {s}.events GROUP BY stream_id ORDER BY events DESC, stream_id LIMIT {LONGEST}"
-    ))
-    .fetch_all(pool)
-    .await?;
+pub(crate) async fn run(store: &Store, args: &StatsArgs) -> Result<(), CliError> {
     let stats = Stats {
         schema: store.schema().to_owned(),
-        events,
-        streams,
-        payload_bytes,
-        oldest,
-        newest,
-        event_types,
-        aggregate_types,
-        longest_streams,
+        database: store.database(),
+        data: backend::stats(store, LONGEST).await?,
     };
     if args.json {
         out::json_pretty(&stats);
         return Ok(());
     }
-    print_readable(&stats);
+    print_readable(store, &stats.data);
     Ok(())
 }
 
-fn print_readable(stats: &Stats) {
-    out::line(format!("schema         {}", stats.schema));
+fn print_readable(store: &Store, stats: &StatsData) {
+    out::line(format!("{:<15}{}", store.place_kind(), store.place_name()));
     out::line(format!("events         {}", out::count(stats.events)));
     out::line(format!("streams        {}", out::count(stats.streams)));
     out::line(format!(

@@ -3,9 +3,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::Args;
 use es_core::{EventStore, RecordedEvent, StreamEnd};
-use es_postgres::PgEventStore;
 use serde::Serialize;
 
+use crate::db::Store;
 use crate::error::CliError;
 use crate::out;
 
@@ -90,14 +90,23 @@ fn print_event(e: &RecordedEvent, json: bool) {
     }
 }
 
-pub(crate) async fn run(store: &PgEventStore, args: &StreamArgs) -> Result<(), CliError> {
+pub(crate) async fn run(store: &Store, args: &StreamArgs) -> Result<(), CliError> {
+    let place = store.place();
+    match store {
+        Store::Postgres(s) => show(s, &place, args).await,
+        Store::Sqlite(s) => show(&s.store, &place, args).await,
+    }
+}
+
+/// Prints the stream through the store's `EventStore` API (`place`: where
+/// it is, for messages).
+async fn show<S: EventStore>(store: &S, place: &str, args: &StreamArgs) -> Result<(), CliError> {
     es_core::validate_stream_id(&args.id).map_err(|e| CliError::not_found(e.to_string()))?;
     let head = store.stream_version(&args.id).await?;
     if head == 0 {
         return Err(CliError::not_found(format!(
-            "stream `{}` not found in schema `{}`",
-            args.id,
-            store.schema()
+            "stream `{}` not found in {place}",
+            args.id
         )));
     }
     let end = match (args.until_version, args.until) {

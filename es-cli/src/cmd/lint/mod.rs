@@ -7,10 +7,10 @@
 //! change), so it is reported to help plan a clean-up, not flagged.
 
 use clap::Args;
-use es_postgres::PgEventStore;
 use serde::Serialize;
 
-use crate::db::quote_ident;
+use crate::backend;
+use crate::db::Store;
 use crate::error::CliError;
 use crate::out;
 
@@ -34,7 +34,14 @@ pub(crate) struct LintArgs {
 
 #[derive(Debug, Serialize)]
 struct Report {
+    /// The PostgreSQL schema; `main` in an SQLite file.
     schema: String,
+    /// The SQLite file (absent on PostgreSQL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
+    /// "schema `es`" or "database `bank.db`", for the text.
+    #[serde(skip)]
+    place: String,
     events_checked: i64,
     event_types_checked: usize,
     max_payload_bytes: u64,
@@ -57,7 +64,7 @@ struct NameFinding {
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
-struct LargePayload {
+pub(crate) struct LargePayload {
     stream_id: String,
     stream_version: i64,
     event_type: String,
@@ -65,7 +72,7 @@ struct LargePayload {
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
-struct VersionGap {
+pub(crate) struct VersionGap {
     stream_id: String,
     /// The version before the gap (0: the stream does not start at 1).
     after_version: i64,
@@ -88,15 +95,8 @@ struct VersionCount {
 }
 
 /// Runs the checks; `Ok(true)` when something was found.
-pub(crate) async fn run(store: &PgEventStore, args: &LintArgs) -> Result<bool, CliError> {
-    let s = quote_ident(store.schema());
-    let pool = store.pool();
-
-    let types: Vec<(String, i64)> = sqlx::query_as(&format!(
-        "SELECT event_type, count(*) FROM {s}.events GROUP BY event_type ORDER BY event_type"
-    ))
-    .fetch_all(pool)
-    .await?;
+pub(crate) async fn run(store: &Store, args: &LintArgs) -> Result<bool, CliError> {
+    let types = backend::event_type_counts(store).await?;
     let event_names: Vec<NameFinding> = types
         .iter()
         .filter_map(|(name, events)| {
@@ -110,47 +110,10 @@ pub(crate) async fn run(store: &PgEventStore, args: &LintArgs) -> Result<bool, C
         .collect();
 
     let limit = i64::try_from(args.max_payload_bytes).unwrap_or(i64::MAX);
-    let (large_payloads_total,): (i64,) = sqlx::query_as(&format!(
-        "SELECT count(*) FROM {s}.events WHERE octet_length(payload::text) > $1"
-    ))
-    .bind(limit)
-    .fetch_one(pool)
-    .await?;
-    let large_payloads: Vec<LargePayload> = if large_payloads_total == 0 {
-        Vec::new()
-    } else {
-        sqlx::query_as(&format!(
-            "SELECT stream_id, stream_version, event_type, \
-                    octet_length(payload::text)::bigint AS bytes \
-             FROM {s}.events WHERE octet_length(payload::text) > $1 \
-             ORDER BY bytes DESC, stream_id, stream_version LIMIT {LIST_LIMIT}"
-        ))
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
-    };
-
-    let version_gaps: Vec<VersionGap> = sqlx::query_as(&format!(
-        "SELECT stream_id, after_version, next_version, \
-                next_version - after_version - 1 AS missing \
-         FROM (SELECT stream_id, stream_version AS next_version, \
-                      lag(stream_version, 1, 0::bigint) \
-                          OVER (PARTITION BY stream_id ORDER BY stream_version) AS after_version \
-               FROM {s}.events) AS v \
-         WHERE next_version <> after_version + 1 \
-         ORDER BY stream_id, next_version LIMIT {LIST_LIMIT}"
-    ))
-    .fetch_all(pool)
-    .await?;
-
-    let version_rows: Vec<(String, i32, i64)> = sqlx::query_as(&format!(
-        "SELECT event_type, schema_version, count(*) FROM {s}.events \
-         WHERE event_type IN (SELECT event_type FROM {s}.events GROUP BY event_type \
-                              HAVING count(DISTINCT schema_version) > 1) \
-         GROUP BY event_type, schema_version ORDER BY event_type, schema_version"
-    ))
-    .fetch_all(pool)
-    .await?;
+    let (large_payloads_total, large_payloads) =
+        backend::large_payloads(store, limit, LIST_LIMIT).await?;
+    let version_gaps = backend::version_gaps(store, LIST_LIMIT).await?;
+    let version_rows = backend::mixed_schema_versions(store).await?;
     let mut mixed_schema_versions: Vec<MixedVersions> = Vec::new();
     for (event_type, schema_version, events) in version_rows {
         let entry = VersionCount {
@@ -171,6 +134,8 @@ pub(crate) async fn run(store: &PgEventStore, args: &LintArgs) -> Result<bool, C
         + version_gaps.len();
     let report = Report {
         schema: store.schema().to_owned(),
+        database: store.database(),
+        place: store.place(),
         events_checked: types.iter().map(|(_, n)| n).sum(),
         event_types_checked: types.len(),
         max_payload_bytes: args.max_payload_bytes,

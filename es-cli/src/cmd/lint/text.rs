@@ -83,17 +83,17 @@ pub(super) fn print_readable(r: &Report) {
     }
     if r.findings == 0 {
         out::line(format!(
-            "no findings in schema `{}` ({} events, {} event types checked)",
-            r.schema,
+            "no findings in {} ({} events, {} event types checked)",
+            r.place,
             out::count(r.events_checked),
             r.event_types_checked
         ));
     } else {
         out::line(format!(
-            "{} finding{} in schema `{}`",
+            "{} finding{} in {}",
             r.findings,
             if r.findings == 1 { "" } else { "s" },
-            r.schema
+            r.place
         ));
     }
 }
