@@ -156,7 +156,7 @@ async fn run(cli: Cli) -> Result<Exit0, CliError> {
 /// Runs a command other than `bench` on the open store.
 async fn run_on(store: &db::Store, command: Command) -> Result<Exit0, CliError> {
     if !matches!(command, Command::Migrate) {
-        db::require_migrated(store).await?;
+        backend::require_migrated(store).await?;
     }
     match command {
         Command::Migrate => cmd::migrate::run(store).await?,

@@ -5,13 +5,12 @@
 //! Each function answers the same question on either store, in the same
 //! types (the commands' row types).
 
-use crate::cmd::lint::{LargePayload, VersionGap};
-use crate::cmd::projections::{Checkpoint, ResetOutcome};
-use crate::cmd::stats::StatsData;
 use crate::db::Store;
 use crate::error::CliError;
+use rows::{Checkpoint, LargePayload, ResetOutcome, StatsData, VersionGap};
 
 pub(crate) mod pg;
+pub(crate) mod rows;
 pub(crate) mod sqlite;
 
 /// The versions of the successfully applied migrations, in order; empty
@@ -102,4 +101,41 @@ pub(crate) async fn reset(store: &Store, name: &str) -> Result<ResetOutcome, Cli
         Store::Postgres(s) => pg::reset(s, name).await,
         Store::Sqlite(s) => sqlite::reset(s, name).await,
     }
+}
+
+/// Fails with "run `es migrate`" when the store has no event store tables,
+/// and warns when it lacks migrations this build knows.
+pub(crate) async fn require_migrated(store: &Store) -> Result<(), CliError> {
+    let (events, history) = match store {
+        Store::Postgres(s) => pg::has_tables(s).await?,
+        Store::Sqlite(s) => sqlite::has_tables(s).await?,
+    };
+    let place = store.place();
+    if !events {
+        let hint = match store {
+            Store::Postgres(_) => " (or pass --schema NAME for another schema)".to_owned(),
+            Store::Sqlite(s) => format!(
+                " (`es --database-url {} migrate`), or pass the file your application writes",
+                s.target.url()
+            ),
+        };
+        return Err(CliError::config(format!(
+            "{place} has no event store (it was never migrated); run `es migrate`{hint}"
+        )));
+    }
+    if history {
+        let applied = applied_migrations(store).await?;
+        let missing = store
+            .migrator()
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .filter(|m| !applied.contains(&m.version))
+            .count();
+        if missing > 0 {
+            crate::out::warn(format!(
+                "{place} lacks {missing} migration(s) this version of es knows; run `es migrate`"
+            ));
+        }
+    }
+    Ok(())
 }

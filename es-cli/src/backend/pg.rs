@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 use es_postgres::PgEventStore;
 
-use crate::cmd::lint::{LargePayload, VersionGap};
-use crate::cmd::projections::{Checkpoint, ResetOutcome};
-use crate::cmd::stats::{AggregateType, EventType, LongStream, StatsData};
+use super::rows::{
+    AggregateType, Checkpoint, EventType, LargePayload, LongStream, ResetOutcome, StatsData,
+    VersionGap,
+};
 use crate::db::quote_ident;
 use crate::error::CliError;
 

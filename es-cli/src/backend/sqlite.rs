@@ -7,9 +7,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
-use crate::cmd::lint::{LargePayload, VersionGap};
-use crate::cmd::projections::{Checkpoint, ResetOutcome};
-use crate::cmd::stats::{AggregateType, EventType, LongStream, StatsData};
+use super::rows::{
+    AggregateType, Checkpoint, EventType, LargePayload, LongStream, ResetOutcome, StatsData,
+    VersionGap,
+};
 use crate::db::SqliteStore;
 use crate::error::CliError;
 

@@ -1,38 +1,12 @@
 //! `es projections list|reset`: the checkpoints of projection runners.
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use chrono::SecondsFormat;
 
 use crate::backend;
+use crate::backend::rows::ResetOutcome;
 use crate::db::Store;
 use crate::error::CliError;
 use crate::out;
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub(crate) struct Checkpoint {
-    pub(crate) name: String,
-    pub(crate) position: i64,
-    /// Events stored after the checkpoint (all types: an upper bound for a
-    /// projection that handles only some).
-    pub(crate) lag: i64,
-    pub(crate) updated_at: DateTime<Utc>,
-    /// Events its runner skipped (`dead_letters` table; 0 when the store has none).
-    pub(crate) dead_letters: i64,
-    /// Whether a runner holds the projection's lease right now (PostgreSQL:
-    /// its advisory lock; SQLite: an unexpired row of `leases`).
-    pub(crate) active: bool,
-}
-
-/// What `projections reset` found.
-#[derive(Debug)]
-pub(crate) enum ResetOutcome {
-    /// A runner holds the lease: nothing was changed.
-    Running,
-    /// No checkpoint of that name; `known` lists some that exist.
-    NotFound { known: Vec<String> },
-    /// The checkpoint (at `position`) and `cleared` dead letters were deleted.
-    Reset { position: i64, cleared: u64 },
-}
 
 pub(crate) async fn list(store: &Store, json: bool) -> Result<(), CliError> {
     let rows = backend::checkpoints(store).await?;

@@ -5,6 +5,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::backend;
+use crate::backend::rows::StatsData;
 use crate::db::Store;
 use crate::error::CliError;
 use crate::out;
@@ -28,41 +29,6 @@ struct Stats {
     database: Option<String>,
     #[serde(flatten)]
     data: StatsData,
-}
-
-/// What either store answers (see `crate::backend`).
-#[derive(Debug, Serialize)]
-pub(crate) struct StatsData {
-    pub(crate) events: i64,
-    pub(crate) streams: i64,
-    /// Payload size as JSON text, summed.
-    pub(crate) payload_bytes: i64,
-    pub(crate) oldest: Option<DateTime<Utc>>,
-    pub(crate) newest: Option<DateTime<Utc>>,
-    pub(crate) event_types: Vec<EventType>,
-    pub(crate) aggregate_types: Vec<AggregateType>,
-    pub(crate) longest_streams: Vec<LongStream>,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub(crate) struct EventType {
-    event_type: String,
-    events: i64,
-    payload_bytes: i64,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub(crate) struct AggregateType {
-    aggregate_type: String,
-    events: i64,
-    streams: i64,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub(crate) struct LongStream {
-    stream_id: String,
-    events: i64,
-    version: i64,
 }
 
 fn time(t: Option<DateTime<Utc>>) -> String {

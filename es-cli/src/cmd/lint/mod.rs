@@ -10,6 +10,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::backend;
+use crate::backend::rows::{LargePayload, VersionGap};
 use crate::db::Store;
 use crate::error::CliError;
 use crate::out;
@@ -61,25 +62,6 @@ struct NameFinding {
     events: i64,
     reason: String,
     suggestion: Option<String>,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub(crate) struct LargePayload {
-    stream_id: String,
-    stream_version: i64,
-    event_type: String,
-    bytes: i64,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub(crate) struct VersionGap {
-    stream_id: String,
-    /// The version before the gap (0: the stream does not start at 1).
-    after_version: i64,
-    /// The next version present.
-    next_version: i64,
-    /// How many versions are missing between them.
-    missing: i64,
 }
 
 #[derive(Debug, Serialize)]
