@@ -113,12 +113,12 @@ pub(crate) async fn cached(env: &Env, scale: f64) -> Result<Vec<Figure>> {
         Mode {
             name: "sequential",
             tasks: 1,
-            commands: scaled(1000.0, scale, 8),
+            commands: scaled(4000.0, scale, 8),
         },
         Mode {
             name: "concurrent4",
             tasks: TASKS,
-            commands: scaled(2000.0, scale, 16),
+            commands: scaled(8000.0, scale, 16),
         },
     ] {
         out.extend(run_mode(env, scale, &mode, aggregates).await?);
@@ -169,7 +169,7 @@ async fn run_mode(env: &Env, scale: f64, mode: &Mode, aggregates: usize) -> Resu
     let warm = repo.cache_stats().unwrap_or_default();
 
     let n = mode.commands;
-    let rounds = scaled(9.0, scale, 3).min(n / mode.tasks).max(3);
+    let rounds = scaled(12.0, scale, 3).min(n / mode.tasks).max(3);
     let mut tallies = [Tally::default(), Tally::default(), Tally::default()];
     let mut lats: [Vec<Duration>; 3] = Default::default();
     let (mut vs_load, mut vs_insert) = (Vec::new(), Vec::new());
