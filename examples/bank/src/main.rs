@@ -16,6 +16,8 @@
 #[path = "../../common/backend.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod backend;
+#[path = "../../common/say.rs"]
+mod say;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -179,7 +181,7 @@ where
     S::Conn: SummaryStore + SummaryContext,
 {
     async fn new(store: S, name: String) -> anyhow::Result<Self> {
-        println!("Store: {name}");
+        say!("Store: {name}");
         let accounts = es_core::Repository::new(store.clone()).retry_on_conflict(3);
         let summary = tokio::sync::Mutex::new(store.runner(AccountSummary::default()));
         Ok(Self {
@@ -204,7 +206,7 @@ where
                         },
                     )
                     .await?;
-                println!(
+                say!(
                     "opened {id} for {owner} with {} (version {})",
                     usd(initial),
                     done.version
@@ -225,7 +227,7 @@ where
                         },
                     )
                     .await?;
-                println!(
+                say!(
                     "deposited {}{} into {id}: balance {} (version {})",
                     usd(amount),
                     label(&description),
@@ -248,7 +250,7 @@ where
                         },
                     )
                     .await?;
-                println!(
+                say!(
                     "withdrew {}{} from {id}: balance {} (version {})",
                     usd(amount),
                     label(&description),
@@ -258,7 +260,7 @@ where
             }
             Command::Overdraft { id, limit } => {
                 let done = self.exec(&id, SetOverdraftLimit { limit }).await?;
-                println!(
+                say!(
                     "overdraft limit of {id} is {} (version {})",
                     usd(limit),
                     done.version
@@ -266,12 +268,12 @@ where
             }
             Command::Close { id } => {
                 let done = self.exec(&id, CloseAccount).await?;
-                println!("closed {id} (version {})", done.version);
+                say!("closed {id} (version {})", done.version);
             }
             Command::Show { id } => {
                 let now = self.accounts.load(&id).await.map_err(anyhow::Error::from)?;
                 let now = now.ok_or_else(|| no_account(&id))?;
-                println!("{}", describe(&id, &now.state, now.version));
+                say!("{}", describe(&id, &now.state, now.version));
             }
             Command::History { id } => self.history(&id).await?,
             Command::AsOf { id, version, time } => {
@@ -287,7 +289,7 @@ where
                     .map_err(anyhow::Error::from)?;
                 match then {
                     Some(then) => {
-                        println!("as of {when}: {}", describe(&id, &then.state, then.version))
+                        say!("as of {when}: {}", describe(&id, &then.state, then.version))
                     }
                     None => {
                         return Err(AppError::Refused(format!(
@@ -338,7 +340,7 @@ where
             for e in &events {
                 any = true;
                 let payload = String::from_utf8_lossy(&e.payload);
-                println!(
+                say!(
                     "v{:<3} {}  {} (schema v{})  {payload}",
                     e.stream_version,
                     e.recorded_at.format("%Y-%m-%d %H:%M:%S%.3f UTC"),
@@ -350,7 +352,7 @@ where
                     AccountEvent::decode(&e.event_type, e.schema_version, &e.payload)
                     && decoded.schema_version() != e.schema_version
                 {
-                    println!(
+                    say!(
                         "      upcast to schema v{}: {decoded:?}",
                         decoded.schema_version()
                     );
@@ -374,7 +376,7 @@ where
             .await
             .map_err(|e| anyhow::anyhow!("reading account_summary: {e}"))?;
         drop(conn);
-        println!(
+        say!(
             "account_summary ({} read model, up to position {checkpoint}){}:",
             self.store.describe(),
             owner.map(|o| format!(", owner {o}")).unwrap_or_default()
@@ -396,7 +398,7 @@ where
             },
         )
         .await?;
-        println!("opened {id} for alice with $100.00");
+        say!("opened {id} for alice with $100.00");
         self.exec(
             id,
             Deposit {
@@ -405,9 +407,9 @@ where
             },
         )
         .await?;
-        println!("deposited $25.00 (birthday)");
+        say!("deposited $25.00 (birthday)");
         self.exec(id, SetOverdraftLimit { limit: 50_00 }).await?;
-        println!("set the overdraft limit to $50.00");
+        say!("set the overdraft limit to $50.00");
         let done = self
             .exec(
                 id,
@@ -417,7 +419,7 @@ where
                 },
             )
             .await?;
-        println!(
+        say!(
             "withdrew $160.00 (rent): balance {}",
             usd(done.state.balance)
         );
@@ -431,12 +433,12 @@ where
             )
             .await
         {
-            Err(AppError::Refused(why)) => println!("withdraw $20.00 refused: {why}"),
+            Err(AppError::Refused(why)) => say!("withdraw $20.00 refused: {why}"),
             Err(e) => return Err(e),
             Ok(_) => return Err(anyhow::anyhow!("the overdraft limit did not hold").into()),
         }
         match self.exec(id, CloseAccount).await {
-            Err(AppError::Refused(why)) => println!("close refused: {why}"),
+            Err(AppError::Refused(why)) => say!("close refused: {why}"),
             Err(e) => return Err(e),
             Ok(_) => return Err(anyhow::anyhow!("closed an account with a debt").into()),
         }
@@ -449,7 +451,7 @@ where
         )
         .await?;
         let closed = self.exec(id, CloseAccount).await?;
-        println!(
+        say!(
             "deposited $35.00 (salary) and closed the account at version {}",
             closed.version
         );
@@ -459,7 +461,7 @@ where
             .await
             .map_err(anyhow::Error::from)?
             .context("version 2 exists")?;
-        println!(
+        say!(
             "as of version 2 the balance was {}",
             usd(then.state.balance)
         );
@@ -469,11 +471,11 @@ where
             .await
             .map_err(anyhow::Error::from)?
             .context("the account exists")?;
-        println!("now: {}", describe(id, &now.state, now.version));
-        println!();
+        say!("now: {}", describe(id, &now.state, now.version));
+        say!();
         self.summary(Some("alice")).await?;
-        println!();
-        println!("Try: cargo run -p bank -- history {id}");
+        say!();
+        say!("Try: cargo run -p bank -- history {id}");
         Ok(())
     }
 }
@@ -539,15 +541,19 @@ fn describe(id: &str, a: &BankAccount, version: u64) -> String {
 
 fn print_summary(rows: &[AccountRow]) {
     if rows.is_empty() {
-        println!("  (no accounts)");
+        say!("  (no accounts)");
         return;
     }
-    println!(
+    say!(
         "  {:<18} {:<10} {:>12}  {:<6} {:>4}  last transaction",
-        "account", "owner", "balance", "state", "txns"
+        "account",
+        "owner",
+        "balance",
+        "state",
+        "txns"
     );
     for r in rows {
-        println!(
+        say!(
             "  {:<18} {:<10} {:>12}  {:<6} {:>4}  {}",
             r.account_id,
             r.owner_id,

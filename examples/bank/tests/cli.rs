@@ -97,3 +97,35 @@ fn the_story_runs_twice_in_a_row() {
         .success()
         .stdout(predicate::str::contains("closed").count(2));
 }
+
+/// Piped into a reader that stops after the first line (`bank | head -1`),
+/// the story ends quietly: status 0, no panic about a broken pipe.
+#[test]
+fn a_reader_that_stops_early_ends_the_story_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bank.db");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bank"))
+        .env_remove("DATABASE_URL")
+        .arg("--db")
+        .arg(&db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the bank binary");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone: the pipe is closed.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(first.starts_with("Store: "), "{first}");
+    assert!(
+        out.status.success(),
+        "status {:?}, stderr: {stderr}",
+        out.status
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -11,6 +11,8 @@
 #[path = "../../common/backend.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod backend;
+#[path = "../../common/say.rs"]
+mod say;
 
 use std::path::PathBuf;
 
@@ -42,7 +44,7 @@ where
     S: RunsProjection<OrderDetails> + RunsProjection<OrderItems>,
     S::Conn: OrderDetailsStore + OrderItemsStore + DetailsContext + ItemsContext,
 {
-    println!("Store: {name}");
+    say!("Store: {name}");
     // The framework's runners of both read models on this store; their
     // setup hooks create the tables before the first batch.
     let details_runner = tokio::sync::Mutex::new(store.runner(OrderDetails::default()));
@@ -75,7 +77,7 @@ where
         customer_id: "cust-7".into(),
     }))
     .await??;
-    println!("created {id} for cust-7");
+    say!("created {id} for cust-7");
     for (sku, quantity, unit_price) in [("KB-01", 1, 4_999), ("MS-02", 2, 1_999), ("CB-03", 3, 499)]
     {
         step(Command::Add(AddItem {
@@ -84,18 +86,18 @@ where
             unit_price,
         }))
         .await??;
-        println!("added {quantity} × {sku} at {}", money(unit_price));
+        say!("added {quantity} × {sku} at {}", money(unit_price));
     }
     step(Command::Remove(RemoveItem {
         sku: "CB-03".into(),
     }))
     .await??;
-    println!("removed CB-03");
+    say!("removed CB-03");
     let placed = step(Command::Place(PlaceOrder {
         shipping_address: "1 Main St, Springfield".into(),
     }))
     .await??;
-    println!("placed: total {}", money(placed.total()));
+    say!("placed: total {}", money(placed.total()));
     match step(Command::Add(AddItem {
         sku: "XX-99".into(),
         quantity: 1,
@@ -103,17 +105,17 @@ where
     }))
     .await?
     {
-        Err(e) => println!("adding after placing refused: {e}"),
+        Err(e) => say!("adding after placing refused: {e}"),
         Ok(_) => anyhow::bail!("a placed order took a new item"),
     }
     step(Command::Ship(ShipOrder {
         tracking_number: "1Z999AA10123456784".into(),
     }))
     .await??;
-    println!("shipped with tracking number 1Z999AA10123456784");
+    say!("shipped with tracking number 1Z999AA10123456784");
     step(Command::Deliver(DeliverOrder)).await??;
     let order = orders.load(id).await?.context("the order exists")?;
-    println!(
+    say!(
         "delivered: status {:?}, {} lines, version {}",
         order.state.status,
         order.state.lines.len(),
@@ -135,30 +137,30 @@ where
             |t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
         )
     };
-    println!();
-    println!("order_details ({} read model):", store.describe());
-    println!("  order      {}", details.order_id);
-    println!("  customer   {}", details.customer_id);
-    println!("  status     {}", details.status);
-    println!(
+    say!();
+    say!("order_details ({} read model):", store.describe());
+    say!("  order      {}", details.order_id);
+    say!("  customer   {}", details.customer_id);
+    say!("  status     {}", details.status);
+    say!(
         "  total      {}",
         details.total.map_or_else(|| "-".to_owned(), money)
     );
-    println!(
+    say!(
         "  address    {}",
         details.shipping_address.as_deref().unwrap_or("-")
     );
-    println!(
+    say!(
         "  tracking   {}",
         details.tracking_number.as_deref().unwrap_or("-")
     );
-    println!("  created    {}", time(Some(details.created_at)));
-    println!("  placed     {}", time(details.placed_at));
-    println!("  shipped    {}", time(details.shipped_at));
-    println!("  delivered  {}", time(details.delivered_at));
-    println!("order_items:");
+    say!("  created    {}", time(Some(details.created_at)));
+    say!("  placed     {}", time(details.placed_at));
+    say!("  shipped    {}", time(details.shipped_at));
+    say!("  delivered  {}", time(details.delivered_at));
+    say!("order_items:");
     for line in &items {
-        println!(
+        say!(
             "  {:<6} {:>2} × {:>7} = {:>8}",
             line.sku,
             line.quantity,
