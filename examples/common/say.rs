@@ -13,7 +13,11 @@ pub(crate) fn line(args: std::fmt::Arguments<'_>) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        eprintln!("error: cannot write the output: {e}");
+        // A command-line program's own report of its failure.
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("error: cannot write the output: {e}");
+        }
         std::process::exit(1);
     }
 }
