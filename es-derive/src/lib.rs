@@ -1,11 +1,11 @@
 //! Derive macros of the event-sourcing framework. Use them through `es_core`,
 //! which re-exports each under its trait's name and documents its attributes.
 //!
-//! Every derive runs in three stages: [`ast`] parses the input (with [`attr`]
-//! reading the attributes), [`valid`] checks the rules that span several
-//! attributes, and [`expand`] writes the impls. All mistakes of one item are
-//! gathered in one [`ctxt::Ctxt`] and reported together, beside a stub impl
-//! ([`fallback`]) so one typo does not cascade into unrelated errors.
+//! Every derive runs in three stages: `ast` parses the input (with `attr`
+//! reading the attributes), `valid` checks the rules that span several
+//! attributes, and `expand` writes the impls. All mistakes of one item are
+//! gathered in one `ctxt::Ctxt` and reported together, beside a stub impl
+//! (`fallback`) so one typo does not cascade into unrelated errors.
 
 mod ast;
 mod attr;

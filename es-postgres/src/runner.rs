@@ -53,10 +53,10 @@ use crate::store::PgEventStore;
 
 /// Runs a [`PgProjection`] durably: catches up from its checkpoint in
 /// batches, then follows new commits; one transaction per batch writes the
-/// read model and the checkpoint (see the [module docs](self) for why that
-/// is exactly once, and for the lease that keeps one runner per name
-/// active). It is the consumer engine ([`es_core::consumer::Engine`]) over
-/// the PostgreSQL store, with the projection's hooks.
+/// read model and the checkpoint (see [`Engine`](es_core::consumer::Engine)
+/// for why that is exactly once, and [`PgLease`](crate::PgLease) for the
+/// lease that keeps one runner per name active). It is the consumer engine
+/// over the PostgreSQL store, with the projection's hooks.
 ///
 /// ```no_run
 /// # use es_core::projection::*; use es_core::RecordedEvent; use sqlx::PgConnection;

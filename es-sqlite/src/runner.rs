@@ -61,7 +61,7 @@ pub const DEFAULT_RUNNER_BATCH_SIZE: usize = 500;
 
 /// Runs a [`SqliteProjection`] durably: catches up from its checkpoint in
 /// batches, then follows new commits (this process's wake it at once, other
-/// processes' within the store's [`POLL_INTERVAL`]); one `BEGIN IMMEDIATE`
+/// processes' within the store's [`POLL_INTERVAL`](crate::POLL_INTERVAL)); one `BEGIN IMMEDIATE`
 /// transaction per batch writes the read model and moves the checkpoint.
 /// See the [module docs](crate::runner) for why two runners on one file
 /// never apply an event twice.

@@ -106,7 +106,7 @@
 //! whose serde round trip loses or changes a field fails the test, naming
 //! the event and the field.
 //!
-//! With the `insta` feature, [`Then::then_snapshot_events`] records the
+//! With the `insta` feature, `Then::then_snapshot_events` records the
 //! produced events as a YAML snapshot.
 //!
 //! # The store conformance suite
