@@ -6,8 +6,23 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{self, Write};
+use std::sync::OnceLock;
 
 use serde::Serialize;
+
+/// The program's name in the lines it writes to stderr (`es`, or an
+/// application's admin tool).
+static PROGRAM: OnceLock<String> = OnceLock::new();
+
+/// Names the program for stderr lines; the first name set stays.
+pub(crate) fn set_program(name: &str) {
+    let _ = PROGRAM.set(name.to_owned());
+}
+
+/// The program's name: `es` unless an admin tool set its own.
+pub(crate) fn program() -> &'static str {
+    PROGRAM.get().map_or("es", String::as_str)
+}
 
 /// Writes one line to stdout. A closed pipe (`es stream … | head`) ends the
 /// process quietly with exit code 0 instead of a panic.
@@ -17,7 +32,7 @@ pub(crate) fn line(text: impl AsRef<str>) {
         if e.kind() == io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        eprintln!("es: cannot write to stdout: {e}");
+        eprintln!("{}: cannot write to stdout: {e}", program());
         std::process::exit(5);
     }
 }
@@ -27,7 +42,7 @@ pub(crate) fn json<T: Serialize>(value: &T) {
     match serde_json::to_string(value) {
         Ok(s) => line(s),
         Err(e) => {
-            eprintln!("es: cannot encode JSON output: {e}");
+            eprintln!("{}: cannot encode JSON output: {e}", program());
             std::process::exit(5);
         }
     }
@@ -38,7 +53,7 @@ pub(crate) fn json_pretty<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => line(s),
         Err(e) => {
-            eprintln!("es: cannot encode JSON output: {e}");
+            eprintln!("{}: cannot encode JSON output: {e}", program());
             std::process::exit(5);
         }
     }
@@ -46,12 +61,12 @@ pub(crate) fn json_pretty<T: Serialize>(value: &T) {
 
 /// The error line on stderr.
 pub(crate) fn error(message: impl std::fmt::Display) {
-    eprintln!("es: error: {message}");
+    eprintln!("{}: error: {message}", program());
 }
 
 /// A warning line on stderr (not an error: the command goes on).
 pub(crate) fn warn(message: impl std::fmt::Display) {
-    eprintln!("es: warning: {message}");
+    eprintln!("{}: warning: {message}", program());
 }
 
 /// A plain-text table: a header, a rule, the rows. Columns named in

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod bench;
+pub(crate) mod check;
 pub(crate) mod lint;
 pub(crate) mod migrate;
 pub(crate) mod projections;

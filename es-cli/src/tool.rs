@@ -1,0 +1,179 @@
+//! [`Tool`]: an admin binary made from the application's own event types.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use es_core::{DecodeError, Event, EventRegistry};
+
+use crate::cmd::check::{self, CheckArgs};
+use crate::error::{CliError, Exit};
+use crate::{backend, db, out};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success (check: every event decodes)
+  1    check found events this build cannot read
+  2    usage error
+  3    connection or configuration error (bad URL, unreachable server, failed login,
+       missing database or SQLite file, schema never migrated; --schema on an SQLite file)
+  5    any other failure
+
+Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to see more.";
+
+/// An admin command-line tool that knows the application's event types.
+///
+/// Register each event enum (or event struct) the application stores with
+/// [`Tool::events`], then [`Tool::run`] parses the command line and runs
+/// the subcommand against the store named by `--database-url` or
+/// `DATABASE_URL` (`postgres://…` or `sqlite:FILE`, as `es` takes them).
+///
+/// Subcommands:
+///
+/// - `check [--types T,U] [--after POSITION] [--json]`: decodes every stored
+///   event (or those of the given types, or those after a global position)
+///   with the registered types, through their upcasters, and lists each
+///   event this build cannot read: its position, stream, version, type,
+///   schema version and why. Exits with 1 when any fails, 0 when all
+///   decode: the check to run before deploying a build.
+///
+/// Exit codes are those of `es`: 0 success, 1 findings, 2 usage error,
+/// 3 connection or configuration error, 5 any other failure.
+///
+/// ```no_run
+/// // src/bin/bank-admin.rs
+/// fn main() -> std::process::ExitCode {
+///     es_cli::Tool::new("bank-admin")
+///         .events::<bank::AccountEvent>()
+///         .run()
+/// }
+/// ```
+///
+/// ```text
+/// $ bank-admin --database-url sqlite:bank.db check
+/// ```
+#[derive(Debug, Clone)]
+pub struct Tool {
+    name: String,
+    types: Vec<Registered>,
+}
+
+/// One registered event type: the names it decodes and how.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Registered {
+    pub(crate) registry: EventRegistry,
+    pub(crate) decode: fn(&str, u32, &[u8]) -> Result<(), DecodeError>,
+}
+
+fn decode_as<E: Event>(
+    event_type: &str,
+    schema_version: u32,
+    payload: &[u8],
+) -> Result<(), DecodeError> {
+    E::decode(event_type, schema_version, payload).map(drop)
+}
+
+#[derive(Debug, Parser)]
+struct AdminCli {
+    /// PostgreSQL URL, e.g. postgres://user:password@127.0.0.1:5432/app
+    /// (add ?sslmode=require or ?sslmode=verify-full&sslrootcert=ca.pem for TLS),
+    /// or an SQLite file: sqlite:bank.db, sqlite:///abs/path.db, or the path of an
+    /// existing file.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+
+    /// The schema the event store's tables live in (PostgreSQL only).
+    #[arg(long, default_value = es_postgres::DEFAULT_SCHEMA, global = true, value_parser = crate::parse_schema)]
+    schema: String,
+
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Decode every stored event with this build's types (through their upcasters) and list
+    /// those it cannot read; exits 1 when any fails.
+    Check(CheckArgs),
+}
+
+impl Tool {
+    /// A tool named `name` (its binary's name, shown in `--help` and in
+    /// error lines), with no event types yet.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            types: Vec::new(),
+        }
+    }
+
+    /// Registers an event type (usually an aggregate's event enum): its
+    /// names and aliases ([`Event::EVENT_TYPES`]) and its decoding, with
+    /// the upcasters of older schema versions. A stored type name that
+    /// several registered types know is decoded by the first registered.
+    #[must_use]
+    pub fn events<E: Event>(mut self) -> Self {
+        self.types.push(Registered {
+            registry: EventRegistry::of::<E>(),
+            decode: decode_as::<E>,
+        });
+        self
+    }
+
+    /// Parses the process's command line, runs the subcommand, and returns
+    /// the exit code. Results go to stdout, a one-line error to stderr.
+    pub fn run(self) -> ExitCode {
+        self.run_from(std::env::args_os())
+    }
+
+    /// [`Tool::run`] with the given arguments (the first is the program).
+    pub fn run_from<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        out::set_program(&self.name);
+        let command = AdminCli::command()
+            .name(self.name.clone())
+            .bin_name(self.name.clone())
+            .about(format!(
+                "Admin tool of {}: questions about an event store that need the application's types.",
+                self.name
+            ))
+            .after_help(EXIT_CODES);
+        let cli = match command
+            .try_get_matches_from(args)
+            .and_then(|m| AdminCli::from_arg_matches(&m))
+        {
+            Ok(cli) => cli,
+            // `--help` (exit 0) or a usage error (exit 2), printed as clap does.
+            Err(e) => {
+                let _ = e.print();
+                return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+            }
+        };
+        crate::init_logging();
+        crate::block_on(self.execute(cli), |found| {
+            if found {
+                ExitCode::from(Exit::Findings as u8)
+            } else {
+                ExitCode::SUCCESS
+            }
+        })
+    }
+
+    /// Runs the command; `Ok(true)` when it found something (exit 1).
+    async fn execute(&self, cli: AdminCli) -> Result<bool, CliError> {
+        let target = db::parse_url(cli.database_url.as_deref())?;
+        let store = db::connect(&target, &cli.schema, 2, db::Create::No).await?;
+        let result = async {
+            backend::require_migrated(&store).await?;
+            match &cli.command {
+                AdminCommand::Check(args) => check::run(&store, &self.types, args).await,
+            }
+        }
+        .await;
+        store.close().await;
+        result
+    }
+}
