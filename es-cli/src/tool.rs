@@ -41,7 +41,15 @@ Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to see more.";
 /// 3 connection or configuration error, 5 any other failure.
 ///
 /// ```no_run
-/// // src/bin/bank-admin.rs
+/// // src/bin/bank-admin.rs, beside the application's event types
+/// # mod bank {
+/// #     use es_core::Event;
+/// #     use serde::{Deserialize, Serialize};
+/// #     #[derive(Debug, Serialize, Deserialize, Event)]
+/// #     pub struct AccountOpened { pub owner_id: String }
+/// #     #[derive(Debug, Event)]
+/// #     pub enum AccountEvent { Opened(AccountOpened) }
+/// # }
 /// fn main() -> std::process::ExitCode {
 ///     es_cli::Tool::new("bank-admin")
 ///         .events::<bank::AccountEvent>()
@@ -175,5 +183,23 @@ impl Tool {
         .await;
         store.close().await;
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::ExitCode;
+
+    use super::Tool;
+
+    #[test]
+    fn usage_errors_exit_2_and_help_exits_0_without_touching_a_store() {
+        let run = |args: &[&str]| Tool::new("demo-admin").run_from(args.iter().copied());
+        assert_eq!(
+            run(&["demo-admin", "check", "--after", "x"]),
+            ExitCode::from(2)
+        );
+        assert_eq!(run(&["demo-admin", "nope"]), ExitCode::from(2));
+        assert_eq!(run(&["demo-admin", "check", "--help"]), ExitCode::SUCCESS);
     }
 }

@@ -348,3 +348,50 @@ fn print_text(r: &Report) {
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use es_core::{DecodeError, EventRegistry, EventTypeInfo};
+
+    use super::*;
+
+    static TYPES: [EventTypeInfo; 2] = [
+        EventTypeInfo::new("AccountOpened", 1, &[]),
+        EventTypeInfo::new("MoneyDeposited", 2, &["Deposited", "CashIn"]),
+    ];
+
+    fn registered() -> Registered {
+        fn decode(_: &str, _: u32, _: &[u8]) -> Result<(), DecodeError> {
+            Ok(())
+        }
+        Registered {
+            registry: EventRegistry::new(&TYPES),
+            decode,
+        }
+    }
+
+    #[test]
+    fn the_type_filter_includes_each_registered_types_former_names() {
+        let types = [registered()];
+        assert_eq!(type_filter(&types, &[]), None);
+        let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            type_filter(&types, &names(&["Deposited", "Unknown"])),
+            Some(names(&["Deposited", "MoneyDeposited", "CashIn", "Unknown"]))
+        );
+        assert_eq!(
+            type_filter(&types, &names(&["AccountOpened", "AccountOpened"])),
+            Some(names(&["AccountOpened"]))
+        );
+    }
+
+    #[test]
+    fn an_empty_type_name_is_refused_with_the_fix() {
+        let err = parse_type_name(" ").unwrap_err();
+        assert!(
+            err.contains("--types AccountOpened,MoneyDeposited"),
+            "{err}"
+        );
+        assert_eq!(parse_type_name(" Opened ").unwrap(), "Opened");
+    }
+}
