@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use es_core::{DecodeError, Event, EventRegistry};
 
-use crate::cmd::check::{self, CheckArgs};
+use crate::cmd::check::{self, CheckArgs, Registered};
 use crate::error::{CliError, Exit};
 use crate::{backend, db, out};
 
@@ -64,13 +64,6 @@ Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to see more.";
 pub struct Tool {
     name: String,
     types: Vec<Registered>,
-}
-
-/// One registered event type: the names it decodes and how.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Registered {
-    pub(crate) registry: EventRegistry,
-    pub(crate) decode: fn(&str, u32, &[u8]) -> Result<(), DecodeError>,
 }
 
 fn decode_as<E: Event>(

@@ -12,7 +12,13 @@ use serde::Serialize;
 use crate::db::Store;
 use crate::error::CliError;
 use crate::out;
-use crate::tool::Registered;
+
+/// One registered event type: the names it decodes and how.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Registered {
+    pub(crate) registry: es_core::EventRegistry,
+    pub(crate) decode: fn(&str, u32, &[u8]) -> Result<(), es_core::DecodeError>,
+}
 
 /// Events read per round trip.
 const PAGE: usize = 500;
