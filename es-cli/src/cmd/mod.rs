@@ -7,3 +7,4 @@ pub(crate) mod migrate;
 pub(crate) mod projections;
 pub(crate) mod stats;
 pub(crate) mod stream;
+pub(crate) mod validate;
