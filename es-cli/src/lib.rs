@@ -4,7 +4,8 @@
 //! `es` knows the store's tables but not the application's types; a
 //! [`Tool`] knows both, so it can answer questions only the application's
 //! code can, such as "will this build read all of our history?"
-//! (`check`). See [`Tool`] for an example.
+//! (`check`), or "do these event files read with this build?" (`validate`,
+//! no database). See [`Tool`] for an example.
 
 mod backend;
 mod cmd;

@@ -218,5 +218,17 @@ mod tests {
         );
         assert_eq!(run(&["demo-admin", "nope"]), ExitCode::from(2));
         assert_eq!(run(&["demo-admin", "check", "--help"]), ExitCode::SUCCESS);
+        assert_eq!(run(&["demo-admin", "validate"]), ExitCode::from(2));
+    }
+
+    #[test]
+    fn validate_needs_no_database_and_a_missing_path_exits_3() {
+        let run = |args: &[&str]| Tool::new("demo-admin").run_from(args.iter().copied());
+        let dir = std::env::temp_dir().join("es-cli-validate-no-such-path");
+        let missing = dir.to_string_lossy().into_owned();
+        assert_eq!(
+            run(&["demo-admin", "validate", &missing]),
+            ExitCode::from(3)
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! ```text
 //! bank-admin --database-url sqlite:bank.db check          # will this build read all of our history?
 //! bank-admin check --types MoneyDeposited --after 1000 --json
+//! bank-admin validate fixtures/                            # event JSON files, no database
 //! ```
 
 use std::process::ExitCode;
