@@ -45,7 +45,7 @@ Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to see more.";
 ///   each event is `{"type": …, "schema_version": …, "data": …}` (`event_type`
 ///   and `payload` are read too; without `schema_version` the type's current
 ///   version is assumed). A directory means its `*.json` and `*.jsonl` files,
-///   not its subdirectories, in name order. Each event must have a known type
+///   not its subdirectories, in name order (none: a warning, not a failure). Each event must have a known type
 ///   (name or alias), a schema version not newer than the code's, and data
 ///   that decodes through the upcasters. Each failure is listed with its file
 ///   and the line where its object starts (a file that is not valid JSON is

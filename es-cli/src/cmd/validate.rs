@@ -146,6 +146,13 @@ fn files_of(path: &Path) -> Result<Vec<PathBuf>, CliError> {
         }
     }
     files.sort();
+    if files.is_empty() {
+        // Exit 0 still (nothing fails), but a gate pointed at the wrong directory should say so.
+        out::warn(format!(
+            "no *.json or *.jsonl files in `{}` (subdirectories are not read)",
+            path.display()
+        ));
+    }
     Ok(files)
 }
 

@@ -235,6 +235,19 @@ fn a_missing_path_exits_3_with_one_error_line() {
     );
     assert!(assert.get_output().stdout.is_empty());
 
+    // An empty directory: nothing fails, but it says so.
+    admin()
+        .arg("validate")
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains(
+            "validated 0 event(s) in 0 file(s)",
+        ))
+        .stderr(predicates::str::contains(
+            "bank-admin: warning: no *.json or *.jsonl files in",
+        ));
+
     admin().arg("validate").assert().code(2);
     admin()
         .arg("--help")
