@@ -148,8 +148,27 @@ impl ProjectionError {
 
     /// A handler failure on `recorded` in projection `P`.
     pub fn handler<P: Projection>(recorded: &RecordedEvent, source: HandlerError) -> Self {
+        Self::handler_of(P::NAME, recorded, source)
+    }
+
+    /// A handler failure on `recorded` in the consumer named `projection`
+    /// (one without a [`Projection`] type: a listener, an engine's consumer).
+    ///
+    /// ```
+    /// # use es_core::projection::ProjectionError;
+    /// # let e = es_core::RecordedEvent { event_id: es_core::Uuid::nil(), stream_id: "S-1".into(),
+    /// #   stream_version: 2, global_position: 7, event_type: "Pinged".into(), schema_version: 1,
+    /// #   payload: b"{}".to_vec(), metadata: Default::default(), recorded_at: Default::default() };
+    /// let err = ProjectionError::handler_of("mailer", &e, "smtp down".into());
+    /// assert_eq!(err.position(), Some(7));
+    /// ```
+    pub fn handler_of(
+        projection: &'static str,
+        recorded: &RecordedEvent,
+        source: HandlerError,
+    ) -> Self {
         Self::Handler {
-            projection: P::NAME,
+            projection,
             event_type: recorded.event_type.clone(),
             stream_id: recorded.stream_id.clone(),
             version: recorded.stream_version,

@@ -176,13 +176,6 @@ where
     async fn handle(&mut self, event: &RecordedEvent, _: &mut Tx) -> Result<(), ProjectionError> {
         (self.handler)(event.clone())
             .await
-            .map_err(|source| ProjectionError::Handler {
-                projection: self.name,
-                event_type: event.event_type.clone(),
-                stream_id: event.stream_id.clone(),
-                version: event.stream_version,
-                position: event.global_position,
-                source,
-            })
+            .map_err(|source| ProjectionError::handler_of(self.name, event, source))
     }
 }

@@ -380,14 +380,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
                 if r.is_ok() {
                     r = guarded(self.consumer.flush(&mut tx), "the flush hook")
                         .await
-                        .map_err(|err| ProjectionError::Handler {
-                            projection: name,
-                            event_type: e.event_type.clone(),
-                            stream_id: e.stream_id.clone(),
-                            version: e.stream_version,
-                            position: e.global_position,
-                            source: err,
-                        });
+                        .map_err(|err| ProjectionError::handler_of(name, e, err));
                 }
                 match r {
                     Ok(()) => {
@@ -460,14 +453,11 @@ async fn handle<Tx, C: Consumer<Tx>>(
         .await
     {
         Ok(r) => r,
-        Err(panic) => Err(ProjectionError::Handler {
-            projection: name,
-            event_type: event.event_type.clone(),
-            stream_id: event.stream_id.clone(),
-            version: event.stream_version,
-            position: event.global_position,
-            source: format!("the handler panicked: {}", panic_message(&*panic)).into(),
-        }),
+        Err(panic) => Err(ProjectionError::handler_of(
+            name,
+            event,
+            format!("the handler panicked: {}", panic_message(&*panic)).into(),
+        )),
     }
 }
 
