@@ -87,6 +87,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod memory;
+pub mod process;
 pub mod projection;
 pub mod registry;
 pub mod repository;

@@ -380,6 +380,8 @@ pub(crate) struct Consumers {
     /// Per name, the id of the lease that holds it.
     pub(crate) leases: HashMap<String, u64>,
     pub(crate) next_lease: u64,
+    /// What process managers keep: instances, outboxes, deadlines.
+    pub(crate) processes: crate::process::memory::ProcessTables,
 }
 
 pub(crate) type SharedConsumers = Arc<Mutex<Consumers>>;

@@ -136,8 +136,28 @@ pub enum ProjectionError {
 impl ProjectionError {
     /// A decode failure of `recorded` in projection `P`.
     pub fn decode<P: Projection>(recorded: &RecordedEvent, source: DecodeError) -> Self {
+        Self::decode_of(P::NAME, recorded, source)
+    }
+
+    /// A decode failure of `recorded` in the consumer named `projection`
+    /// (one without a [`Projection`] type, say a process manager).
+    ///
+    /// ```
+    /// # use es_core::projection::ProjectionError;
+    /// # let e = es_core::RecordedEvent { event_id: es_core::Uuid::nil(), stream_id: "S-1".into(),
+    /// #   stream_version: 2, global_position: 7, event_type: "Pinged".into(), schema_version: 9,
+    /// #   payload: b"{}".to_vec(), metadata: Default::default(), recorded_at: Default::default() };
+    /// let cause = es_core::DecodeError::UnknownEventType { event_type: "Pinged".into(), known: vec![] };
+    /// let err = ProjectionError::decode_of("checkout", &e, cause);
+    /// assert_eq!(err.position(), Some(7));
+    /// ```
+    pub fn decode_of(
+        projection: &'static str,
+        recorded: &RecordedEvent,
+        source: DecodeError,
+    ) -> Self {
         Self::Decode {
-            projection: P::NAME,
+            projection,
             event_type: recorded.event_type.clone(),
             stream_id: recorded.stream_id.clone(),
             version: recorded.stream_version,

@@ -9,11 +9,12 @@ use crate::memory::{InMemoryEventStore, SharedConsumers, lock_consumers as lock}
 use crate::projection::{Dispatch, HandlerError, NoResetHook, ProjectionError};
 use crate::store::StoreError;
 
-enum Op {
+pub(crate) enum Op {
     Init(String),
     Save(String, u64),
     Dead(DeadLetter),
     Clear(String),
+    Process(crate::process::memory::ProcessOp),
 }
 
 /// A batch transaction of the in-memory store: its checkpoint moves and
@@ -22,7 +23,7 @@ enum Op {
 /// events one at a time, see [`Backend::ROLLS_BACK`].)
 #[derive(Default)]
 pub struct MemoryTx {
-    ops: Vec<Op>,
+    pub(crate) ops: Vec<Op>,
     savepoints: Vec<usize>,
 }
 
@@ -112,6 +113,7 @@ impl Backend for InMemoryEventStore {
                     c.dead_letters.push(d);
                 }
                 Op::Clear(name) => c.dead_letters.retain(|x| x.projection != name),
+                Op::Process(op) => c.processes.apply(op),
             }
         }
         Ok(())

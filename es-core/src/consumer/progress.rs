@@ -89,6 +89,11 @@ impl Progress {
         *self.rx.borrow()
     }
 
+    /// Waits until the position moves (`false`: the engine is gone).
+    pub(crate) async fn changed(&mut self) -> bool {
+        self.rx.changed().await.is_ok()
+    }
+
     /// Waits until the consumer has handled `written` (an
     /// [`Executed`], an [`AppendResult`], a position), or `timeout` passes;
     /// returns the position reached. A write of nothing returns at once.
