@@ -138,6 +138,7 @@ mod render;
 pub mod conformance;
 pub mod consumers;
 pub mod engine;
+pub mod process;
 
 pub use fixture::{AggregateFixture, StateCheck, Then};
 pub use projection::ProjectionFixture;
