@@ -251,3 +251,22 @@ mod tests {
         assert_eq!(duplicate_name(&[t("A", &["X", "X"])]), Some("X"));
     }
 }
+
+/// The command type of a process manager whose derive failed (its errors
+/// are already reported): it sends nothing.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum NoCommand {}
+
+impl crate::process::ProcessCommand for NoCommand {
+    fn aggregate(&self) -> &'static str {
+        match *self {}
+    }
+    async fn execute<S: crate::EventStore + crate::SnapshotStore>(
+        self,
+        _: &S,
+        _: &str,
+        _: crate::Metadata,
+    ) -> Result<(), crate::process::CommandFailure> {
+        match self {}
+    }
+}

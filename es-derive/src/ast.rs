@@ -9,6 +9,8 @@ use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type};
 use crate::attr::{self, UpcastAttr};
 use crate::ctxt::Ctxt;
 
+pub(crate) mod process;
+
 /// One event type: a struct, or an inline-field variant of an enum.
 pub(crate) struct EventDef {
     pub(crate) name: String,

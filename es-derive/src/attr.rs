@@ -11,6 +11,8 @@ use syn::{Attribute, LitInt, LitStr, Token};
 
 use crate::ctxt::Ctxt;
 
+pub(crate) mod process;
+
 /// The keys, as written by users.
 pub(crate) mod kw {
     pub(crate) const NAME: &str = "name";

@@ -47,3 +47,19 @@ pub fn derive_projection(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::run::<ast::ProjectionItem<'_>>(&input).into()
 }
+
+/// Derives `es_core::process::ProcessManager`; see
+/// `es_core::process::ProcessManager` (the derive) for the attribute keys.
+#[proc_macro_derive(ProcessManager, attributes(process))]
+pub fn derive_process_manager(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::run::<ast::process::ProcessItem<'_>>(&input).into()
+}
+
+/// Derives `es_core::process::ProcessCommand` (and `From` each wrapped
+/// command); see `es_core::process::ProcessCommand` (the derive).
+#[proc_macro_derive(ProcessCommand, attributes(command))]
+pub fn derive_process_command(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::run::<ast::process::CommandItem<'_>>(&input).into()
+}

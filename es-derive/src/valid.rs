@@ -8,6 +8,8 @@ use quote::ToTokens;
 use crate::ast::{AggregateItem, EventDef, EventItem, EventKind, ProjectionItem, Variant};
 use crate::ctxt::Ctxt;
 
+pub(crate) mod process;
+
 /// Every rule of `#[derive(Event)]`.
 pub(crate) fn check_event(cx: &Ctxt, item: &EventItem<'_>) {
     check_no_generics(cx, item);
@@ -225,30 +227,53 @@ pub(crate) fn check_projection(cx: &Ctxt, item: &ProjectionItem<'_>) {
 /// The name keys the projection's checkpoint, lease and logs, so it is kept
 /// to characters every store and log line takes as they are.
 fn check_projection_name(cx: &Ctxt, item: &ProjectionItem<'_>) {
-    let name = &item.name;
+    check_consumer_name(
+        cx,
+        "projection",
+        &item.name,
+        item.name_span,
+        &['_', '-', '.'],
+    );
+}
+
+/// A consumer's name (`what`: "projection", "process manager") may hold
+/// ASCII letters, digits and the `allowed` punctuation.
+pub(crate) fn check_consumer_name(
+    cx: &Ctxt,
+    what: &str,
+    name: &str,
+    span: proc_macro2::Span,
+    allowed: &[char],
+) {
     let suggestion: String = name
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+            if c.is_ascii_alphanumeric() || allowed.contains(&c) {
                 c
             } else {
                 '_'
             }
         })
         .collect();
+    let quoted: Vec<String> = allowed.iter().map(|c| format!("`{c}`")).collect();
+    let listed = match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    };
     if name.is_empty() {
         cx.error_at(
-            item.name_span,
-            "the projection name is empty: `name = \"order_details\"`",
+            span,
+            format!("the {what} name is empty: `name = \"order_details\"`"),
         );
     } else if !name
         .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .all(|c| c.is_ascii_alphanumeric() || allowed.contains(&c))
     {
         cx.error_at(
-            item.name_span,
+            span,
             format!(
-                "the projection name `{name}` may only hold ASCII letters, digits, `_`, `-` and `.` (it keys the checkpoint); use e.g. `{suggestion}`"
+                "the {what} name `{name}` may only hold ASCII letters, digits, {listed} (it keys the checkpoint); use e.g. `{suggestion}`"
             ),
         );
     }
@@ -273,10 +298,9 @@ fn check_events_listed(cx: &Ctxt, item: &ProjectionItem<'_>) {
 /// One handler per type: a type listed twice would be dispatched once and
 /// read twice. (Two types sharing a stored name are caught by a const
 /// assertion in the expansion, as names are only known at compile time.)
-fn check_unique_listed_types(cx: &Ctxt, item: &ProjectionItem<'_>) {
-    let Some(events) = &item.events else { return };
+pub(crate) fn check_unique_types(cx: &Ctxt, types: &[syn::Type]) {
     let mut seen = Vec::new();
-    for ty in &events.types {
+    for ty in types {
         let key = ty.to_token_stream().to_string();
         if seen.contains(&key) {
             cx.error_spanned_by(
@@ -286,6 +310,12 @@ fn check_unique_listed_types(cx: &Ctxt, item: &ProjectionItem<'_>) {
         } else {
             seen.push(key);
         }
+    }
+}
+
+fn check_unique_listed_types(cx: &Ctxt, item: &ProjectionItem<'_>) {
+    if let Some(events) = &item.events {
+        check_unique_types(cx, &events.types);
     }
 }
 

@@ -132,6 +132,7 @@
 //! ```
 
 mod fixture;
+mod process_fixture;
 mod projection;
 mod render;
 
@@ -141,6 +142,7 @@ pub mod engine;
 pub mod process;
 
 pub use fixture::{AggregateFixture, StateCheck, Then};
+pub use process_fixture::{ProcessFixture, ProcessThen};
 pub use projection::ProjectionFixture;
 
 #[cfg(feature = "postgres")]

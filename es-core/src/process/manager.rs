@@ -136,6 +136,38 @@ pub trait React<E>: ProcessManager {
     fn react(&mut self, event: &Recorded<E>, then: &mut Then<Self>);
 }
 
+/// Hears that a command the process manager sent was rejected by its
+/// aggregate: the place for compensation. `#[derive(ProcessManager)]`
+/// routes [`ProcessManager::on_rejected`] here.
+#[diagnostic::on_unimplemented(
+    message = "process manager `{Self}` does not say what a rejected command does",
+    label = "needs an `OnRejected` impl",
+    note = "implement `es_core::process::OnRejected` for `{Self}`: `fn rejected(&mut self, r: &Rejected<Self::Command>, then: &mut Then<Self>)` (the place for compensation; an empty body ignores rejections)"
+)]
+pub trait OnRejected: ProcessManager {
+    /// `rejected.command`, sent to `rejected.id`, was rejected.
+    fn rejected(&mut self, rejected: &Rejected<Self::Command>, then: &mut Then<Self>);
+}
+
+/// Hears that a deadline the process manager scheduled is due.
+/// `#[derive(ProcessManager)]` with `deadlines = T` routes
+/// [`ProcessManager::on_deadline`] here.
+#[diagnostic::on_unimplemented(
+    message = "process manager `{Self}` has deadlines but does not say what a due one does",
+    label = "needs an `OnDeadline` impl",
+    note = "implement `es_core::process::OnDeadline` for `{Self}`: `fn deadline(&mut self, d: &Self::Deadline, then: &mut Then<Self>)`"
+)]
+pub trait OnDeadline: ProcessManager {
+    /// `deadline` is due (and was not cancelled).
+    fn deadline(&mut self, deadline: &Self::Deadline, then: &mut Then<Self>);
+}
+
+/// How often a process manager's command is decided again on a version
+/// conflict before the dispatcher gives up on this round (and tries again
+/// later): what `#[derive(ProcessCommand)]` passes to
+/// [`Repository::retry_on_conflict`](crate::Repository::retry_on_conflict).
+pub const COMMAND_RETRIES: u32 = 10;
+
 type Reaction<P> = Box<dyn FnOnce(&mut P, &mut Then<P>) + Send>;
 
 /// A decoded event, the key of the instance it belongs to, and the

@@ -4,6 +4,7 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod event;
+pub(crate) mod process;
 pub(crate) mod projection;
 
 use proc_macro2::TokenStream;

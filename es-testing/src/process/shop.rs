@@ -14,12 +14,9 @@
 use std::time::Duration;
 
 use es_core::process::{
-    CommandFailure, ProcessCommand, ProcessManager, React, Received, Rejected, Then, outcome,
+    OnDeadline, OnRejected, ProcessCommand, ProcessManager, React, Rejected, Then,
 };
-use es_core::{
-    Aggregate, Apply, DecodeError, Event, EventStore, Handle, Metadata, Recorded, RecordedEvent,
-    Repository, SnapshotStore,
-};
+use es_core::{Aggregate, Apply, Event, Handle, Recorded};
 use serde::{Deserialize, Serialize};
 
 /// An order was placed.
@@ -299,68 +296,17 @@ impl Handle<ReserveStock> for Stock {
 }
 
 /// The commands [`Checkout`] sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ProcessCommand)]
 pub enum CheckoutCommand {
     /// To the order's SKU.
+    #[command(to = Stock)]
     Reserve(ReserveStock),
     /// To the order.
+    #[command(to = Order)]
     Confirm(ConfirmOrder),
     /// To the order.
+    #[command(to = Order)]
     Cancel(CancelOrder),
-}
-
-impl From<ReserveStock> for CheckoutCommand {
-    fn from(c: ReserveStock) -> Self {
-        Self::Reserve(c)
-    }
-}
-impl From<ConfirmOrder> for CheckoutCommand {
-    fn from(c: ConfirmOrder) -> Self {
-        Self::Confirm(c)
-    }
-}
-impl From<CancelOrder> for CheckoutCommand {
-    fn from(c: CancelOrder) -> Self {
-        Self::Cancel(c)
-    }
-}
-
-impl ProcessCommand for CheckoutCommand {
-    fn aggregate(&self) -> &'static str {
-        match self {
-            Self::Reserve(_) => Stock::NAME,
-            Self::Confirm(_) | Self::Cancel(_) => Order::NAME,
-        }
-    }
-
-    async fn execute<S: EventStore + SnapshotStore>(
-        self,
-        store: &S,
-        id: &str,
-        metadata: Metadata,
-    ) -> Result<(), CommandFailure> {
-        let retries = 5;
-        match self {
-            Self::Reserve(c) => outcome(
-                Repository::<Stock, S>::new(store.clone())
-                    .retry_on_conflict(retries)
-                    .execute_with(id, c, metadata)
-                    .await,
-            ),
-            Self::Confirm(c) => outcome(
-                Repository::<Order, S>::new(store.clone())
-                    .retry_on_conflict(retries)
-                    .execute_with(id, c, metadata)
-                    .await,
-            ),
-            Self::Cancel(c) => outcome(
-                Repository::<Order, S>::new(store.clone())
-                    .retry_on_conflict(retries)
-                    .execute_with(id, c, metadata)
-                    .await,
-            ),
-        }
-    }
 }
 
 /// The deadlines of [`Checkout`].
@@ -384,7 +330,14 @@ pub enum CheckoutStep {
 
 /// The checkout of one order: reserve, then confirm; cancel on a rejected
 /// reservation or a missed approval.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ProcessManager)]
+#[process(
+    name = "checkout",
+    commands = CheckoutCommand,
+    deadlines = CheckoutDeadline,
+    key = order_id,
+    events(OrderPlaced, OrderApproved, StockReserved)
+)]
 pub struct Checkout {
     /// The order.
     pub order_id: String,
@@ -414,44 +367,16 @@ impl Checkout {
     }
 }
 
-impl ProcessManager for Checkout {
-    const NAME: &'static str = "checkout";
-    const EVENT_TYPES: &'static [&'static str] = &["OrderPlaced", "OrderApproved", "StockReserved"];
-    type Command = CheckoutCommand;
-    type Deadline = CheckoutDeadline;
-
-    fn receive(e: &RecordedEvent) -> Result<Option<Received<Self>>, DecodeError> {
-        // The order's id is its stream's id; a reservation names its order.
-        let order_id = || {
-            e.stream_id
-                .strip_prefix("Order-")
-                .unwrap_or_default()
-                .to_owned()
-        };
-        Ok(match e.event_type.as_str() {
-            "OrderPlaced" => Some(Received::new(
-                order_id(),
-                Recorded::<OrderPlaced>::decode(e)?,
-            )),
-            "OrderApproved" => Some(Received::new(
-                order_id(),
-                Recorded::<OrderApproved>::decode(e)?,
-            )),
-            "StockReserved" => {
-                let r = Recorded::<StockReserved>::decode(e)?;
-                Some(Received::new(r.event.order_id.clone(), r))
-            }
-            _ => None,
-        })
-    }
-
-    fn on_rejected(&mut self, rejected: &Rejected<CheckoutCommand>, then: &mut Then<Self>) {
+impl OnRejected for Checkout {
+    fn rejected(&mut self, rejected: &Rejected<CheckoutCommand>, then: &mut Then<Self>) {
         if let CheckoutCommand::Reserve(_) = rejected.command {
             self.cancel(rejected.reason.clone(), then);
         }
     }
+}
 
-    fn on_deadline(&mut self, deadline: &CheckoutDeadline, then: &mut Then<Self>) {
+impl OnDeadline for Checkout {
+    fn deadline(&mut self, deadline: &CheckoutDeadline, then: &mut Then<Self>) {
         match deadline {
             CheckoutDeadline::ApprovalDue if self.step == CheckoutStep::AwaitingApproval => {
                 self.cancel("approval timed out".to_owned(), then);
