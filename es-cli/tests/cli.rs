@@ -571,6 +571,59 @@ async fn projections_list_and_reset() {
     assert!(err.contains("known: account_summary"), "{err}");
 }
 
+/// `es projections rebuild`: the reset (refused while a runner holds the
+/// lease), then a plain statement of what es did not do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_rebuild_resets_and_says_what_it_cannot_do() {
+    let (db, store) = seeded().await;
+    store
+        .save_checkpoint(db.pool(), "order_details", 3)
+        .await
+        .unwrap();
+    let mut lease = db.connect().await;
+    sqlx::query("SELECT pg_advisory_lock(hashtext('es'), hashtext('order_details'))")
+        .execute(&mut lease)
+        .await
+        .unwrap();
+    let a = es(db.url())
+        .args(["projections", "rebuild", "order_details"])
+        .assert()
+        .code(5);
+    let err = stderr_of(&a);
+    assert_one_line_error(&err);
+    assert!(err.contains("running runner"), "{err}");
+    drop(lease);
+
+    let a = es(db.url())
+        .args(["projections", "rebuild", "order_details"])
+        .assert()
+        .success();
+    let out = stdout_of(&a);
+    assert!(
+        out.contains("reset projection `order_details`: checkpoint at position 3 deleted"),
+        "{out}"
+    );
+    assert!(
+        out.contains("did NOT clear the read model and did NOT replay"),
+        "{out}"
+    );
+    assert!(out.contains("rebuild order_details"), "{out}");
+    assert_eq!(store.load_checkpoint("order_details").await.unwrap(), None);
+
+    let a = es(db.url())
+        .args(["projections", "rebuild", "order_details"])
+        .assert()
+        .code(4);
+    assert_one_line_error(&stderr_of(&a));
+    let help = es(db.url())
+        .args(["projections", "rebuild", "--help"])
+        .assert()
+        .success();
+    let help = stdout_of(&help);
+    assert!(help.contains("cannot clear the read model"), "{help}");
+    assert!(help.contains("admin tool"), "{help}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_and_config_errors_exit_3() {
     // Not a URL.

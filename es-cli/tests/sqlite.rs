@@ -421,6 +421,49 @@ async fn projections_list_and_reset() {
     assert!(err.contains("(known: summary)"), "{err}");
 }
 
+/// `es projections rebuild`: the reset (refused while a runner holds the
+/// lease), then a plain statement of what es did not do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_rebuild_resets_and_says_what_it_cannot_do() {
+    let db = seeded().await;
+    let later = chrono::Utc::now().timestamp_millis() + 3_600_000;
+    exec(
+        &db.path,
+        &format!("INSERT INTO leases (name, owner, expires_at) VALUES ('orders', 'x', {later})"),
+    )
+    .await;
+    let a = es(&url(&db.path))
+        .args(["projections", "rebuild", "orders"])
+        .assert()
+        .code(5);
+    let err = stderr_of(&a);
+    assert_one_line_error(&err);
+    assert!(err.contains("has a running runner"), "{err}");
+
+    exec(&db.path, "UPDATE leases SET expires_at = 1").await;
+    let a = es(&url(&db.path))
+        .args(["projections", "rebuild", "orders"])
+        .assert()
+        .success();
+    let out = stdout_of(&a);
+    assert!(out.contains("reset projection `orders`"), "{out}");
+    assert!(out.contains("1 dead letter(s) cleared"), "{out}");
+    assert!(
+        out.contains("did NOT clear the read model and did NOT replay"),
+        "{out}"
+    );
+    assert!(out.contains("`<app>-admin rebuild orders`"), "{out}");
+    let store = SqliteEventStore::open(&db.path).await.unwrap();
+    assert_eq!(store.load_checkpoint("orders").await.unwrap(), None);
+    store.close().await;
+
+    let a = es(&url(&db.path))
+        .args(["projections", "rebuild", "orders"])
+        .assert()
+        .code(4);
+    assert_one_line_error(&stderr_of(&a));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_file_is_a_clear_error_and_is_not_created() {
     let dir = tempfile::tempdir().unwrap();
