@@ -249,3 +249,28 @@ async fn inspect_rebuild_and_status_on_postgres() {
     assert_eq!(rows, [("acc-1".to_owned(), 125), ("acc-2".to_owned(), 7)]);
     db.drop_db().await;
 }
+
+/// The bank's story, then bank-admin on the file it wrote: everything
+/// decodes, the read model is caught up, a rebuild keeps it so.
+#[test]
+fn bank_admin_after_the_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bank.db");
+    Command::cargo_bin("bank")
+        .expect("the bank binary")
+        .env_remove("DATABASE_URL")
+        .arg("--db")
+        .arg(&path)
+        .assert()
+        .success();
+    let url = sqlite_url(&path);
+    admin(&url).arg("check").assert().success();
+    let rows = json_of(&admin(&url).args(["status", "--json"]).assert().success());
+    assert_eq!(rows[0]["lag"], 0, "{rows}");
+    admin(&url)
+        .args(["rebuild", "account_summary"])
+        .assert()
+        .success();
+    let rows = json_of(&admin(&url).args(["status", "--json"]).assert().success());
+    assert_eq!(rows[0]["lag"], 0, "{rows}");
+}
