@@ -11,6 +11,7 @@ use es_sqlite::SqliteProjection;
 use crate::cmd::check::{self, CheckArgs, Registered};
 use crate::cmd::inspect::{self, InspectArgs, RegisteredAggregate};
 use crate::cmd::rebuild::{self, RebuildArgs, RegisteredProjection, StatusArgs};
+use crate::cmd::schema::{self, SchemaArgs};
 use crate::cmd::validate::{self, ValidateArgs};
 use crate::error::{CliError, Exit};
 use crate::{backend, db, out};
@@ -176,6 +177,9 @@ enum AdminCommand {
     Rebuild(RebuildArgs),
     /// Each registered projection's checkpoint, lag, dead letters, and whether a runner is on.
     Status(StatusArgs),
+    /// The JSON Schema of each registered event type at its current version (or of one), on
+    /// stdout or one file per type; no database. Needs es-cli's feature `schema`.
+    Schema(SchemaArgs),
 }
 
 impl Tool {
@@ -199,6 +203,8 @@ impl Tool {
         self.types.push(Registered {
             registry: EventRegistry::of::<E>(),
             decode: decode_as::<E>,
+            #[cfg(feature = "schema")]
+            schemas: E::event_schemas,
         });
         self
     }
@@ -277,9 +283,11 @@ impl Tool {
 
     /// Runs the command; `Ok(true)` when it found something (exit 1).
     async fn execute(&self, cli: AdminCli) -> Result<bool, CliError> {
-        if let AdminCommand::Validate(args) = &cli.command {
-            // Files only: no database.
-            return validate::run(&self.types, args);
+        // Files and types only: no database.
+        match &cli.command {
+            AdminCommand::Validate(args) => return validate::run(&self.types, args),
+            AdminCommand::Schema(args) => return schema::run(&self.types, args).map(|()| false),
+            _ => {}
         }
         let target = db::parse_url(cli.database_url.as_deref())?;
         let store = db::connect(&target, &cli.schema, 2, db::Create::No).await?;
@@ -304,7 +312,7 @@ impl Tool {
             AdminCommand::Rebuild(args) => rebuild::rebuild(store, &self.projections, args).await?,
             AdminCommand::Status(args) => rebuild::status(store, &self.projections, args).await?,
             // Handled by `execute` before a store is opened.
-            AdminCommand::Validate(_) => {}
+            AdminCommand::Validate(_) | AdminCommand::Schema(_) => {}
         }
         Ok(false)
     }
@@ -326,6 +334,14 @@ mod tests {
         assert_eq!(run(&["demo-admin", "nope"]), ExitCode::from(2));
         assert_eq!(run(&["demo-admin", "check", "--help"]), ExitCode::SUCCESS);
         assert_eq!(run(&["demo-admin", "validate"]), ExitCode::from(2));
+    }
+
+    #[test]
+    fn schema_without_schemas_is_a_configuration_error() {
+        // Without the feature `schema`: how to turn it on; with it: no
+        // registered type has a schema. Either way exit 3, no database.
+        let run = |args: &[&str]| Tool::new("demo-admin").run_from(args.iter().copied());
+        assert_eq!(run(&["demo-admin", "schema"]), ExitCode::from(3));
     }
 
     #[test]

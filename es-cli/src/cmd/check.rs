@@ -16,6 +16,9 @@ use crate::out;
 pub(crate) struct Registered {
     pub(crate) registry: es_core::EventRegistry,
     pub(crate) decode: fn(&str, u32, &[u8]) -> Result<(), es_core::DecodeError>,
+    /// The JSON Schema of each of its event types (`schema`).
+    #[cfg(feature = "schema")]
+    pub(crate) schemas: fn() -> Vec<es_core::schema::EventSchema>,
 }
 
 /// Events read per round trip.
@@ -362,6 +365,8 @@ mod tests {
         Registered {
             registry: EventRegistry::new(&TYPES),
             decode,
+            #[cfg(feature = "schema")]
+            schemas: Vec::new,
         }
     }
 

@@ -8,6 +8,7 @@ pub(crate) mod lint;
 pub(crate) mod migrate;
 pub(crate) mod projections;
 pub(crate) mod rebuild;
+pub(crate) mod schema;
 pub(crate) mod stats;
 pub(crate) mod stream;
 pub(crate) mod validate;
