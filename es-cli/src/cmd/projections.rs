@@ -31,6 +31,13 @@ pub(crate) async fn list(store: &Store, json: bool) -> Result<(), CliError> {
             ]
         })
         .collect();
+    table_of_checkpoints(&table);
+    Ok(())
+}
+
+/// The table of `projections list` (and an admin tool's `status`): one row
+/// per projection of name, position, lag, dead letters, runner, last update.
+pub(crate) fn table_of_checkpoints(rows: &[Vec<String>]) {
     out::table(
         &[
             "projection",
@@ -41,9 +48,8 @@ pub(crate) async fn list(store: &Store, json: bool) -> Result<(), CliError> {
             "updated at",
         ],
         &[1, 2, 3],
-        &table,
+        rows,
     );
-    Ok(())
 }
 
 /// What the user asked for: `reset`, or `rebuild` (the same reset, with

@@ -194,7 +194,8 @@ pub(crate) async fn rebuild(
         out::json_pretty(&done);
         return Ok(());
     }
-    let rate = if seconds > 0.0 {
+    // A rate over a few milliseconds says nothing.
+    let rate = if seconds >= 0.1 {
         format!(", {}/s", out::count((replayed as f64 / seconds) as i64))
     } else {
         String::new()
@@ -279,18 +280,7 @@ pub(crate) async fn status(
             ]
         })
         .collect();
-    out::table(
-        &[
-            "projection",
-            "position",
-            "lag (events)",
-            "dead letters",
-            "runner",
-            "updated at",
-        ],
-        &[1, 2, 3],
-        &table,
-    );
+    super::projections::table_of_checkpoints(&table);
     let others: Vec<&str> = checkpoints
         .iter()
         .map(|c| c.name.as_str())

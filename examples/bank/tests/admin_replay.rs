@@ -3,36 +3,16 @@
 //! database of its own on the DATABASE_URL server, by default
 //! postgres://postgres@127.0.0.1:5432/postgres).
 
-use std::path::Path;
+mod common;
+
 use std::time::Duration;
 
 use assert_cmd::Command;
 use bank::{AccountEvent, AccountOpened, MoneyDeposited, MoneyWithdrawn};
-use es_core::{Event, EventStore, ExpectedVersion, Metadata, NewEvent, StreamEnd};
+use common::{admin, json_of, stderr_of, stdout_of, typed, url};
+use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamEnd};
 use es_sqlite::SqliteEventStore;
-use serde_json::{Value, json};
-
-fn admin(url: &str) -> Command {
-    let mut cmd = Command::cargo_bin("bank-admin").expect("the bank-admin binary");
-    cmd.env_remove("DATABASE_URL")
-        .env("RUST_LOG", "off")
-        .arg("--database-url")
-        .arg(url);
-    cmd
-}
-
-fn sqlite_url(path: &Path) -> String {
-    format!("sqlite:{}", path.display())
-}
-
-fn typed(e: AccountEvent) -> NewEvent {
-    NewEvent::from_raw(
-        e.event_type(),
-        e.schema_version(),
-        e.encode().unwrap(),
-        Metadata::new(),
-    )
-}
+use serde_json::json;
 
 fn deposited(amount: i64) -> AccountEvent {
     AccountEvent::Deposited(MoneyDeposited {
@@ -92,18 +72,6 @@ async fn write<S: EventStore>(store: &S) -> String {
     two[0]
         .recorded_at
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
-fn json_of(assert: &assert_cmd::assert::Assert) -> Value {
-    serde_json::from_slice(&assert.get_output().stdout).unwrap()
-}
-
-fn stdout_of(assert: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8(assert.get_output().stdout.clone()).unwrap()
-}
-
-fn stderr_of(assert: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8(assert.get_output().stderr.clone()).unwrap()
 }
 
 /// Everything the tests ask of one store, given its URL and the time event
@@ -219,7 +187,7 @@ async fn inspect_rebuild_and_status_on_sqlite() {
     let store = SqliteEventStore::open(&path).await.unwrap();
     let second_at = write(&store).await;
     store.close().await;
-    let url = sqlite_url(&path);
+    let url = url(&path);
     inspect_rebuild_and_status(&url, &second_at);
 
     // The rebuilt read model holds the replayed balances.
@@ -263,7 +231,7 @@ fn bank_admin_after_the_story() {
         .arg(&path)
         .assert()
         .success();
-    let url = sqlite_url(&path);
+    let url = url(&path);
     admin(&url).arg("check").assert().success();
     let rows = json_of(&admin(&url).args(["status", "--json"]).assert().success());
     assert_eq!(rows[0]["lag"], 0, "{rows}");
