@@ -52,7 +52,7 @@ enum Command {
     Lint(cmd::lint::LintArgs),
     /// Benchmark appends and reads in a throwaway schema (SQLite: a file beside the named one), removed afterwards.
     Bench(cmd::bench::BenchArgs),
-    /// Projection checkpoints: list them or reset one.
+    /// Projection checkpoints: list them, reset one, or rebuild one as far as es can.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
 }
@@ -66,6 +66,16 @@ enum ProjectionsCommand {
     /// runner is the rebuild: es cannot replay into a read model it does not know,
     /// and does not clear its tables. Refused while a runner holds the lease.
     Reset {
+        /// The projection's name (as `projections list` shows it).
+        name: String,
+    },
+    /// What es can do of a rebuild without the projection's code: delete its checkpoint and
+    /// dead letters (refused while a runner holds the lease). es cannot clear the read model
+    /// or replay into it: the replay happens when the application's runner next starts, over
+    /// whatever the read model holds. An admin tool built with es_cli::Tool
+    /// (`<app>-admin rebuild NAME`) does the whole rebuild: empties the read model, replays, and
+    /// shows progress.
+    Rebuild {
         /// The projection's name (as `projections list` shows it).
         name: String,
     },
@@ -113,7 +123,12 @@ async fn run_on(store: &db::Store, command: Command) -> Result<Exit0, CliError> 
         Command::Bench(_) => {}
         Command::Projections(sub) => match sub {
             ProjectionsCommand::List(flag) => cmd::projections::list(store, flag.json).await?,
-            ProjectionsCommand::Reset { name } => cmd::projections::reset(store, &name).await?,
+            ProjectionsCommand::Reset { name } => {
+                cmd::projections::reset(store, &name, cmd::projections::Then::Reset).await?;
+            }
+            ProjectionsCommand::Rebuild { name } => {
+                cmd::projections::reset(store, &name, cmd::projections::Then::Rebuild).await?;
+            }
         },
     }
     Ok(Exit0::Ok)

@@ -1,11 +1,26 @@
 //! The `es` command-line tool, and [`Tool`]: an admin binary an application
-//! builds from its own event types.
+//! builds from its own event types, aggregates and projections.
 //!
 //! `es` knows the store's tables but not the application's types; a
 //! [`Tool`] knows both, so it can answer questions only the application's
-//! code can, such as "will this build read all of our history?"
-//! (`check`), or "do these event files read with this build?" (`validate`,
-//! no database). See [`Tool`] for an example.
+//! code can:
+//!
+//! | subcommand | question | needs |
+//! |---|---|---|
+//! | `check` | will this build read all of our history? | [`Tool::events`] |
+//! | `validate` | do these event files read with this build? (no database) | [`Tool::events`] |
+//! | `inspect` | what was this aggregate after each event, and what did each change? | [`Tool::aggregate`] |
+//! | `rebuild` | empty this read model and replay its events into it | [`Tool::projection`] |
+//! | `status` | where is each projection: checkpoint, lag, dead letters, runner? | [`Tool::projection`] |
+//! | `schema` | what JSON Schema does each event type have? (no database) | [`Tool::events`], feature `schema` |
+//!
+//! See [`Tool`] for an example and the exit codes (those of `es`).
+//!
+//! # Features
+//!
+//! - `schema`: the admin tool's `schema` subcommand (turns on es-core's
+//!   feature `schema`, which uses schemars); the event structs derive
+//!   `schemars::JsonSchema` beside `es_core::Event`.
 
 mod backend;
 mod cmd;

@@ -12,6 +12,7 @@
 //! es bench [--events N] [--streams M] [--concurrency C] [--batch B] [--json]
 //! es projections list [--json]
 //! es projections reset NAME
+//! es projections rebuild NAME     # reset as far as es can; the admin tool rebuilds fully
 //! ```
 //!
 //! The URL comes from `--database-url` or `DATABASE_URL`:

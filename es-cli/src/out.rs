@@ -5,9 +5,10 @@
 //! `print_stderr` lints are allowed in this module, and only here.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::sync::OnceLock;
 
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// The program's name in the lines it writes to stderr (`es`, or an
@@ -57,6 +58,21 @@ pub(crate) fn json_pretty<T: Serialize>(value: &T) {
             std::process::exit(5);
         }
     }
+}
+
+/// A progress bar on stderr, drawn only when `show` is true and stderr is
+/// a terminal (hidden otherwise: scripts and pipes see nothing). `template`
+/// is indicatif's (`{bar:30}`, `{pos}`, `{len}`, `{per_sec}`, `{eta}`); set
+/// its length once known.
+pub(crate) fn progress(template: &str, show: bool) -> ProgressBar {
+    if !show || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
 }
 
 /// The error line on stderr.

@@ -456,6 +456,26 @@ async fn bench_runs_in_a_throwaway_schema() {
         .stdout(predicate::str::contains("p99 ms"));
 }
 
+/// The advisory lock a runner of `name` holds (schema `es`), on a
+/// connection of its own; dropping it frees the lease.
+async fn hold_lease(db: &TestDatabase, name: &str) -> sqlx::PgConnection {
+    let mut lease = db.connect().await;
+    sqlx::query("SELECT pg_advisory_lock(hashtext('es'), hashtext($1))")
+        .bind(name)
+        .execute(&mut lease)
+        .await
+        .unwrap();
+    lease
+}
+
+/// `es projections SUB NAME` refuses (exit 5) while a runner holds the lease.
+fn refused_while_running(url: &str, sub: &str, name: &str) {
+    let a = es(url).args(["projections", sub, name]).assert().code(5);
+    let err = stderr_of(&a);
+    assert_one_line_error(&err);
+    assert!(err.contains("running runner"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projections_list_and_reset() {
     let (db, store) = seeded().await;
@@ -521,24 +541,14 @@ async fn projections_list_and_reset() {
     assert_eq!(v[1]["active"], false);
 
     // A running runner (it holds the lease) is not reset under its feet.
-    let mut lease = db.connect().await;
-    sqlx::query("SELECT pg_advisory_lock(hashtext('es'), hashtext('order_details'))")
-        .execute(&mut lease)
-        .await
-        .unwrap();
+    let lease = hold_lease(&db, "order_details").await;
     let a = es(db.url())
         .args(["projections", "list", "--json"])
         .assert()
         .success();
     let v: Value = serde_json::from_str(&stdout_of(&a)).unwrap();
     assert_eq!(v[1]["active"], true);
-    let a = es(db.url())
-        .args(["projections", "reset", "order_details"])
-        .assert()
-        .code(5);
-    let err = stderr_of(&a);
-    assert_one_line_error(&err);
-    assert!(err.contains("running runner"), "{err}");
+    refused_while_running(db.url(), "reset", "order_details");
     drop(lease);
 
     es(db.url())
@@ -569,6 +579,49 @@ async fn projections_list_and_reset() {
     assert_one_line_error(&err);
     assert!(err.contains("no projection `order_details`"), "{err}");
     assert!(err.contains("known: account_summary"), "{err}");
+}
+
+/// `es projections rebuild`: the reset (refused while a runner holds the
+/// lease), then a plain statement of what es did not do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_rebuild_resets_and_says_what_it_cannot_do() {
+    let (db, store) = seeded().await;
+    store
+        .save_checkpoint(db.pool(), "order_details", 3)
+        .await
+        .unwrap();
+    let lease = hold_lease(&db, "order_details").await;
+    refused_while_running(db.url(), "rebuild", "order_details");
+    drop(lease);
+
+    let a = es(db.url())
+        .args(["projections", "rebuild", "order_details"])
+        .assert()
+        .success();
+    let out = stdout_of(&a);
+    assert!(
+        out.contains("reset projection `order_details`: checkpoint at position 3 deleted"),
+        "{out}"
+    );
+    assert!(
+        out.contains("did NOT clear the read model and did NOT replay"),
+        "{out}"
+    );
+    assert!(out.contains("rebuild order_details"), "{out}");
+    assert_eq!(store.load_checkpoint("order_details").await.unwrap(), None);
+
+    let a = es(db.url())
+        .args(["projections", "rebuild", "order_details"])
+        .assert()
+        .code(4);
+    assert_one_line_error(&stderr_of(&a));
+    let help = es(db.url())
+        .args(["projections", "rebuild", "--help"])
+        .assert()
+        .success();
+    let help = stdout_of(&help);
+    assert!(help.contains("cannot clear the read model"), "{help}");
+    assert!(help.contains("admin tool"), "{help}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

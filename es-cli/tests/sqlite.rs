@@ -337,6 +337,24 @@ async fn lint_passes_a_clean_file_and_reports_findings() {
     assert_eq!(v["mixed_schema_versions"][0]["event_type"], "OrderCreated");
 }
 
+/// A live lease of `name`, as a runner in another process holds it.
+async fn hold_lease(path: &Path, name: &str) {
+    let later = chrono::Utc::now().timestamp_millis() + 3_600_000;
+    exec(
+        path,
+        &format!("INSERT INTO leases (name, owner, expires_at) VALUES ('{name}', 'x', {later})"),
+    )
+    .await;
+}
+
+/// `es projections SUB NAME` refuses (exit 5) while a runner holds the lease.
+fn refused_while_running(url: &str, sub: &str, name: &str) {
+    let a = es(url).args(["projections", sub, name]).assert().code(5);
+    let err = stderr_of(&a);
+    assert_one_line_error(&err);
+    assert!(err.contains("has a running runner"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projections_list_and_reset() {
     let db = seeded().await;
@@ -367,12 +385,7 @@ async fn projections_list_and_reset() {
 
     // A live lease (a runner in another process): listed as running, and
     // reset refuses with exit 5, changing nothing.
-    let later = chrono::Utc::now().timestamp_millis() + 3_600_000;
-    exec(
-        &db.path,
-        &format!("INSERT INTO leases (name, owner, expires_at) VALUES ('orders', 'x', {later})"),
-    )
-    .await;
+    hold_lease(&db.path, "orders").await;
     let a = es(&url(&db.path))
         .args(["projections", "list"])
         .assert()
@@ -383,13 +396,7 @@ async fn projections_list_and_reset() {
             .any(|l| l.contains("orders") && l.contains("running")),
         "{out}"
     );
-    let a = es(&url(&db.path))
-        .args(["projections", "reset", "orders"])
-        .assert()
-        .code(5);
-    let err = stderr_of(&a);
-    assert_one_line_error(&err);
-    assert!(err.contains("has a running runner"), "{err}");
+    refused_while_running(&url(&db.path), "reset", "orders");
 
     // An expired lease is a stopped runner.
     exec(&db.path, "UPDATE leases SET expires_at = 1").await;
@@ -419,6 +426,38 @@ async fn projections_list_and_reset() {
     assert_one_line_error(&err);
     assert!(err.contains("no projection `nope` in database"), "{err}");
     assert!(err.contains("(known: summary)"), "{err}");
+}
+
+/// `es projections rebuild`: the reset (refused while a runner holds the
+/// lease), then a plain statement of what es did not do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_rebuild_resets_and_says_what_it_cannot_do() {
+    let db = seeded().await;
+    hold_lease(&db.path, "orders").await;
+    refused_while_running(&url(&db.path), "rebuild", "orders");
+
+    exec(&db.path, "UPDATE leases SET expires_at = 1").await;
+    let a = es(&url(&db.path))
+        .args(["projections", "rebuild", "orders"])
+        .assert()
+        .success();
+    let out = stdout_of(&a);
+    assert!(out.contains("reset projection `orders`"), "{out}");
+    assert!(out.contains("1 dead letter(s) cleared"), "{out}");
+    assert!(
+        out.contains("did NOT clear the read model and did NOT replay"),
+        "{out}"
+    );
+    assert!(out.contains("`<app>-admin rebuild orders`"), "{out}");
+    let store = SqliteEventStore::open(&db.path).await.unwrap();
+    assert_eq!(store.load_checkpoint("orders").await.unwrap(), None);
+    store.close().await;
+
+    let a = es(&url(&db.path))
+        .args(["projections", "rebuild", "orders"])
+        .assert()
+        .code(4);
+    assert_one_line_error(&stderr_of(&a));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -99,6 +99,18 @@ pub trait Event: Sized + Send + Sync + 'static {
         }
         names
     }
+
+    /// The JSON Schema of each of [`Event::EVENT_TYPES`] at its current
+    /// version (feature `schema`; see [`crate::schema`]). `#[derive(Event)]`
+    /// fills it from `schemars::JsonSchema` where the type derives it; the
+    /// default (a hand-written impl) has no schemas.
+    #[cfg(feature = "schema")]
+    fn event_schemas() -> Vec<crate::schema::EventSchema> {
+        Self::EVENT_TYPES
+            .iter()
+            .map(crate::schema::EventSchema::without_schema)
+            .collect()
+    }
 }
 
 /// An event could not be encoded, or its encoding would not decode again

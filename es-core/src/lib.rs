@@ -91,12 +91,27 @@ pub mod process;
 pub mod projection;
 pub mod registry;
 pub mod repository;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod store;
 pub mod upcast;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+
+/// Without the feature `schema`, the derives' `event_schemas` hook expands
+/// to nothing. Not public API.
+#[cfg(not(feature = "schema"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __event_schemas {
+    ($($tokens:tt)*) => {};
+}
+
+/// schemars, whose `Schema` [`schema::EventSchema`] holds (feature `schema`).
+#[cfg(feature = "schema")]
+pub use schemars;
 
 pub use aggregate::{Aggregate, Apply, Handle, snapshot_key};
 pub use envelope::{

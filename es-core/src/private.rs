@@ -9,6 +9,10 @@ pub use crate::event::json::{
     parse_value, unknown_event_type,
 };
 pub use crate::projection::dispatch_to;
+#[cfg(feature = "schema")]
+pub use crate::schema::private::{
+    NoJsonSchema, SchemaProbe, ViaJsonSchema, enum_schemas, struct_schemas,
+};
 pub use crate::upcast::{UpcastFn, run_steps};
 
 use crate::event::{DecodeError, EncodeError, Event, EventTypeInfo};

@@ -2,11 +2,9 @@
 //! subcommand: it needs the application's event types.)
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 
 use clap::Args;
 use es_core::{ErrorChain, EventStore, RecordedEvent, StoreError};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::db::Store;
@@ -18,6 +16,9 @@ use crate::out;
 pub(crate) struct Registered {
     pub(crate) registry: es_core::EventRegistry,
     pub(crate) decode: fn(&str, u32, &[u8]) -> Result<(), es_core::DecodeError>,
+    /// The JSON Schema of each of its event types (`schema`).
+    #[cfg(feature = "schema")]
+    pub(crate) schemas: fn() -> Vec<es_core::schema::EventSchema>,
 }
 
 /// Events read per round trip.
@@ -209,19 +210,6 @@ fn type_filter(types: &[Registered], names: &[String]) -> Option<Vec<String>> {
     Some(filter)
 }
 
-fn progress(total: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() || total == 0 {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("checking [{bar:30}] position {pos}/{len} {per_sec} eta {eta}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
 /// Reads the events page by page and decodes each.
 async fn check<S: EventStore>(
     store: &S,
@@ -234,7 +222,11 @@ async fn check<S: EventStore>(
         .as_ref()
         .map(|f| f.iter().map(String::as_str).collect());
     let head = store.head_position().await?;
-    let bar = progress(head);
+    let bar = out::progress(
+        "checking [{bar:30}] position {pos}/{len} {per_sec} eta {eta}",
+        head > 0,
+    );
+    bar.set_length(head);
     bar.set_position(args.after.min(head));
     let mut tally = Tally {
         types,
@@ -373,6 +365,8 @@ mod tests {
         Registered {
             registry: EventRegistry::new(&TYPES),
             decode,
+            #[cfg(feature = "schema")]
+            schemas: Vec::new,
         }
     }
 

@@ -1,4 +1,4 @@
-//! `es projections list|reset`: the checkpoints of projection runners.
+//! `es projections list|reset|rebuild`: the checkpoints of projection runners.
 
 use chrono::SecondsFormat;
 
@@ -31,6 +31,13 @@ pub(crate) async fn list(store: &Store, json: bool) -> Result<(), CliError> {
             ]
         })
         .collect();
+    table_of_checkpoints(&table);
+    Ok(())
+}
+
+/// The table of `projections list` (and an admin tool's `status`): one row
+/// per projection of name, position, lag, dead letters, runner, last update.
+pub(crate) fn table_of_checkpoints(rows: &[Vec<String>]) {
     out::table(
         &[
             "projection",
@@ -41,12 +48,19 @@ pub(crate) async fn list(store: &Store, json: bool) -> Result<(), CliError> {
             "updated at",
         ],
         &[1, 2, 3],
-        &table,
+        rows,
     );
-    Ok(())
 }
 
-pub(crate) async fn reset(store: &Store, name: &str) -> Result<(), CliError> {
+/// What the user asked for: `reset`, or `rebuild` (the same reset, with
+/// what es cannot do of a rebuild said plainly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Then {
+    Reset,
+    Rebuild,
+}
+
+pub(crate) async fn reset(store: &Store, name: &str, then: Then) -> Result<(), CliError> {
     let (position, cleared) = match backend::reset(store, name).await? {
         ResetOutcome::Running => {
             return Err(CliError::other(format!(
@@ -76,10 +90,26 @@ pub(crate) async fn reset(store: &Store, name: &str) -> Result<(), CliError> {
             String::new()
         }
     ));
-    out::line(
-        "its runner replays every event from the start when it next starts; \
-         es does not clear the read model's tables (its handlers must tolerate the replay, \
-         or clear them first)",
-    );
+    match then {
+        Then::Reset => out::line(
+            "its runner replays every event from the start when it next starts; \
+             es does not clear the read model's tables (its handlers must tolerate the replay, \
+             or clear them first)",
+        ),
+        Then::Rebuild => {
+            out::line(
+                "es has done what it can without the projection's code; it did NOT clear the \
+                 read model and did NOT replay:",
+            );
+            out::line(format!(
+                "  - the replay happens when the application's runner of `{name}` next starts, \
+                 over what its tables hold now (clear them first unless its handlers tolerate that)"
+            ));
+            out::line(format!(
+                "  - for the whole rebuild (reset hook, replay, progress), run the application's \
+                 admin tool: `<app>-admin rebuild {name}` (es_cli::Tool)"
+            ));
+        }
+    }
     Ok(())
 }

@@ -30,7 +30,7 @@ pub(crate) struct StreamArgs {
     json: bool,
 }
 
-fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| format!("{e} (expected RFC 3339, e.g. 2025-06-01T12:00:00Z)"))
@@ -49,7 +49,7 @@ struct JsonEvent<'a> {
     metadata: serde_json::Value,
 }
 
-fn payload_value(e: &RecordedEvent) -> serde_json::Value {
+pub(crate) fn payload_value(e: &RecordedEvent) -> serde_json::Value {
     serde_json::from_slice(&e.payload)
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&e.payload).into()))
 }

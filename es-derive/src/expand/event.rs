@@ -58,6 +58,7 @@ fn expand_struct(ident: &Ident, def: &EventDef) -> TokenStream {
                     ::es_core::__private::check_known::<Self>(event_type, schema_version)?;
                     #decode
                 }
+                ::es_core::__event_schemas!(struct);
             }
 
             #[automatically_derived]
@@ -303,10 +304,13 @@ fn expand_enum(ident: &Ident, variants: &[Variant<'_>]) -> TokenStream {
     let mut apply_bounds: Vec<TokenStream> = Vec::new();
     let mut apply_arms = Vec::new();
     let mut has_inline = false;
+    // The wrapped types, whose schemas the enum's `event_schemas` lists.
+    let mut wrapped: Vec<&Type> = Vec::new();
 
     for v in variants {
         match v {
             Variant::Wrap { ident: var, ty } => {
+                wrapped.push(ty);
                 let event = quote!(<#ty as ::es_core::Event>);
                 parts.push(quote!(#event::EVENT_TYPES));
                 type_arms.push(quote!(Self::#var(e) => ::es_core::Event::event_type(e),));
@@ -411,6 +415,7 @@ fn expand_enum(ident: &Ident, variants: &[Variant<'_>]) -> TokenStream {
                     #(#decode_steps)*
                     ::core::result::Result::Err(::es_core::__private::unknown_event_type::<Self>(event_type))
                 }
+                ::es_core::__event_schemas!(enum [#(#wrapped),*]);
             }
 
             #(#from_impls)*

@@ -2,10 +2,11 @@
 //! overdraft limit, set the overdraft limit, close only at a zero balance.
 
 use es_core::{Aggregate, Apply, Event, Handle, UpcastError};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// An account was opened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct AccountOpened {
     /// Who owns it.
     pub owner_id: String,
@@ -17,7 +18,7 @@ pub struct AccountOpened {
 ///
 /// Version 1 had no `category` (and early writers left out an empty
 /// `description`); [`deposited_v1_to_v2`] upcasts those stored events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 #[event(version = 2, upcast(from = 1, with = deposited_v1_to_v2))]
 pub struct MoneyDeposited {
     /// In cents.
@@ -50,7 +51,7 @@ pub fn deposited_v1_to_v2(mut v1: serde_json::Value) -> Result<serde_json::Value
 }
 
 /// Money went out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct MoneyWithdrawn {
     /// In cents.
     pub amount: i64,
@@ -59,14 +60,14 @@ pub struct MoneyWithdrawn {
 }
 
 /// The overdraft limit changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct OverdraftLimitSet {
     /// How far below zero the balance may go, in cents.
     pub limit: i64,
 }
 
 /// The account was closed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct AccountClosed {}
 
 /// Every event a bank account emits.

@@ -1,35 +1,16 @@
 //! `bank-admin check` (es_cli::Tool with bank::AccountEvent) against SQLite
 //! files written here, and against PostgreSQL when DATABASE_URL is set.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use bank::{AccountEvent, AccountOpened, MoneyDeposited};
-use es_core::{Event, EventStore, ExpectedVersion, Metadata, NewEvent};
+use common::{admin, json_of, stdout_of, typed, url};
+use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent};
 use es_sqlite::SqliteEventStore;
 use serde_json::{Value, json};
-
-fn admin(url: &str) -> Command {
-    let mut cmd = Command::cargo_bin("bank-admin").expect("the bank-admin binary");
-    cmd.env_remove("DATABASE_URL")
-        .env("RUST_LOG", "off")
-        .arg("--database-url")
-        .arg(url);
-    cmd
-}
-
-fn url(path: &Path) -> String {
-    format!("sqlite:{}", path.display())
-}
-
-fn typed(e: AccountEvent) -> NewEvent {
-    NewEvent::from_raw(
-        e.event_type(),
-        e.schema_version(),
-        e.encode().unwrap(),
-        Metadata::new(),
-    )
-}
 
 fn raw(event_type: &str, version: u32, payload: Value) -> NewEvent {
     NewEvent::from_raw(
@@ -109,14 +90,6 @@ async fn sqlite(history: Vec<(&'static str, Vec<NewEvent>)>) -> Db {
     write(&store, history).await;
     store.close().await;
     Db { _dir: dir, path }
-}
-
-fn stdout_of(assert: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8(assert.get_output().stdout.clone()).unwrap()
-}
-
-fn json_of(assert: &assert_cmd::assert::Assert) -> Value {
-    serde_json::from_slice(&assert.get_output().stdout).unwrap()
 }
 
 fn count<'a>(report: &'a Value, event_type: &str) -> &'a Value {

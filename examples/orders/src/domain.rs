@@ -3,20 +3,21 @@
 //! cancellable until it ships.
 
 use es_core::{Aggregate, Apply, Event, Handle};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Money in cents.
 pub type Cents = i64;
 
 /// An order was started for a customer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct OrderCreated {
     /// Who orders.
     pub customer_id: String,
 }
 
 /// Items were added (to a line of the same SKU, when there is one).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct OrderItemAdded {
     /// The product.
     pub sku: String,
@@ -27,14 +28,14 @@ pub struct OrderItemAdded {
 }
 
 /// A line was removed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct OrderItemRemoved {
     /// The product.
     pub sku: String,
 }
 
 /// The order was placed: the items are fixed and the total is due.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct OrderPlaced {
     /// Where it goes.
     pub shipping_address: String,
@@ -43,18 +44,18 @@ pub struct OrderPlaced {
 }
 
 /// The order left the warehouse.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct OrderShipped {
     /// The carrier's tracking number.
     pub tracking_number: String,
 }
 
 /// The order arrived.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct OrderDelivered {}
 
 /// The order was cancelled before it shipped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct OrderCancelled {
     /// Why.
     pub reason: String,

@@ -1,0 +1,20 @@
+//! `orders-admin`: the orders example's admin tool, made from its own types.
+//!
+//! ```text
+//! orders-admin --database-url sqlite:orders.db check        # will this build read all of our history?
+//! orders-admin validate fixtures/                           # event JSON files, no database
+//! orders-admin inspect order-1 --at 2                       # the order after each event, to version 2
+//! orders-admin rebuild order_details                        # empty the read model, replay into it
+//! orders-admin status                                       # checkpoints, lag, dead letters, runners
+//! ```
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    es_cli::Tool::new("orders-admin")
+        .events::<orders::OrderEvent>()
+        .aggregate::<orders::Order>()
+        .projection::<orders::OrderDetails>()
+        .projection::<orders::OrderItems>()
+        .run()
+}
