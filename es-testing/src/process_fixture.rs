@@ -124,6 +124,18 @@ impl<P: ProcessManager + Debug> ProcessFixture<P> {
         self
     }
 
+    /// A deadline that has already come due (and been handled), if it was
+    /// pending; as the runner, a deadline not pending is dropped.
+    #[track_caller]
+    pub fn given_deadline(mut self, deadline: P::Deadline) -> Self {
+        self.tick();
+        self.history.push(format!("deadline: {deadline:?}"));
+        if let Some(then) = self.on_deadline(deadline) {
+            self.settle(then);
+        }
+        self
+    }
+
     /// The event under test, on `stream_id`.
     #[track_caller]
     pub fn when<E: Event + Debug>(mut self, stream_id: &str, event: E) -> ProcessThen<P> {
@@ -155,8 +167,15 @@ impl<P: ProcessManager + Debug> ProcessFixture<P> {
     pub fn when_deadline(mut self, deadline: P::Deadline) -> ProcessThen<P> {
         self.tick();
         let context = format!("when deadline: {deadline:?}");
+        let decided = self.on_deadline(deadline);
+        self.finish(decided, context)
+    }
+
+    /// Runs `on_deadline` if `deadline` is pending and the instance open.
+    #[track_caller]
+    fn on_deadline(&mut self, deadline: P::Deadline) -> Option<Then<P>> {
         let pending = self.scheduled.iter().position(|(d, _)| *d == deadline);
-        let decided = match (self.completed, pending) {
+        match (self.completed, pending) {
             (false, Some(i)) => {
                 self.scheduled.remove(i);
                 let deadline = round_trip(&deadline, "the deadline");
@@ -165,8 +184,7 @@ impl<P: ProcessManager + Debug> ProcessFixture<P> {
                 Some(then)
             }
             _ => None,
-        };
-        self.finish(decided, context)
+        }
     }
 
     fn tick(&mut self) {

@@ -255,7 +255,7 @@ pub struct PlaceOrder {
 }
 
 /// Ships the order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShipOrder {
     /// The carrier's tracking number.
     pub tracking_number: String,
@@ -266,7 +266,7 @@ pub struct ShipOrder {
 pub struct DeliverOrder;
 
 /// Cancels the order before it ships.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CancelOrder {
     /// Why.
     pub reason: String,
