@@ -44,12 +44,61 @@ fn rust_blocks_run_or_compile() {
         .filter(|(_, info)| info.split(',').next() == Some("rust"))
         .collect();
     assert!(rust.len() > 1, "README.md lost its Rust blocks");
+    let lines: Vec<&str> = README.lines().collect();
     let skipped: Vec<(usize, &str)> = rust
         .into_iter()
         .filter(|(_, info)| !matches!(*info, "rust" | "rust,no_run"))
+        // An excerpt of a source file is checked against it below.
+        .filter(|(line, info)| !(*info == "rust,ignore" && excerpt_of(&lines, *line).is_some()))
         .collect();
     assert!(
         skipped.is_empty(),
-        "README.md Rust blocks must be ```rust (runs) or ```rust,no_run (needs a server): {skipped:?}"
+        "README.md Rust blocks must be ```rust (runs), ```rust,no_run (needs a server), or \
+         ```rust,ignore right after `<!-- excerpt: PATH -->` (an excerpt of that file): {skipped:?}"
+    );
+}
+
+/// The source file a block opening at `line` (1-based) is an excerpt of:
+/// the line before it reads `<!-- excerpt: PATH -->`.
+fn excerpt_of<'a>(lines: &[&'a str], line: usize) -> Option<&'a str> {
+    let before = lines.get(line.checked_sub(2)?)?.trim();
+    before
+        .strip_prefix("<!-- excerpt: ")?
+        .strip_suffix(" -->")
+        .map(str::trim)
+}
+
+#[test]
+fn excerpts_match_their_source() {
+    let lines: Vec<&str> = README.lines().collect();
+    let mut checked = 0;
+    for (line, _) in opening_fences() {
+        let Some(path) = excerpt_of(&lines, line) else {
+            continue;
+        };
+        let source = std::fs::read_to_string(format!("{}/../{path}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap_or_else(|e| panic!("README.md line {line}: excerpt of {path}: {e}"));
+        let source_lines: Vec<&str> = source.lines().map(str::trim).collect();
+        // Every line of the block (but the elisions) is a line of the file.
+        for (i, l) in lines[line..]
+            .iter()
+            .take_while(|l| !l.trim_start().starts_with("```"))
+            .enumerate()
+        {
+            let l = l.trim();
+            if l.is_empty() || l == "…" {
+                continue;
+            }
+            assert!(
+                source_lines.contains(&l),
+                "README.md line {}: `{l}` is not in {path}; update the excerpt",
+                line + 1 + i
+            );
+        }
+        checked += 1;
+    }
+    assert!(
+        checked > 0,
+        "README.md has no excerpts any more; drop this test"
     );
 }
