@@ -57,6 +57,7 @@
 //! | `runner` | [`ProjectionRunner`] and [`ErrorPolicy`] |
 //! | `lease` | the advisory lock that keeps one runner or listener of a name active |
 //! | `listener` | [`Listener`] ([`PgEventStore::listen`]) |
+//! | `process` | [`PgEventStore`] as an [`es_core::process::ProcessBackend`]: process managers' instances, outbox and deadlines, and their SQL |
 //! | `error` | [`InvalidSchemaName`], [`InvalidPayload`], [`is_tls_error`] |
 
 mod append;
@@ -67,6 +68,7 @@ mod inline;
 mod lease;
 mod listener;
 mod notify;
+mod process;
 mod read;
 mod row;
 mod runner;

@@ -1,0 +1,137 @@
+//! The process store conformance suite of `es-testing` on PostgreSQL: a
+//! fresh database per case, migrated, dropped afterwards (also when the
+//! case failed).
+
+use es_postgres::PgEventStore;
+use es_testing::conformance::WithTeardown;
+use es_testing::postgres::TestDatabase;
+
+async fn fresh_store() -> WithTeardown<
+    PgEventStore,
+    impl FnOnce(PgEventStore) -> std::pin::Pin<Box<dyn Future<Output = ()>>>,
+> {
+    let db = TestDatabase::create().await;
+    let store = PgEventStore::from_pool(db.pool().clone());
+    store.migrate().await.expect("migrate");
+    WithTeardown::new(store, move |store: PgEventStore| {
+        Box::pin(async move {
+            drop(store);
+            db.drop_db().await;
+        }) as std::pin::Pin<Box<dyn Future<Output = ()>>>
+    })
+}
+
+es_testing::process_store_conformance_tests!(fresh_store());
+
+/// A schema migrated by the version before process managers (the first
+/// two migrations), with an event in it: `migrate` adds the process tables
+/// alone, the event stays, and the store keeps process rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_upgrades_a_schema_without_the_process_tables() {
+    use es_core::consumer::Backend;
+    use es_core::process::{ProcessBackend, StoredInstance};
+    use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamEnd};
+
+    let db = TestDatabase::create().await;
+    let old = older_migrations(20250101000003);
+    let mut conn = db.connect().await;
+    for statement in ["CREATE SCHEMA es", "SET search_path TO es"] {
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .expect("create the schema");
+    }
+    let migrator = sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("the older migrations");
+    migrator
+        .run(&mut conn)
+        .await
+        .expect("the older migrations run");
+    drop(conn);
+    let _ = std::fs::remove_dir_all(&old);
+
+    let store = PgEventStore::from_pool(db.pool().clone());
+    let e = NewEvent::from_raw("Pinged", 1, br#"{"n":1}"#.to_vec(), Metadata::new());
+    store
+        .append("Pinger-1", ExpectedVersion::NoStream, vec![e])
+        .await
+        .expect("append on the older schema");
+    let table = "SELECT to_regclass('es.process_instances') IS NOT NULL";
+    let before: bool = sqlx::query_scalar(table)
+        .fetch_one(db.pool())
+        .await
+        .expect("regclass");
+    assert!(!before, "the older schema has no process tables");
+    store.migrate().await.expect("migrate upgrades the schema");
+    let after: bool = sqlx::query_scalar(table)
+        .fetch_one(db.pool())
+        .await
+        .expect("regclass");
+    assert!(after, "migrate creates the process tables");
+
+    let versions: Vec<i64> = sqlx::query_scalar(
+        "SELECT version FROM es._sqlx_migrations WHERE success ORDER BY version",
+    )
+    .fetch_all(db.pool())
+    .await
+    .expect("the migration history");
+    assert_eq!(
+        versions,
+        es_postgres::MIGRATOR
+            .iter()
+            .map(|m| m.version)
+            .collect::<Vec<_>>(),
+        "every embedded migration is applied after the upgrade"
+    );
+    let events = store
+        .read_stream("Pinger-1", 1, StreamEnd::Head, 10)
+        .await
+        .expect("read");
+    assert_eq!(
+        events.len(),
+        1,
+        "the event written before the upgrade is kept"
+    );
+
+    let instance = StoredInstance {
+        state: Some(b"{}".to_vec()),
+        finished: false,
+    };
+    let mut tx = store.begin().await.expect("begin");
+    store
+        .save_instance(&mut tx, "upgraded", "k", &instance)
+        .await
+        .expect("save an instance after the upgrade");
+    store.commit(tx).await.expect("commit");
+    let counts = store.process_counts("upgraded").await.expect("counts");
+    assert_eq!(counts.active, 1);
+
+    drop(store);
+    db.drop_db().await;
+}
+
+/// A directory holding copies of the embedded migrations older than
+/// `version` (removed by the caller).
+fn older_migrations(version: i64) -> std::path::PathBuf {
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let dir = std::env::temp_dir().join(format!("es-postgres-migrations-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    for entry in std::fs::read_dir(&all).expect("the migrations dir") {
+        let path = entry.expect("a migration file").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let older = name
+            .split('_')
+            .next()
+            .and_then(|v| v.parse::<i64>().ok())
+            .is_some_and(|v| v < version);
+        if older {
+            std::fs::copy(&path, dir.join(&name)).expect("copy a migration");
+        }
+    }
+    dir
+}
