@@ -110,14 +110,17 @@
 //!
 //! `events` (global position, event id, stream id and version, aggregate type,
 //! event type, schema version, JSON payload and metadata, recorded-at),
-//! `commands`, `snapshots`, `checkpoints`, `dead_letters` and `leases`; see
-//! `migrations/`.
+//! `commands`, `snapshots`, `checkpoints`, `dead_letters` and `leases`; and
+//! for process managers (the store is an [`es_core::process::ProcessBackend`],
+//! so `es_core::process::ProcessRunner` runs on it) `process_instances`,
+//! `process_outbox` and `process_deadlines`; see `migrations/`.
 
 mod append;
 mod checkpoints;
 mod consumer;
 mod event_store;
 mod integrity;
+mod process;
 mod projection;
 mod read;
 mod row;
