@@ -42,6 +42,7 @@
 //! | [`fired_deadline_is_hidden_but_still_taken`] | `deadline_fired` hides it from `due_deadlines` (only in its process) but it is still counted and `take_deadline` still finds it |
 //! | [`process_counts_counts_each_kind`] | active and finished instances, pending commands, deadlines (fired ones too), per process |
 //! | [`payloads_round_trip_byte_exact`] | states (non-canonical JSON, 1 MiB), commands, deadlines, keys and process names with quotes, backslashes and unicode come back byte for byte |
+//! | [`runner_settles_commands_deadlines_and_rejections`] | end to end: a [`ProcessRunner`](es_core::process::ProcessRunner) on the store sends a command that goes through and one that is rejected, fires a deadline, finishes both instances, leaves nothing pending, and has nothing to do on a second `catch_up` |
 //!
 //! The two rollback cases check nothing on a store whose transactions do
 //! not roll back ([`Backend::ROLLS_BACK`] is false: the in-memory store).
@@ -76,11 +77,13 @@ mod deadlines;
 mod instances;
 mod outbox;
 mod payloads;
+mod runner;
 
 pub use deadlines::*;
 pub use instances::*;
 pub use outbox::*;
 pub use payloads::*;
+pub use runner::*;
 
 /// The process most cases write to.
 pub const PROCESS: &str = "conformance_process";
@@ -145,6 +148,7 @@ macro_rules! process_store_conformance_tests {
             fired_deadline_is_hidden_but_still_taken
             process_counts_counts_each_kind
             payloads_round_trip_byte_exact
+            runner_settles_commands_deadlines_and_rejections
         );
     };
     (@cases ($factory:expr) $($case:ident)*) => {
