@@ -2,6 +2,8 @@
 //! fresh database per case, migrated, dropped afterwards (also when the
 //! case failed).
 
+mod common;
+
 use es_postgres::PgEventStore;
 use es_testing::conformance::WithTeardown;
 use es_testing::postgres::TestDatabase;
@@ -134,4 +136,123 @@ fn older_migrations(version: i64) -> std::path::PathBuf {
         }
     }
     dir
+}
+
+/// The dispatcher's `deadline_fired` meeting the engine's batch on one
+/// deadline row, under READ COMMITTED: it waits for the batch's row lock,
+/// then re-checks its `WHERE` on what the batch committed.
+mod races {
+    use std::time::Duration;
+
+    use es_core::Uuid;
+    use es_core::consumer::Backend;
+    use es_core::process::{ProcessBackend, ScheduledDeadline};
+    use es_postgres::PgEventStore;
+
+    fn deadline(id: Uuid) -> ScheduledDeadline {
+        ScheduledDeadline {
+            key: "k".to_owned(),
+            deadline: r#""ring""#.to_owned(),
+            id,
+            due_at: chrono::Utc::now(),
+        }
+    }
+
+    async fn schedule(store: &PgEventStore, d: &ScheduledDeadline) {
+        let mut tx = store.begin().await.unwrap();
+        store.schedule(&mut tx, "p", d).await.unwrap();
+        store.commit(tx).await.unwrap();
+    }
+
+    /// Marks `id` fired in a task, and checks it is held up by the open
+    /// batch (it waits on the row lock).
+    async fn fire_behind_the_batch(
+        store: &PgEventStore,
+        id: Uuid,
+    ) -> tokio::task::JoinHandle<Result<(), es_core::StoreError>> {
+        let s = store.clone();
+        let fire = tokio::spawn(async move { s.deadline_fired("p", id).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !fire.is_finished(),
+            "deadline_fired waits for the batch's row lock"
+        );
+        fire
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fired_behind_a_take_changes_nothing() {
+        let (db, store) = super::common::store().await;
+        let d = deadline(Uuid::now_v7());
+        schedule(&store, &d).await;
+
+        let mut tx = store.begin().await.unwrap();
+        assert!(store.take_deadline(&mut tx, "p", "k", d.id).await.unwrap());
+        let fire = fire_behind_the_batch(&store, d.id).await;
+        store.commit(tx).await.unwrap();
+        fire.await
+            .unwrap()
+            .expect("deadline_fired behind a take succeeds");
+
+        assert_eq!(store.process_counts("p").await.unwrap().deadlines, 0);
+        drop(store);
+        db.drop_db().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fired_behind_a_reschedule_leaves_the_new_one_due() {
+        let (db, store) = super::common::store().await;
+        let old = deadline(Uuid::now_v7());
+        schedule(&store, &old).await;
+
+        let new = deadline(Uuid::now_v7());
+        let mut tx = store.begin().await.unwrap();
+        store.schedule(&mut tx, "p", &new).await.unwrap();
+        let fire = fire_behind_the_batch(&store, old.id).await;
+        store.commit(tx).await.unwrap();
+        fire.await
+            .unwrap()
+            .expect("deadline_fired behind a reschedule succeeds");
+
+        let due = store
+            .due_deadlines("p", chrono::Utc::now(), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            due.iter().map(|d| d.id).collect::<Vec<_>>(),
+            [new.id],
+            "the new scheduling stays unfired"
+        );
+        drop(store);
+        db.drop_db().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fired_behind_a_rolled_back_take_marks_it() {
+        let (db, store) = super::common::store().await;
+        let d = deadline(Uuid::now_v7());
+        schedule(&store, &d).await;
+
+        let mut tx = store.begin().await.unwrap();
+        assert!(store.take_deadline(&mut tx, "p", "k", d.id).await.unwrap());
+        let fire = fire_behind_the_batch(&store, d.id).await;
+        drop(tx); // the batch fails: its deadline event is delivered again
+        fire.await
+            .unwrap()
+            .expect("deadline_fired behind a rollback succeeds");
+
+        let due = store
+            .due_deadlines("p", chrono::Utc::now(), 10)
+            .await
+            .unwrap();
+        assert!(due.is_empty(), "the deadline is marked fired: {due:?}");
+        let mut tx = store.begin().await.unwrap();
+        assert!(
+            store.take_deadline(&mut tx, "p", "k", d.id).await.unwrap(),
+            "the redelivered deadline event still finds it"
+        );
+        store.commit(tx).await.unwrap();
+        drop(store);
+        db.drop_db().await;
+    }
 }
