@@ -106,6 +106,23 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Process managers
+//!
+//! [`SqliteEventStore`] is an [`es_core::process::ProcessBackend`], so
+//! [`es_core::process::ProcessRunner`] runs process managers (sagas) on
+//! one file: their instances, outbox and deadlines are written in the
+//! engine's `BEGIN IMMEDIATE` batch with the checkpoint.
+//!
+//! ```
+//! use es_core::process::{ProcessError, ProcessManager, ProcessRunner, Settled};
+//! use es_sqlite::SqliteEventStore;
+//!
+//! // Handle every event, send every command, fire every due deadline.
+//! async fn settle<P: ProcessManager>(store: SqliteEventStore) -> Result<Settled, ProcessError> {
+//!     ProcessRunner::<P, _>::new(store).catch_up().await
+//! }
+//! ```
+//!
 //! # Tables
 //!
 //! `events` (global position, event id, stream id and version, aggregate type,
