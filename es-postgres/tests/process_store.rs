@@ -5,33 +5,15 @@
 mod common;
 
 use es_postgres::PgEventStore;
-use es_testing::conformance::WithTeardown;
 use es_testing::postgres::TestDatabase;
 
-async fn fresh_store() -> WithTeardown<
-    PgEventStore,
-    impl FnOnce(PgEventStore) -> std::pin::Pin<Box<dyn Future<Output = ()>>>,
-> {
-    let db = TestDatabase::create().await;
-    let store = PgEventStore::from_pool(db.pool().clone());
-    store.migrate().await.expect("migrate");
-    WithTeardown::new(store, move |store: PgEventStore| {
-        Box::pin(async move {
-            drop(store);
-            db.drop_db().await;
-        }) as std::pin::Pin<Box<dyn Future<Output = ()>>>
-    })
-}
-
-es_testing::process_store_conformance_tests!(fresh_store());
+es_testing::process_store_conformance_tests!(common::conformance_store());
 
 /// A schema migrated by the version before process managers (the first
 /// two migrations), with an event in it: `migrate` adds the process tables
-/// alone, the event stays, and the store keeps process rows.
+/// alone, the event stays, and a process manager runs on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_upgrades_a_schema_without_the_process_tables() {
-    use es_core::consumer::Backend;
-    use es_core::process::{ProcessBackend, StoredInstance};
     use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamEnd};
 
     let db = TestDatabase::create().await;
@@ -72,43 +54,12 @@ async fn migrate_upgrades_a_schema_without_the_process_tables() {
         .expect("regclass");
     assert!(after, "migrate creates the process tables");
 
-    let versions: Vec<i64> = sqlx::query_scalar(
-        "SELECT version FROM es._sqlx_migrations WHERE success ORDER BY version",
-    )
-    .fetch_all(db.pool())
-    .await
-    .expect("the migration history");
-    assert_eq!(
-        versions,
-        es_postgres::MIGRATOR
-            .iter()
-            .map(|m| m.version)
-            .collect::<Vec<_>>(),
-        "every embedded migration is applied after the upgrade"
-    );
-    let events = store
-        .read_stream("Pinger-1", 1, StreamEnd::Head, 10)
-        .await
-        .expect("read");
-    assert_eq!(
-        events.len(),
-        1,
-        "the event written before the upgrade is kept"
-    );
+    let kept = store.read_stream("Pinger-1", 1, StreamEnd::Head, 10).await;
+    assert_eq!(kept.expect("read").len(), 1, "the older event is kept");
 
-    let instance = StoredInstance {
-        state: Some(b"{}".to_vec()),
-        finished: false,
-    };
-    let mut tx = store.begin().await.expect("begin");
-    store
-        .save_instance(&mut tx, "upgraded", "k", &instance)
-        .await
-        .expect("save an instance after the upgrade");
-    store.commit(tx).await.expect("commit");
-    let counts = store.process_counts("upgraded").await.expect("counts");
-    assert_eq!(counts.active, 1);
-
+    // A process manager runs on the upgraded store.
+    es_testing::process_store::runner_settles_commands_deadlines_and_rejections(store.clone())
+        .await;
     drop(store);
     db.drop_db().await;
 }
@@ -147,7 +98,7 @@ mod races {
     use es_core::Uuid;
     use es_core::consumer::Backend;
     use es_core::process::{ProcessBackend, ScheduledDeadline};
-    use es_postgres::PgEventStore;
+    use es_postgres::{PgEventStore, PgTx};
 
     fn deadline(id: Uuid) -> ScheduledDeadline {
         ScheduledDeadline {
@@ -164,12 +115,11 @@ mod races {
         store.commit(tx).await.unwrap();
     }
 
+    type Fire = tokio::task::JoinHandle<Result<(), es_core::StoreError>>;
+
     /// Marks `id` fired in a task, and checks it is held up by the open
     /// batch (it waits on the row lock).
-    async fn fire_behind_the_batch(
-        store: &PgEventStore,
-        id: Uuid,
-    ) -> tokio::task::JoinHandle<Result<(), es_core::StoreError>> {
+    async fn fire_behind_the_batch(store: &PgEventStore, id: Uuid) -> Fire {
         let s = store.clone();
         let fire = tokio::spawn(async move { s.deadline_fired("p", id).await });
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -180,19 +130,29 @@ mod races {
         fire
     }
 
+    /// A committed deadline, a batch that has taken it (still open), and
+    /// `deadline_fired` of it waiting behind the batch.
+    async fn taken_while_firing(store: &PgEventStore) -> (PgTx, Fire, Uuid) {
+        let d = deadline(Uuid::now_v7());
+        schedule(store, &d).await;
+        let mut tx = store.begin().await.unwrap();
+        assert!(store.take_deadline(&mut tx, "p", "k", d.id).await.unwrap());
+        let fire = fire_behind_the_batch(store, d.id).await;
+        (tx, fire, d.id)
+    }
+
+    async fn due_ids(store: &PgEventStore) -> Vec<Uuid> {
+        let due = store.due_deadlines("p", chrono::Utc::now(), 10).await;
+        due.unwrap().iter().map(|d| d.id).collect()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fired_behind_a_take_changes_nothing() {
         let (db, store) = super::common::store().await;
-        let d = deadline(Uuid::now_v7());
-        schedule(&store, &d).await;
-
-        let mut tx = store.begin().await.unwrap();
-        assert!(store.take_deadline(&mut tx, "p", "k", d.id).await.unwrap());
-        let fire = fire_behind_the_batch(&store, d.id).await;
+        let (tx, fire, _) = taken_while_firing(&store).await;
         store.commit(tx).await.unwrap();
-        fire.await
-            .unwrap()
-            .expect("deadline_fired behind a take succeeds");
+        let fired = fire.await.unwrap();
+        fired.expect("deadline_fired behind a take succeeds");
 
         assert_eq!(store.process_counts("p").await.unwrap().deadlines, 0);
         drop(store);
@@ -210,19 +170,10 @@ mod races {
         store.schedule(&mut tx, "p", &new).await.unwrap();
         let fire = fire_behind_the_batch(&store, old.id).await;
         store.commit(tx).await.unwrap();
-        fire.await
-            .unwrap()
-            .expect("deadline_fired behind a reschedule succeeds");
+        let fired = fire.await.unwrap();
+        fired.expect("deadline_fired behind a reschedule succeeds");
 
-        let due = store
-            .due_deadlines("p", chrono::Utc::now(), 10)
-            .await
-            .unwrap();
-        assert_eq!(
-            due.iter().map(|d| d.id).collect::<Vec<_>>(),
-            [new.id],
-            "the new scheduling stays unfired"
-        );
+        assert_eq!(due_ids(&store).await, [new.id], "the new one stays unfired");
         drop(store);
         db.drop_db().await;
     }
@@ -230,25 +181,18 @@ mod races {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fired_behind_a_rolled_back_take_marks_it() {
         let (db, store) = super::common::store().await;
-        let d = deadline(Uuid::now_v7());
-        schedule(&store, &d).await;
-
-        let mut tx = store.begin().await.unwrap();
-        assert!(store.take_deadline(&mut tx, "p", "k", d.id).await.unwrap());
-        let fire = fire_behind_the_batch(&store, d.id).await;
+        let (tx, fire, id) = taken_while_firing(&store).await;
         drop(tx); // the batch fails: its deadline event is delivered again
-        fire.await
-            .unwrap()
-            .expect("deadline_fired behind a rollback succeeds");
+        let fired = fire.await.unwrap();
+        fired.expect("deadline_fired behind a rollback succeeds");
 
-        let due = store
-            .due_deadlines("p", chrono::Utc::now(), 10)
-            .await
-            .unwrap();
-        assert!(due.is_empty(), "the deadline is marked fired: {due:?}");
+        assert!(
+            due_ids(&store).await.is_empty(),
+            "the deadline is marked fired"
+        );
         let mut tx = store.begin().await.unwrap();
         assert!(
-            store.take_deadline(&mut tx, "p", "k", d.id).await.unwrap(),
+            store.take_deadline(&mut tx, "p", "k", id).await.unwrap(),
             "the redelivered deadline event still finds it"
         );
         store.commit(tx).await.unwrap();

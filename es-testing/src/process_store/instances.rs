@@ -1,7 +1,7 @@
 //! Instances, and what a transaction that does not commit leaves.
 
 use es_core::consumer::Savepoint;
-use es_core::process::{ProcessBackend, StoredInstance};
+use es_core::process::{ProcessBackend, ScheduledDeadline, StoredInstance};
 
 use super::{
     OTHER_PROCESS, PROCESS, active, begin, command, commit, counts, deadline, due, end_of_time,
@@ -68,6 +68,50 @@ pub async fn saved_instance_is_seen_in_its_transaction_and_after_commit<B: Proce
     );
 }
 
+/// Commits a deadline `kept` of instance `order-0`, for a transaction that
+/// does not commit to take.
+async fn commit_kept<B: ProcessBackend>(store: &B) -> ScheduledDeadline {
+    let kept = deadline("order-0", r#""kept""#, 1);
+    let mut tx = begin(store).await;
+    schedule(store, &mut tx, PROCESS, &kept).await;
+    commit(store, tx).await;
+    kept
+}
+
+/// Writes one of each through `tx` for instance `key`: its state, a
+/// command, a deadline; and takes `kept`.
+async fn write_one_of_each<B: ProcessBackend>(
+    store: &B,
+    tx: &mut B::Tx,
+    key: &str,
+    kept: &ScheduledDeadline,
+) {
+    save(store, tx, PROCESS, key, &active("{}")).await;
+    enqueue(store, tx, PROCESS, &[command(key, 1)]).await;
+    schedule(store, tx, PROCESS, &deadline(key, r#""x""#, 1)).await;
+    assert!(
+        take(store, tx, PROCESS, &kept.key, kept.id).await,
+        "process store conformance: take_deadline of a committed deadline returned false; it should find it"
+    );
+}
+
+/// Asserts that of [`write_one_of_each`]'s writes, undone `after` what the
+/// case says, no command is pending and only `kept` is due.
+async fn expect_undone<B: ProcessBackend>(store: &B, after: &str) {
+    let commands = pending(store, PROCESS, 100).await;
+    assert!(
+        commands.is_empty(),
+        "process store conformance: commands enqueued on {after} are pending: {:?}; there should be none",
+        super::targets(&commands)
+    );
+    let deadlines = due(store, PROCESS, end_of_time(), 100).await;
+    assert_eq!(
+        super::names(&deadlines),
+        [("order-0", r#""kept""#)],
+        "process store conformance: after {after} that scheduled one deadline and took another, the due deadlines should be the taken one alone"
+    );
+}
+
 /// Instances, commands and deadlines written on a transaction dropped
 /// without commit are gone, and a deadline it took is back. (Checks nothing
 /// where [`Backend::ROLLS_BACK`](es_core::consumer::Backend::ROLLS_BACK) is
@@ -76,19 +120,9 @@ pub async fn dropped_transaction_leaves_nothing<B: ProcessBackend>(store: B) {
     if !rolls_back::<B>() {
         return;
     }
-    let kept = deadline("order-0", r#""kept""#, 1);
+    let kept = commit_kept(&store).await;
     let mut tx = begin(&store).await;
-    schedule(&store, &mut tx, PROCESS, &kept).await;
-    commit(&store, tx).await;
-
-    let mut tx = begin(&store).await;
-    save(&store, &mut tx, PROCESS, "order-1", &active("{}")).await;
-    enqueue(&store, &mut tx, PROCESS, &[command("order-1", 1)]).await;
-    schedule(&store, &mut tx, PROCESS, &deadline("order-1", r#""x""#, 1)).await;
-    assert!(
-        take(&store, &mut tx, PROCESS, "order-0", kept.id).await,
-        "process store conformance: take_deadline of a committed deadline returned false; it should find it"
-    );
+    write_one_of_each(&store, &mut tx, "order-1", &kept).await;
     drop(tx);
 
     let instance = load_alone(&store, PROCESS, "order-1").await;
@@ -96,18 +130,7 @@ pub async fn dropped_transaction_leaves_nothing<B: ProcessBackend>(store: B) {
         instance, None,
         "process store conformance: an instance saved on a transaction dropped without commit loaded as {instance:?}; it should not exist"
     );
-    let commands = pending(&store, PROCESS, 100).await;
-    assert!(
-        commands.is_empty(),
-        "process store conformance: commands enqueued on a dropped transaction are pending: {:?}; there should be none",
-        super::targets(&commands)
-    );
-    let deadlines = due(&store, PROCESS, end_of_time(), 100).await;
-    assert_eq!(
-        super::names(&deadlines),
-        [("order-0", r#""kept""#)],
-        "process store conformance: after a dropped transaction that scheduled one deadline and took another, the due deadlines should be the taken one alone"
-    );
+    expect_undone(&store, "a transaction dropped without commit").await;
     let c = counts(&store, PROCESS).await;
     assert_eq!(
         (c.active, c.finished, c.pending_commands, c.deadlines),
@@ -124,23 +147,13 @@ pub async fn undone_savepoint_leaves_nothing<B: ProcessBackend>(store: B) {
     if !rolls_back::<B>() {
         return;
     }
-    let kept = deadline("order-0", r#""kept""#, 1);
-    let mut tx = begin(&store).await;
-    schedule(&store, &mut tx, PROCESS, &kept).await;
-    commit(&store, tx).await;
-
+    let kept = commit_kept(&store).await;
     let mut tx = begin(&store).await;
     save(&store, &mut tx, PROCESS, "before", &active(r#"{"n":0}"#)).await;
 
     savepoint(&store, &mut tx, Savepoint::Begin).await;
     save(&store, &mut tx, PROCESS, "before", &active(r#"{"n":1}"#)).await;
-    save(&store, &mut tx, PROCESS, "undone", &active("{}")).await;
-    enqueue(&store, &mut tx, PROCESS, &[command("undone", 1)]).await;
-    schedule(&store, &mut tx, PROCESS, &deadline("undone", r#""x""#, 1)).await;
-    assert!(
-        take(&store, &mut tx, PROCESS, "order-0", kept.id).await,
-        "process store conformance: take_deadline of a committed deadline returned false; it should find it"
-    );
+    write_one_of_each(&store, &mut tx, "undone", &kept).await;
     savepoint(&store, &mut tx, Savepoint::Undo).await;
 
     let undone = load(&store, &mut tx, PROCESS, "undone").await;
@@ -171,18 +184,7 @@ pub async fn undone_savepoint_leaves_nothing<B: ProcessBackend>(store: B) {
             "process store conformance: after commit, instance `{key}` loaded as {found:?}; it should be {expected:?} (savepoint undone, then one released)"
         );
     }
-    let commands = pending(&store, PROCESS, 100).await;
-    assert!(
-        commands.is_empty(),
-        "process store conformance: a command enqueued after an undone savepoint is pending: {:?}; there should be none",
-        super::targets(&commands)
-    );
-    let deadlines = due(&store, PROCESS, end_of_time(), 100).await;
-    assert_eq!(
-        super::names(&deadlines),
-        [("order-0", r#""kept""#)],
-        "process store conformance: after an undone savepoint that scheduled one deadline and took another, the due deadlines should be the taken one alone"
-    );
+    expect_undone(&store, "an undone savepoint").await;
 }
 
 /// Finished instances with and without state, and an active one whose
