@@ -17,6 +17,7 @@
 //! deleted row is not marked; a marked row is still taken; a rescheduled
 //! row has a new id, which the dispatcher's old id does not match).
 
+use chrono::Datelike;
 use es_core::process::{
     PendingCommand, ProcessBackend, ProcessCounts, ScheduledDeadline, StoredInstance,
 };
@@ -42,6 +43,19 @@ fn corrupt(process: &str, message: String) -> StoreError {
 
 fn now() -> String {
     format_time(chrono::Utc::now())
+}
+
+/// A due time as stored text. RFC 3339 text sorts as time only within
+/// years 0 to 9999, so a later time (`Then::schedule` makes
+/// `DateTime::MAX_UTC` of a deadline that should never come) is stored as
+/// the last microsecond of 9999, and an earlier one as the first of year 0:
+/// each stays on its side of every time a dispatcher asks about.
+fn due_text(t: Timestamp) -> String {
+    match t.year() {
+        y if y > 9999 => time_bound(t),
+        y if y < 0 => "0000-01-01T00:00:00.000000Z".to_owned(),
+        _ => format_time(t),
+    }
 }
 
 fn uuid_of(process: &str, what: &str, text: &str) -> Result<Uuid, StoreError> {
@@ -163,7 +177,7 @@ impl ProcessBackend for SqliteEventStore {
         .bind(key)
         .bind(&deadline.deadline)
         .bind(deadline.id.hyphenated().to_string())
-        .bind(format_time(deadline.due_at))
+        .bind(due_text(deadline.due_at))
         .execute(&mut **tx)
         .await
         .map_err(|e| {

@@ -186,7 +186,10 @@ pub async fn take_deadline_takes_once<B: ProcessBackend>(store: B) {
 }
 
 /// `due_deadlines` returns the deadlines of that process that are due
-/// (`due_at <= now`) and not fired, earliest first, at most `limit`.
+/// (`due_at <= now`) and not fired, earliest first, at most `limit`. A
+/// deadline due at `DateTime::MAX_UTC` (what `Then::schedule` makes of one
+/// that should never come) is due only then (a store may keep such a time
+/// as another one past every real clock, so only its order is checked).
 pub async fn due_deadlines_are_due_unfired_and_earliest_first<B: ProcessBackend>(store: B) {
     let third = deadline("a", r#""third""#, 3);
     let first = deadline("b", r#""first""#, 1);
@@ -196,10 +199,21 @@ pub async fn due_deadlines_are_due_unfired_and_earliest_first<B: ProcessBackend>
     later.due_at = at(5, 1);
     let gone_off = deadline("d", r#""fired""#, 0);
     let elsewhere = deadline("a", r#""elsewhere""#, 0);
+    // What `Then::schedule` makes of a deadline that should never come.
+    let mut never = deadline("e", r#""never""#, 0);
+    never.due_at = chrono::DateTime::<chrono::Utc>::MAX_UTC;
     schedule_committed(
         &store,
         PROCESS,
-        &[&third, &later, &first, &exactly_now, &second, &gone_off],
+        &[
+            &third,
+            &later,
+            &first,
+            &exactly_now,
+            &second,
+            &gone_off,
+            &never,
+        ],
     )
     .await;
     schedule_committed(&store, OTHER_PROCESS, &[&elsewhere]).await;
@@ -215,7 +229,7 @@ pub async fn due_deadlines_are_due_unfired_and_earliest_first<B: ProcessBackend>
             third.clone(),
             exactly_now.clone()
         ],
-        "process store conformance: due_deadlines at t+5s returned {:?}; it should return the 4 deadlines due by then (one due exactly then), earliest first, without the fired one, the one due a microsecond later, or another process's",
+        "process store conformance: due_deadlines at t+5s returned {:?}; it should return the 4 deadlines due by then (one due exactly then), earliest first, without the fired one, the one due a microsecond later, the one due at the end of time, or another process's",
         names(&found)
     );
     let limited = due(&store, PROCESS, now, 2).await;
@@ -236,6 +250,18 @@ pub async fn due_deadlines_are_due_unfired_and_earliest_first<B: ProcessBackend>
         early.is_empty(),
         "process store conformance: due_deadlines before any unfired deadline is due returned {:?}",
         names(&early)
+    );
+    let today = due(&store, PROCESS, chrono::Utc::now(), 100).await;
+    assert!(
+        today.is_empty(),
+        "process store conformance: due_deadlines today returned {:?}; none of these is due before 2030",
+        names(&today)
+    );
+    let last = due(&store, PROCESS, never.due_at, 100).await;
+    assert_eq!(
+        names(&last).last(),
+        Some(&("e", r#""never""#)),
+        "process store conformance: due_deadlines at the end of time should end with the deadline due then"
     );
 }
 

@@ -38,7 +38,7 @@
 //! | [`schedule_replaces_an_equal_deadline`] | an equal deadline (same JSON, same instance) is replaced with the new id and due time and is unfired again; other deadlines and instances are separate |
 //! | [`cancel_removes_one_or_all`] | `cancel(Some)` removes that deadline, `cancel(None)` all of the instance's, nothing else |
 //! | [`take_deadline_takes_once`] | `true` once for a present id, then `false`; `false` for a rescheduled or cancelled id, or another instance's |
-//! | [`due_deadlines_are_due_unfired_and_earliest_first`] | only due (`due_at <= now`), unfired deadlines of that process, earliest first, at most `limit` |
+//! | [`due_deadlines_are_due_unfired_and_earliest_first`] | only due (`due_at <= now`), unfired deadlines of that process, earliest first, at most `limit`; one due at `DateTime::MAX_UTC` is not due today |
 //! | [`fired_deadline_is_hidden_but_still_taken`] | `deadline_fired` hides it from `due_deadlines` (only in its process) but it is still counted and `take_deadline` still finds it |
 //! | [`process_counts_counts_each_kind`] | active and finished instances, pending commands, deadlines (fired ones too), per process |
 //! | [`payloads_round_trip_byte_exact`] | states (non-canonical JSON, 1 MiB), commands, deadlines, keys and process names with quotes, backslashes and unicode come back byte for byte |
