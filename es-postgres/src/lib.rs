@@ -39,6 +39,27 @@
 //! Positions therefore have gaps (they grow by 2^20 per transaction); they
 //! are ordered and unique, which is all the contract asks.
 //!
+//! # Process managers
+//!
+//! [`PgEventStore`] is an [`es_core::process::ProcessBackend`], so
+//! [`es_core::process::ProcessRunner`] runs process managers (sagas) on it:
+//! their instances, outbox and deadlines live in the tables
+//! `process_instances`, `process_outbox` and `process_deadlines`, written
+//! in the engine's batch transaction with the checkpoint.
+//!
+//! ```no_run
+//! use es_core::process::{ProcessError, ProcessManager, ProcessRunner};
+//! use es_postgres::PgEventStore;
+//!
+//! async fn serve<P: ProcessManager>(
+//!     store: PgEventStore,
+//!     shutdown: impl Future<Output = ()> + Send,
+//! ) -> Result<(), ProcessError> {
+//!     store.migrate().await?; // creates the process tables too
+//!     ProcessRunner::<P, _>::new(store).run(shutdown).await
+//! }
+//! ```
+//!
 //! # Where things are
 //!
 //! | module | holds |
@@ -57,6 +78,7 @@
 //! | `runner` | [`ProjectionRunner`] and [`ErrorPolicy`] |
 //! | `lease` | the advisory lock that keeps one runner or listener of a name active |
 //! | `listener` | [`Listener`] ([`PgEventStore::listen`]) |
+//! | `process` | [`PgEventStore`] as an [`es_core::process::ProcessBackend`]: process managers' instances, outbox and deadlines, and their SQL |
 //! | `error` | [`InvalidSchemaName`], [`InvalidPayload`], [`is_tls_error`] |
 
 mod append;
@@ -67,6 +89,7 @@ mod inline;
 mod lease;
 mod listener;
 mod notify;
+mod process;
 mod read;
 mod row;
 mod runner;

@@ -22,6 +22,7 @@ use crate::append::Appends;
 use crate::checkpoints::{Checkpoints, DeadLetter, ProjectionStatus};
 use crate::error::{InvalidSchemaName, tls_as_tls};
 use crate::inline::PgProjection;
+use crate::process::Processes;
 use crate::read::Reads;
 use crate::schema::{self, DEFAULT_SCHEMA};
 use crate::snapshots::Snapshots;
@@ -159,6 +160,7 @@ impl PgEventStoreBuilder {
                 ),
                 snapshots: Snapshots::new(&self.schema),
                 checkpoints: Checkpoints::new(&self.schema),
+                processes: Processes::new(&self.schema),
                 watcher: Watcher::new(pool.clone(), &channel, self.poll_interval, reads.clone()),
                 reads,
                 channel,
@@ -188,6 +190,7 @@ struct Shared {
     appends: Appends,
     snapshots: Snapshots,
     checkpoints: Checkpoints,
+    processes: Processes,
     watcher: Watcher,
 }
 
@@ -370,6 +373,11 @@ impl PgEventStore {
     /// transaction runs them).
     pub(crate) fn checkpoints(&self) -> &Checkpoints {
         &self.shared.checkpoints
+    }
+
+    /// The process managers' statements (see the `process` module).
+    pub(crate) fn processes(&self) -> &Processes {
+        &self.shared.processes
     }
 }
 

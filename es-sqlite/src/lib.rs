@@ -106,18 +106,38 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Process managers
+//!
+//! [`SqliteEventStore`] is an [`es_core::process::ProcessBackend`], so
+//! [`es_core::process::ProcessRunner`] runs process managers (sagas) on
+//! one file: their instances, outbox and deadlines are written in the
+//! engine's `BEGIN IMMEDIATE` batch with the checkpoint.
+//!
+//! ```
+//! use es_core::process::{ProcessError, ProcessManager, ProcessRunner, Settled};
+//! use es_sqlite::SqliteEventStore;
+//!
+//! // Handle every event, send every command, fire every due deadline.
+//! async fn settle<P: ProcessManager>(store: SqliteEventStore) -> Result<Settled, ProcessError> {
+//!     ProcessRunner::<P, _>::new(store).catch_up().await
+//! }
+//! ```
+//!
 //! # Tables
 //!
 //! `events` (global position, event id, stream id and version, aggregate type,
 //! event type, schema version, JSON payload and metadata, recorded-at),
-//! `commands`, `snapshots`, `checkpoints`, `dead_letters` and `leases`; see
-//! `migrations/`.
+//! `commands`, `snapshots`, `checkpoints`, `dead_letters` and `leases`; and
+//! for process managers (the store is an [`es_core::process::ProcessBackend`],
+//! so `es_core::process::ProcessRunner` runs on it) `process_instances`,
+//! `process_outbox` and `process_deadlines`; see `migrations/`.
 
 mod append;
 mod checkpoints;
 mod consumer;
 mod event_store;
 mod integrity;
+mod process;
 mod projection;
 mod read;
 mod row;

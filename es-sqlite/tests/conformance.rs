@@ -3,9 +3,7 @@
 
 mod common;
 
-use common::TempDb;
 use es_sqlite::SqliteEventStore;
-use es_testing::conformance::{TestStore, WithTeardown};
 
 mod in_memory {
     use super::*;
@@ -20,17 +18,5 @@ mod in_memory {
 mod file {
     use super::*;
 
-    async fn fresh_store() -> impl TestStore<Store = SqliteEventStore> {
-        let db = TempDb::new("conformance");
-        let store = SqliteEventStore::open(db.path())
-            .await
-            .expect("a SQLite store in a temp file");
-        WithTeardown::new(store, move |store: SqliteEventStore| async move {
-            store.close().await;
-            drop(store);
-            drop(db); // removes the file and its WAL
-        })
-    }
-
-    es_testing::store_conformance_tests!(fresh_store());
+    es_testing::store_conformance_tests!(common::file_store("conformance"));
 }

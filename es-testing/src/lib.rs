@@ -130,6 +130,18 @@
 //! es_testing::engine_conformance_tests!(async { es_testing::engine::MemoryHarness::new() });
 //! # fn main() {}
 //! ```
+//!
+//! # The process store conformance suite
+//!
+//! [`process_store_conformance_tests!`] expands into one test per case of
+//! [`process_store`]: what a store that keeps process managers' instances,
+//! outbox and deadlines ([`ProcessBackend`](es_core::process::ProcessBackend))
+//! must do, run on a fresh store from a factory:
+//!
+//! ```
+//! es_testing::process_store_conformance_tests!(async { es_core::InMemoryEventStore::new() });
+//! # fn main() {}
+//! ```
 
 mod fixture;
 mod process_fixture;
@@ -140,6 +152,7 @@ pub mod conformance;
 pub mod consumers;
 pub mod engine;
 pub mod process;
+pub mod process_store;
 
 pub use fixture::{AggregateFixture, StateCheck, Then};
 pub use process_fixture::{ProcessFixture, ProcessThen};

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use es_core::{Metadata, NewEvent};
+use es_sqlite::SqliteEventStore;
+use es_testing::conformance::{TestStore, WithTeardown};
 
 /// A database file under the temp dir with a unique name; removed (with its
 /// WAL and shared-memory files) on drop.
@@ -59,4 +61,18 @@ pub fn event(event_type: &str, n: u64) -> NewEvent {
 
 pub fn events(event_type: &str, count: u64) -> Vec<NewEvent> {
     (1..=count).map(|n| event(event_type, n)).collect()
+}
+
+/// A store in a fresh file named after `tag`, for one conformance case:
+/// closed and removed (with its WAL) after the case, also when it failed.
+pub async fn file_store(tag: &str) -> impl TestStore<Store = SqliteEventStore> + use<> {
+    let db = TempDb::new(tag);
+    let store = SqliteEventStore::open(db.path())
+        .await
+        .expect("a SQLite store in a temp file");
+    WithTeardown::new(store, move |store: SqliteEventStore| async move {
+        store.close().await;
+        drop(store);
+        drop(db); // removes the file and its WAL
+    })
 }
