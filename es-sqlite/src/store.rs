@@ -122,7 +122,7 @@ impl SqliteEventStore {
         let deadline = Instant::now() + DEFAULT_BUSY_TIMEOUT;
         let mut delay = Duration::from_millis(5);
         let pool = loop {
-            match SqlitePoolOptions::new()
+            match Self::pool_options()
                 .max_connections(DEFAULT_MAX_CONNECTIONS)
                 .connect_with(options.clone())
                 .await
@@ -144,6 +144,47 @@ impl SqliteEventStore {
         let store = Self::build(pool, true, label);
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// The pool options [`SqliteEventStore::open`] starts from, to adjust
+    /// and build a pool of your own with (then
+    /// [`SqliteEventStore::from_pool`]).
+    ///
+    /// They end, as a connection goes back to the pool, a transaction its
+    /// user left open without a way to end it: a `BEGIN IMMEDIATE` whose
+    /// future was dropped (a timeout, a `select!`, a cancelled task) after
+    /// SQLite ran the statement but before sqlx handed out the transaction.
+    /// Without that, the connection would come back inside the transaction
+    /// and the next transaction on it would fail.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use es_sqlite::SqliteEventStore;
+    /// let dir = std::env::temp_dir().join(format!("es-pool-options-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let pool = SqliteEventStore::pool_options()
+    ///     .max_connections(4)
+    ///     .connect_with(SqliteEventStore::connect_options(dir.join("app.db")))
+    ///     .await?;
+    /// let store = SqliteEventStore::from_pool(pool);
+    /// store.migrate().await?;
+    /// # store.close().await;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pool_options() -> SqlitePoolOptions {
+        SqlitePoolOptions::new().after_release(|conn, _| {
+            Box::pin(async move {
+                use sqlx::{Database, Sqlite, TransactionManager};
+                type Manager = <Sqlite as Database>::TransactionManager;
+                if Manager::get_transaction_depth(conn) > 0 {
+                    // Queued behind whatever the connection's user sent last.
+                    Manager::rollback(conn).await?;
+                }
+                Ok(true)
+            })
+        })
     }
 
     /// The connection options [`SqliteEventStore::open`] uses, to adjust and
@@ -182,7 +223,7 @@ impl SqliteEventStore {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")
             .map_err(|e| StoreError::backend("configuring an in-memory SQLite database", e))?
             .busy_timeout(DEFAULT_BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
+        let pool = Self::pool_options()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)

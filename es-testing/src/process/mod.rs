@@ -5,9 +5,8 @@
 //! Every case runs the checkout of the [`shop`] domain: orders, stock, and
 //! a process between them with a compensation (a rejected reservation
 //! cancels the order) and a deadline (a missed approval window cancels
-//! it). A store's tests supply a [`ProcessHarness`] (the store, and how to
-//! remove it afterwards); one macro call expands into one `#[test]` per
-//! case:
+//! it). A store's tests supply a factory of fresh stores (as for the store
+//! conformance suite); one macro call expands into one `#[test]` per case:
 //!
 //! ```
 //! es_testing::process_conformance_tests!(async { es_core::InMemoryEventStore::new() });
@@ -33,64 +32,32 @@
 pub mod shop;
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use es_core::process::{
     ProcessBackend, ProcessCommandRejected, ProcessCounts, ProcessDeadlineReached, ProcessRunner,
 };
-use es_core::{EventStore, InMemoryEventStore, Repository, SnapshotStore, StreamEnd};
-use futures::FutureExt;
+use es_core::{EventStore, Repository, SnapshotStore, StreamEnd};
 
 use shop::{ApproveOrder, Checkout, Order, OrderPlaced, OrderStatus, PlaceOrder, Restock, Stock};
 
-/// A fresh, empty store for one case, and its removal.
-pub trait ProcessHarness: Send + Sync + 'static {
-    /// The store.
-    type Store: ProcessBackend + SnapshotStore;
-    /// The store the case runs on.
-    fn store(&self) -> &Self::Store;
-    /// Removes what the store left (a database), after the case.
-    fn teardown(self) -> impl Future<Output = ()> + Send
-    where
-        Self: Sized,
-    {
-        async {}
-    }
-}
-
-impl ProcessHarness for InMemoryEventStore {
-    type Store = Self;
-    fn store(&self) -> &Self {
-        self
-    }
-}
-
-/// Runs one case on a harness from `factory`, tearing it down afterwards
-/// even when the case fails.
-pub fn run<H, Case>(factory: impl Future<Output = H>, case: Case)
+/// Runs one case on a store from `factory` (a [`ProcessBackend`], or a
+/// [`TestStore`](crate::conformance::TestStore) wrapper that cleans up
+/// after the case, also when it failed).
+pub fn run<T, Case, CaseFut>(factory: impl Future<Output = T>, case: Case)
 where
-    H: ProcessHarness,
-    Case: for<'h> FnOnce(&'h H::Store) -> futures::future::LocalBoxFuture<'h, ()>,
+    T: crate::conformance::TestStore,
+    T::Store: ProcessBackend,
+    Case: FnOnce(T::Store) -> CaseFut,
+    CaseFut: Future<Output = ()>,
 {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("process conformance: cannot build a tokio runtime");
-    runtime.block_on(async move {
-        let harness = factory.await;
-        let outcome = AssertUnwindSafe(case(harness.store())).catch_unwind().await;
-        harness.teardown().await;
-        if let Err(panic) = outcome {
-            std::panic::resume_unwind(panic);
-        }
-    });
+    crate::conformance::run(factory, case);
 }
 
 /// Expands into one `#[test]` per process conformance case, each on a
-/// harness from `factory` (an expression evaluated once per case, inside
-/// the case's runtime: a future whose output is a [`ProcessHarness`]).
+/// store from `factory` (an expression evaluated once per case, inside the
+/// case's runtime: a future whose output is a fresh [`ProcessBackend`] or a
+/// [`TestStore`](crate::conformance::TestStore) wrapper).
 #[macro_export]
 macro_rules! process_conformance_tests {
     ($factory:expr $(,)?) => {
@@ -109,9 +76,7 @@ macro_rules! process_conformance_tests {
         $(
             #[test]
             fn $case() {
-                $crate::process::run(async { $factory.await }, |s| {
-                    ::std::boxed::Box::pin($crate::process::$case(s))
-                });
+                $crate::process::run(async { $factory.await }, $crate::process::$case);
             }
         )*
     };
@@ -194,7 +159,8 @@ fn runner<S: ProcessBackend + SnapshotStore>(store: &S) -> ProcessRunner<Checkou
 
 /// The happy path: a placed order reserves its stock, the reservation
 /// confirms it, the instance completes.
-pub async fn reserved_stock_confirms_the_order<S: ProcessBackend + SnapshotStore>(store: &S) {
+pub async fn reserved_stock_confirms_the_order<S: ProcessBackend + SnapshotStore>(store: S) {
+    let store = &store;
     restock(store, "sku-1", 5).await;
     place(store, "o-1", "sku-1", 2, None).await;
     let mut checkout = runner(store);
@@ -249,7 +215,8 @@ pub async fn reserved_stock_confirms_the_order<S: ProcessBackend + SnapshotStore
 
 /// A rejected reservation comes back with the aggregate's reason and
 /// cancels the order.
-pub async fn rejected_reservation_cancels_the_order<S: ProcessBackend + SnapshotStore>(store: &S) {
+pub async fn rejected_reservation_cancels_the_order<S: ProcessBackend + SnapshotStore>(store: S) {
+    let store = &store;
     restock(store, "sku-1", 1).await;
     place(store, "o-1", "sku-1", 2, None).await;
     runner(store)
@@ -276,7 +243,8 @@ pub async fn rejected_reservation_cancels_the_order<S: ProcessBackend + Snapshot
 }
 
 /// A deadline that passes fires once and cancels the order.
-pub async fn missed_approval_cancels_the_order<S: ProcessBackend + SnapshotStore>(store: &S) {
+pub async fn missed_approval_cancels_the_order<S: ProcessBackend + SnapshotStore>(store: S) {
+    let store = &store;
     restock(store, "sku-1", 5).await;
     place(store, "o-1", "sku-1", 2, Some(0)).await;
     let settled = runner(store)
@@ -300,7 +268,8 @@ pub async fn missed_approval_cancels_the_order<S: ProcessBackend + SnapshotStore
 }
 
 /// An approval in time cancels the deadline, which never fires.
-pub async fn approval_in_time_cancels_the_deadline<S: ProcessBackend + SnapshotStore>(store: &S) {
+pub async fn approval_in_time_cancels_the_deadline<S: ProcessBackend + SnapshotStore>(store: S) {
+    let store = &store;
     restock(store, "sku-1", 5).await;
     place(store, "o-1", "sku-1", 2, Some(3_600_000)).await;
     let mut checkout = runner(store);
@@ -334,7 +303,8 @@ pub async fn approval_in_time_cancels_the_deadline<S: ProcessBackend + SnapshotS
 }
 
 /// Events of a completed instance send nothing.
-pub async fn completed_instance_ignores_later_events<S: ProcessBackend + SnapshotStore>(store: &S) {
+pub async fn completed_instance_ignores_later_events<S: ProcessBackend + SnapshotStore>(store: S) {
+    let store = &store;
     restock(store, "sku-1", 5).await;
     place(store, "o-1", "sku-1", 2, None).await;
     let mut checkout = runner(store);
@@ -369,8 +339,9 @@ const ORDERS: usize = 24;
 
 /// `catch_up` dropped at many points, then resumed: each order settles once.
 pub async fn interrupted_runs_execute_each_command_once<S: ProcessBackend + SnapshotStore>(
-    store: &S,
+    store: S,
 ) {
+    let store = &store;
     // Stock for about half of the orders: both paths run.
     restock(store, "sku-a", 20).await;
     restock(store, "sku-b", 6).await;
@@ -464,8 +435,9 @@ async fn settled<S: ProcessBackend + SnapshotStore>(store: &S, ids: &[String]) {
 
 /// `run` in a task follows live commits and fires deadlines when due.
 pub async fn run_follows_live_commits_and_fires_deadlines<S: ProcessBackend + SnapshotStore>(
-    store: &S,
+    store: S,
 ) {
+    let store = &store;
     restock(store, "sku-1", 5).await;
     let mut checkout = runner(store);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -505,7 +477,8 @@ pub async fn run_follows_live_commits_and_fires_deadlines<S: ProcessBackend + Sn
 }
 
 /// Two runners of one process at once settle each order once.
-pub async fn two_runners_settle_each_order_once<S: ProcessBackend + SnapshotStore>(store: &S) {
+pub async fn two_runners_settle_each_order_once<S: ProcessBackend + SnapshotStore>(store: S) {
+    let store = &store;
     restock(store, "sku-1", 100).await;
     let mut tasks = Vec::new();
     let mut stops = Vec::new();
