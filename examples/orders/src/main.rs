@@ -1,6 +1,8 @@
 //! The orders example: the place-order flow (load, decide, save, project)
-//! on a persistent store, with a snapshot every 50 events, then the
-//! `order_details` and `order_items` read models of the order.
+//! on a persistent store, with a snapshot every 50 events; the fulfillment
+//! process (stock, payment, shipping) running in the background; then the
+//! `order_details` and `order_items` read models of the order, and one
+//! order down each of fulfillment's other paths.
 //!
 //! The store is the SQLite file `orders.db` in the working directory (or the
 //! path in `ORDERS_DB`), or PostgreSQL when `DATABASE_URL` is set. Each run
@@ -14,15 +16,19 @@ mod backend;
 #[path = "../../common/say.rs"]
 mod say;
 
+mod fulfillment_demo;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
 use backend::{CatchUp, ExampleStore, RunsProjection};
+use es_core::process::ProcessBackend;
 use es_core::{Handle, Repository};
+use orders::fulfillment::payment::{Pay, Payment};
 use orders::read_model::{DetailsContext, ItemsContext, OrderDetailsStore, OrderItemsStore};
 use orders::{
     AddItem, CreateOrder, DeliverOrder, Order, OrderDetails, OrderError, OrderItems, PlaceOrder,
-    RemoveItem, ShipOrder,
+    RemoveItem,
 };
 
 #[tokio::main]
@@ -41,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn flow<S>(store: S, name: String) -> anyhow::Result<()>
 where
-    S: RunsProjection<OrderDetails> + RunsProjection<OrderItems>,
+    S: RunsProjection<OrderDetails> + RunsProjection<OrderItems> + ProcessBackend,
     S::Conn: OrderDetailsStore + OrderItemsStore + DetailsContext + ItemsContext,
 {
     say!("Store: {name}");
@@ -53,6 +59,9 @@ where
     let orders = Repository::<Order, _>::new(store.clone())
         .snapshot_every(50)
         .retry_on_conflict(3);
+    // Stock for this run, and the fulfillment process in the background.
+    fulfillment_demo::restock(&store, &["KB-01", "MS-02", "CB-03"], 10).await?;
+    let fulfillment = fulfillment_demo::Background::start(&store);
     let suffix = uuid::Uuid::now_v7().simple().to_string();
     let id = format!("order-{}", &suffix[suffix.len() - 6..]);
     let id = id.as_str();
@@ -64,7 +73,6 @@ where
             Command::Add(c) => exec(&orders, id, c).await?,
             Command::Remove(c) => exec(&orders, id, c).await?,
             Command::Place(c) => exec(&orders, id, c).await?,
-            Command::Ship(c) => exec(&orders, id, c).await?,
             Command::Deliver(c) => exec(&orders, id, c).await?,
         };
         // Bring both read models up to date.
@@ -98,6 +106,8 @@ where
     }))
     .await??;
     say!("placed: total {}", money(placed.total()));
+    // From here the fulfillment process takes the order on: stock, payment,
+    // shipping (it runs in the background, as a service would run it).
     match step(Command::Add(AddItem {
         sku: "XX-99".into(),
         quantity: 1,
@@ -108,11 +118,24 @@ where
         Err(e) => say!("adding after placing refused: {e}"),
         Ok(_) => anyhow::bail!("a placed order took a new item"),
     }
-    step(Command::Ship(ShipOrder {
-        tracking_number: "1Z999AA10123456784".into(),
-    }))
-    .await??;
-    say!("shipped with tracking number 1Z999AA10123456784");
+    let amount = fulfillment_demo::requested_payment(&store, id).await?;
+    say!(
+        "fulfillment reserved the stock and asks for {}",
+        money(amount)
+    );
+    Repository::<Payment, _>::new(store.clone())
+        .execute(id, Pay { amount })
+        .await?;
+    say!("the customer paid");
+    let shipped = fulfillment_demo::settled(&store, id).await?;
+    anyhow::ensure!(
+        shipped.status == orders::OrderStatus::Shipped,
+        "fulfillment did not ship the order: {shipped:?}"
+    );
+    say!(
+        "fulfillment dispatched it and shipped the order: tracking number {}",
+        shipped.tracking_number.as_deref().unwrap_or("-")
+    );
     step(Command::Deliver(DeliverOrder)).await??;
     let order = orders.load(id).await?.context("the order exists")?;
     say!(
@@ -168,6 +191,13 @@ where
             money(line.quantity * line.unit_price)
         );
     }
+    say!();
+    say!("fulfillment's other paths, one order each:");
+    fulfillment_demo::other_paths(&store, id).await?;
+    fulfillment.stop().await?;
+    // The read models follow those orders too.
+    details_runner.lock().await.catch_up().await?;
+    items_runner.lock().await.catch_up().await?;
     Ok(())
 }
 
@@ -177,7 +207,6 @@ enum Command {
     Add(AddItem),
     Remove(RemoveItem),
     Place(PlaceOrder),
-    Ship(ShipOrder),
     Deliver(DeliverOrder),
 }
 

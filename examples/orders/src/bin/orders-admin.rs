@@ -11,8 +11,16 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    use orders::fulfillment::{inventory, payment, shipment};
     es_cli::Tool::new("orders-admin")
         .events::<orders::OrderEvent>()
+        // Fulfillment: the aggregates it coordinates, and its own streams'
+        // rejections and deadlines.
+        .events::<inventory::InventoryEvent>()
+        .events::<payment::PaymentEvent>()
+        .events::<shipment::ShipmentEvent>()
+        .events::<es_core::process::ProcessCommandRejected>()
+        .events::<es_core::process::ProcessDeadlineReached>()
         .aggregate::<orders::Order>()
         .projection::<orders::OrderDetails>()
         .projection::<orders::OrderItems>()

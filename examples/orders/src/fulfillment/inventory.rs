@@ -4,17 +4,18 @@
 use std::collections::BTreeMap;
 
 use es_core::{Aggregate, Apply, Event, Handle};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Stock arrived.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct StockAdded {
     /// How many.
     pub quantity: u32,
 }
 
 /// Stock was set aside for an order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct StockReserved {
     /// The order.
     pub order_id: String,
@@ -23,7 +24,7 @@ pub struct StockReserved {
 }
 
 /// An order's reservation was given back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct StockReleased {
     /// The order.
     pub order_id: String,

@@ -2,12 +2,13 @@
 //! then captured, declined, voided (not paid in time) or refunded.
 
 use es_core::{Aggregate, Apply, Event, Handle};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Cents;
 
 /// The customer was asked to pay.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct PaymentRequested {
     /// The order.
     pub order_id: String,
@@ -16,7 +17,7 @@ pub struct PaymentRequested {
 }
 
 /// The money was taken.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct PaymentCaptured {
     /// The order.
     pub order_id: String,
@@ -25,7 +26,7 @@ pub struct PaymentCaptured {
 }
 
 /// The customer's bank said no.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct PaymentDeclined {
     /// The order.
     pub order_id: String,
@@ -34,14 +35,14 @@ pub struct PaymentDeclined {
 }
 
 /// The request was withdrawn before it was paid.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct PaymentVoided {
     /// The order.
     pub order_id: String,
 }
 
 /// The money went back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct PaymentRefunded {
     /// The order.
     pub order_id: String,

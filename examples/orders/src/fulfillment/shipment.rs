@@ -2,10 +2,11 @@
 //! an address it cannot deliver to.
 
 use es_core::{Aggregate, Apply, Event, Handle};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The carrier took the parcel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event, JsonSchema)]
 pub struct ShipmentDispatched {
     /// The order.
     pub order_id: String,
