@@ -105,7 +105,7 @@ impl Processes {
                    command \
                  FROM {s}.process_outbox WHERE process = $1 ORDER BY seq LIMIT $2"
             ),
-            done: format!("DELETE FROM {s}.process_outbox WHERE process = $1 AND seq = $2"),
+            done: format!("DELETE FROM {s}.process_outbox WHERE process = $1 AND seq = ANY($2)"),
             due: format!(
                 "SELECT key, deadline, id, due_at FROM {s}.process_deadlines \
                  WHERE process = $1 AND NOT fired AND due_at <= $2 \
@@ -287,13 +287,22 @@ impl ProcessBackend for PgEventStore {
             .map_err(|e| backend(ctx(), e))
     }
 
-    async fn command_done(&self, process: &str, seq: u64) -> Result<(), StoreError> {
+    async fn commands_done(&self, process: &str, seqs: &[u64]) -> Result<(), StoreError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let seqs: Vec<i64> = seqs.iter().map(|s| to_i64(*s)).collect();
         sqlx::query(&self.processes().done)
             .bind(process)
-            .bind(to_i64(seq))
+            .bind(&seqs)
             .execute(self.pool())
             .await
-            .map_err(|e| backend(format!("removing command {seq} of `{process}`"), e))?;
+            .map_err(|e| {
+                backend(
+                    format!("removing {} command(s) of `{process}`", seqs.len()),
+                    e,
+                )
+            })?;
         Ok(())
     }
 

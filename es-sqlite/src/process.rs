@@ -247,13 +247,32 @@ impl ProcessBackend for SqliteEventStore {
         rows.iter().map(|r| pending_command(process, r)).collect()
     }
 
-    async fn command_done(&self, process: &str, seq: u64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM process_outbox WHERE process = ? AND seq = ?")
-            .bind(process)
-            .bind(to_i64(seq))
-            .execute(self.pool())
-            .await
-            .map_err(|e| backend(format!("removing command {seq} of `{process}`"), e))?;
+    async fn commands_done(&self, process: &str, seqs: &[u64]) -> Result<(), StoreError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        // One statement: `json_each` of the seqs as a JSON array.
+        let list = format!(
+            "[{}]",
+            seqs.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        sqlx::query(
+            "DELETE FROM process_outbox WHERE process = ? \
+             AND seq IN (SELECT value FROM json_each(?))",
+        )
+        .bind(process)
+        .bind(list)
+        .execute(self.pool())
+        .await
+        .map_err(|e| {
+            backend(
+                format!("removing {} command(s) of `{process}`", seqs.len()),
+                e,
+            )
+        })?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ mod catch_up;
 mod commands;
 mod in_memory;
 mod load;
+mod process;
 
 pub(crate) use append::append;
 pub(crate) use cached::cached;
@@ -15,3 +16,4 @@ pub(crate) use catch_up::catch_up;
 pub(crate) use commands::commands;
 pub(crate) use in_memory::in_memory;
 pub(crate) use load::load;
+pub(crate) use process::process;

@@ -70,7 +70,7 @@ pub struct ProcessCounts {
 ///
 /// The writes on a transaction (`save_instance`, `enqueue`, `schedule`,
 /// `cancel`, `take_deadline`) commit with the consumer's checkpoint, or not
-/// at all. The dispatcher's calls (`pending_commands`, `command_done`,
+/// at all. The dispatcher's calls (`pending_commands`, `commands_done`,
 /// `due_deadlines`, `deadline_fired`) run outside the consumer's batches,
 /// each on its own.
 pub trait ProcessBackend: Backend {
@@ -133,11 +133,12 @@ pub trait ProcessBackend: Backend {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<PendingCommand>, StoreError>> + Send;
 
-    /// Removes an executed (or rejected) command from the outbox.
-    fn command_done(
+    /// Removes executed (or rejected) commands from the outbox (seqs not
+    /// there are ignored).
+    fn commands_done(
         &self,
         process: &str,
-        seq: u64,
+        seqs: &[u64],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deadlines due at `now` that have not fired yet, earliest first.

@@ -36,6 +36,11 @@ where
     /// Executes the outbox in order until it is empty; how many commands
     /// went out (executed or rejected). Stops at the first command that
     /// fails otherwise, leaving it (and those after it) for the next round.
+    ///
+    /// The commands that went out leave the outbox once per page, in one
+    /// statement: one that is tried again after a crash (its row still
+    /// there) is answered from its stream's record of its command id, or
+    /// found rejected, so it takes effect once all the same.
     pub(crate) async fn send_pending(&self) -> Result<u64, ProcessError> {
         let mut done = 0;
         loop {
@@ -43,11 +48,21 @@ where
             if pending.is_empty() {
                 return Ok(done);
             }
-            for command in pending {
-                self.send(&command).await?;
-                self.backend.command_done(P::NAME, command.seq).await?;
-                done += 1;
+            let mut sent = Vec::with_capacity(pending.len());
+            let mut failed = None;
+            for command in &pending {
+                if let Err(e) = self.send(command).await {
+                    failed = Some(e);
+                    break;
+                }
+                sent.push(command.seq);
             }
+            let cleared = self.backend.commands_done(P::NAME, &sent).await;
+            done += sent.len() as u64;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            cleared?;
         }
     }
 

@@ -224,8 +224,17 @@ impl ProcessBackend for InMemoryEventStore {
             .collect())
     }
 
-    async fn command_done(&self, _: &str, seq: u64) -> Result<(), StoreError> {
-        lock(self.consumers()).processes.outbox.remove(&seq);
+    async fn commands_done(&self, process: &str, seqs: &[u64]) -> Result<(), StoreError> {
+        let mut c = lock(self.consumers());
+        for seq in seqs {
+            if c.processes
+                .outbox
+                .get(seq)
+                .is_some_and(|(p, _)| p == process)
+            {
+                c.processes.outbox.remove(seq);
+            }
+        }
         Ok(())
     }
 

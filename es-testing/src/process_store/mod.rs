@@ -33,7 +33,7 @@
 //! | [`undone_savepoint_leaves_nothing`] | [`Savepoint::Undo`] drops what was written since [`Savepoint::Begin`] (a taken deadline comes back), [`Savepoint::Release`] keeps it, and what came before stays |
 //! | [`finished_and_dropped_state_read_back`] | finished instances with and without state, and an active instance whose state is replaced by `None` |
 //! | [`outbox_keeps_enqueue_order_per_process`] | commands come back in enqueue order across transactions, with every field, increasing `seq`; one process never sees another's |
-//! | [`command_done_removes_exactly_one`] | `command_done` removes that command only (again: a no-op) |
+//! | [`command_done_removes_exactly_one`] | `commands_done` removes those commands only (again: a no-op); several at once |
 //! | [`pending_commands_honours_the_limit`] | the first `limit` commands; 0 and `usize::MAX` |
 //! | [`schedule_replaces_an_equal_deadline`] | an equal deadline (same JSON, same instance) is replaced with the new id and due time and is unfired again; other deadlines and instances are separate |
 //! | [`cancel_removes_one_or_all`] | `cancel(Some)` removes that deadline, `cancel(None)` all of the instance's, nothing else |
@@ -275,8 +275,8 @@ async fn pending<B: ProcessBackend>(b: &B, process: &str, limit: usize) -> Vec<P
 
 async fn done<B: ProcessBackend>(b: &B, process: &str, seq: u64) {
     ok(
-        format_args!("command_done({process:?}, {seq})"),
-        b.command_done(process, seq).await,
+        format_args!("commands_done({process:?}, [{seq}])"),
+        b.commands_done(process, &[seq]).await,
     );
 }
 

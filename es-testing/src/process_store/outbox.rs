@@ -1,9 +1,9 @@
-//! The outbox: enqueue order, `command_done`, the limit.
+//! The outbox: enqueue order, `commands_done`, the limit.
 
 use es_core::process::{PendingCommand, ProcessBackend};
 
 use super::{
-    OTHER_PROCESS, PROCESS, begin, command, commit, done, enqueue, pending, targets, unnumbered,
+    OTHER_PROCESS, PROCESS, begin, command, commit, done, enqueue, ok, pending, targets, unnumbered,
 };
 
 /// Enqueues `commands` in one committed transaction.
@@ -71,8 +71,8 @@ pub async fn outbox_keeps_enqueue_order_per_process<B: ProcessBackend>(store: B)
     expect_outbox(&store, "conformance_nobody", &[], what).await;
 }
 
-/// `command_done` removes that command and no other; removing it again
-/// changes nothing.
+/// `commands_done` removes those commands and no other; removing one again
+/// changes nothing; several go at once.
 pub async fn command_done_removes_exactly_one<B: ProcessBackend>(store: B) {
     let a: Vec<PendingCommand> = (1..=3).map(|n| command("a", n)).collect();
     let b = [command("b", 11)];
@@ -84,14 +84,38 @@ pub async fn command_done_removes_exactly_one<B: ProcessBackend>(store: B) {
 
     done(&store, PROCESS, stored[1].seq).await;
     let rest = [a[0].clone(), a[2].clone()];
-    expect_outbox(&store, PROCESS, &rest, "command_done of the second").await;
+    expect_outbox(&store, PROCESS, &rest, "commands_done of the second").await;
     done(&store, PROCESS, stored[1].seq).await;
-    expect_outbox(&store, PROCESS, &rest, "command_done of the second, twice").await;
-    expect_outbox(&store, OTHER_PROCESS, &b, "command_done in another process").await;
+    expect_outbox(&store, PROCESS, &rest, "commands_done of the second, twice").await;
+    expect_outbox(
+        &store,
+        OTHER_PROCESS,
+        &b,
+        "commands_done in another process",
+    )
+    .await;
 
-    done(&store, PROCESS, stored[0].seq).await;
-    done(&store, PROCESS, stored[2].seq).await;
-    expect_outbox(&store, PROCESS, &[], "command_done of all three").await;
+    // Both others at once, with one already done and one of another
+    // process's numbers (not removed from there: it is not this process's).
+    let seqs = [stored[0].seq, stored[1].seq, stored[2].seq];
+    ok(
+        format_args!("commands_done({PROCESS:?}, {seqs:?})"),
+        store.commands_done(PROCESS, &seqs).await,
+    );
+    expect_outbox(
+        &store,
+        PROCESS,
+        &[],
+        "commands_done of the other two at once",
+    )
+    .await;
+    expect_outbox(
+        &store,
+        OTHER_PROCESS,
+        &b,
+        "commands_done in another process",
+    )
+    .await;
 }
 
 /// `pending_commands` returns the first `limit` commands: none for 0, all
