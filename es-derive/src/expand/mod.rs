@@ -8,7 +8,9 @@ pub(crate) mod process;
 pub(crate) mod projection;
 
 use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
 use syn::DeriveInput;
+use syn::spanned::Spanned;
 
 use crate::ctxt::Ctxt;
 
@@ -43,5 +45,30 @@ pub(crate) fn run<'a, D: Derive<'a>>(input: &'a DeriveInput) -> TokenStream {
             out
         }
         (Ok(()), None) => unreachable!("the shape mistake was recorded"),
+    }
+}
+
+/// The constants of a consumer's listed event types, for inside its
+/// `const _: () = { … }` block: `__PARTS` (each type's `EVENT_TYPES`, in the
+/// listed order, spanned on the type so "not an `Event`" points at it),
+/// `__NAMES` (every name and alias: the store filter), and a compile-time
+/// check that no stored name is read through two of the types. `who` names
+/// the consumer in that check's message (`projection `order_details``).
+pub(crate) fn listed_event_types(who: &str, types: &[&syn::Type]) -> TokenStream {
+    let parts = types
+        .iter()
+        .map(|ty| quote_spanned!(ty.span()=> <#ty as ::es_core::Event>::EVENT_TYPES));
+    let duplicate = format!("{who} reads the event type `");
+    let duplicate_end = "` through two of the types in `events(…)`; an event enum already covers the types its variants wrap, so list one or the other";
+    quote! {
+        const __PARTS: &[&[::es_core::EventTypeInfo]] = &[#(#parts),*];
+        const __N: usize = ::es_core::__private::count_type_names(__PARTS);
+        const __NAMES: [&str; __N] = ::es_core::__private::concat_type_names::<__N>(__PARTS);
+        const __TYPES: [::es_core::EventTypeInfo; ::es_core::__private::count_event_types(__PARTS)] =
+            ::es_core::__private::concat_event_types(__PARTS);
+        const _: () = if let ::core::option::Option::Some(name) = ::es_core::__private::duplicate_name(&__TYPES) {
+            let message = ::es_core::__private::ConstMessage::new(&[#duplicate, name, #duplicate_end]);
+            ::core::panic!("{}", message.as_str())
+        };
     }
 }

@@ -57,10 +57,10 @@ fn expand_process(item: &ProcessItem<'_>) -> TokenStream {
         .as_ref()
         .expect("checked: `events` is given")
         .list;
-    let parts = events.iter().map(|e| {
-        let ty = &e.ty;
-        quote_spanned!(ty.span()=> <#ty as ::es_core::Event>::EVENT_TYPES)
-    });
+    let listed = super::listed_event_types(
+        &format!("process manager `{name}`"),
+        &events.iter().map(|e| &e.ty).collect::<Vec<_>>(),
+    );
     let arms = events.iter().enumerate().map(|(i, e)| {
         let ty = &e.ty;
         let key = match (&e.key_with, &e.key, &item.key) {
@@ -98,19 +98,9 @@ fn expand_process(item: &ProcessItem<'_>) -> TokenStream {
             },
         ),
     };
-    let duplicate = format!("process manager `{name}` reads the event type `");
-    let duplicate_end = "` through two of the types in `events(…)`; an event enum already covers the types its variants wrap, so list one or the other";
     quote! {
         const _: () = {
-            const __PARTS: &[&[::es_core::EventTypeInfo]] = &[#(#parts),*];
-            const __N: usize = ::es_core::__private::count_type_names(__PARTS);
-            const __NAMES: [&str; __N] = ::es_core::__private::concat_type_names::<__N>(__PARTS);
-            const __TYPES: [::es_core::EventTypeInfo; ::es_core::__private::count_event_types(__PARTS)] =
-                ::es_core::__private::concat_event_types(__PARTS);
-            const _: () = if let ::core::option::Option::Some(name) = ::es_core::__private::duplicate_name(&__TYPES) {
-                let message = ::es_core::__private::ConstMessage::new(&[#duplicate, name, #duplicate_end]);
-                ::core::panic!("{}", message.as_str())
-            };
+            #listed
 
             #[automatically_derived]
             impl ::es_core::process::ProcessManager for #ident {

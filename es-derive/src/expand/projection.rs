@@ -51,10 +51,10 @@ fn expand(item: &ProjectionItem<'_>) -> TokenStream {
         predicates.push(quote!(Self: ::core::marker::Send + 'static));
     }
 
-    // Spanned on each listed type, so "not an `Event`" points at it.
-    let parts = events
-        .iter()
-        .map(|ty| quote_spanned!(ty.span()=> <#ty as ::es_core::Event>::EVENT_TYPES));
+    let listed = super::listed_event_types(
+        &format!("projection `{name}`"),
+        &events.iter().collect::<Vec<_>>(),
+    );
     // `#ty: Event` here, not only in the body: a listed type that is not an
     // event is then reported once for the impl, not again for each use.
     let handlers = events.iter().map(
@@ -74,20 +74,9 @@ fn expand(item: &ProjectionItem<'_>) -> TokenStream {
         .push(syn::parse_quote!(__Ctx: ?::core::marker::Sized + ::core::marker::Send));
     let (dispatch_impl_generics, _, _) = dispatch_generics.split_for_impl();
 
-    let duplicate = format!("projection `{name}` reads the event type `");
-    let duplicate_end = "` through two of the types in `events(…)`; an event enum already covers the types its variants wrap, so list one or the other";
-
     quote! {
         const _: () = {
-            const __PARTS: &[&[::es_core::EventTypeInfo]] = &[#(#parts),*];
-            const __N: usize = ::es_core::__private::count_type_names(__PARTS);
-            const __NAMES: [&str; __N] = ::es_core::__private::concat_type_names::<__N>(__PARTS);
-            const __TYPES: [::es_core::EventTypeInfo; ::es_core::__private::count_event_types(__PARTS)] =
-                ::es_core::__private::concat_event_types(__PARTS);
-            const _: () = if let ::core::option::Option::Some(name) = ::es_core::__private::duplicate_name(&__TYPES) {
-                let message = ::es_core::__private::ConstMessage::new(&[#duplicate, name, #duplicate_end]);
-                ::core::panic!("{}", message.as_str())
-            };
+            #listed
 
             #[automatically_derived]
             impl #impl_generics ::es_core::Projection for #ident #ty_generics
