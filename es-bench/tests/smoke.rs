@@ -35,6 +35,7 @@ fn every_workload_reports_positive_figures_as_json() {
         "read_all",
         "projection_catch_up",
         "projection_catch_up_per_event",
+        "process_end_to_end",
         "decode_apply_in_memory_1core",
         "decode_upcast_3_steps",
     ] {
@@ -58,8 +59,10 @@ fn every_workload_reports_positive_figures_as_json() {
             );
         }
         assert!(w["peak_rss_mb"]["framework"].as_f64().unwrap_or(-1.0) >= 0.0);
-        // The per-event comparison line has no target of its own.
-        let comparison = w["workload"] == "projection_catch_up_per_event";
+        // The per-event comparison line and the process manager's cost over
+        // its commands have no target of their own.
+        let comparison = w["workload"] == "projection_catch_up_per_event"
+            || w["workload"] == "process_end_to_end";
         assert!(
             w["target"].is_string() && (w["met"].is_boolean() || comparison && w["met"].is_null()),
             "{w}"
@@ -75,6 +78,16 @@ fn every_workload_reports_positive_figures_as_json() {
             assert!(p99 > 0.0, "{}: {side} p99 = {p99}", w["workload"]);
         }
     }
+    let process = workloads
+        .iter()
+        .find(|w| w["workload"] == "process_end_to_end")
+        .expect("the process workload");
+    let steps = &process["details"]["steps_us_per_process"];
+    assert!(
+        steps["commands"]["us"].as_f64().unwrap_or(0.0) > 0.0
+            && steps["engine_batches"]["us"].as_f64().unwrap_or(0.0) > 0.0,
+        "the process workload says where its time goes: {process}"
+    );
     assert!(report["machine"]["nproc"].as_u64().unwrap_or(0) > 0);
     assert!(
         started.elapsed() < Duration::from_secs(60),
