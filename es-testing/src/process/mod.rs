@@ -20,6 +20,7 @@
 //! | [`missed_approval_cancels_the_order`] | a due deadline fires once, through the instance's stream, and cancels |
 //! | [`approval_in_time_cancels_the_deadline`] | a cancelled deadline never fires |
 //! | [`completed_instance_ignores_later_events`] | events after completion reach no reaction and send nothing |
+//! | [`completed_state_is_dropped_unless_kept`] | a completed instance keeps only its mark by default, its last state with `keep_completed(true)` |
 //! | [`interrupted_runs_execute_each_command_once`] | `catch_up` dropped at many points (a crash of the process in flight), then resumed: every order ends confirmed or cancelled, never both, no command applied twice, stock balances |
 //! | [`run_follows_live_commits_and_fires_deadlines`] | `run` in a task: orders placed while it runs settle; a deadline fires no earlier than due; shutdown returns `Ok` |
 //! | [`two_runners_settle_each_order_once`] | two runners of one process at once: each order settled once |
@@ -67,6 +68,7 @@ macro_rules! process_conformance_tests {
             missed_approval_cancels_the_order
             approval_in_time_cancels_the_deadline
             completed_instance_ignores_later_events
+            completed_state_is_dropped_unless_kept
             interrupted_runs_execute_each_command_once
             run_follows_live_commits_and_fires_deadlines
             two_runners_settle_each_order_once
@@ -333,6 +335,52 @@ pub async fn completed_instance_ignores_later_events<S: ProcessBackend + Snapsho
         "process conformance: the event of a completed instance should be read and ignored"
     );
     assert_eq!(order(store, "o-1").await.status, OrderStatus::Confirmed);
+}
+
+/// A completed instance keeps only the mark that closes its key, unless
+/// the runner keeps completed state.
+pub async fn completed_state_is_dropped_unless_kept<S: ProcessBackend + SnapshotStore>(store: S) {
+    use es_core::consumer::Backend;
+    let store = &store;
+    restock(store, "sku-1", 5).await;
+    place(store, "o-1", "sku-1", 1, None).await;
+    runner(store)
+        .catch_up()
+        .await
+        .expect("process conformance: catch_up failed");
+    place(store, "o-2", "sku-1", 1, None).await;
+    let mut keeping = runner(store).keep_completed(true);
+    keeping
+        .catch_up()
+        .await
+        .expect("process conformance: catch_up failed");
+    let mut tx = store
+        .begin()
+        .await
+        .expect("process conformance: begin failed");
+    let mut instance = async |key: &str| {
+        store
+            .load_instance(&mut tx, "checkout", key)
+            .await
+            .expect("process conformance: load_instance failed")
+            .unwrap_or_else(|| panic!("process conformance: instance {key} is gone"))
+    };
+    let dropped = instance("o-1").await;
+    let kept = instance("o-2").await;
+    assert!(
+        dropped.finished && dropped.state.is_none(),
+        "process conformance: by default a completed instance keeps no state: {dropped:?}"
+    );
+    let state: Checkout = serde_json::from_slice(
+        kept.state
+            .as_deref()
+            .expect("process conformance: keep_completed(true) should keep the state"),
+    )
+    .expect("process conformance: the kept state should decode");
+    assert!(
+        kept.finished && state.order_id == "o-2",
+        "process conformance: the kept state is the last one: {state:?}"
+    );
 }
 
 const ORDERS: usize = 24;
