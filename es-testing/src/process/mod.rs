@@ -340,7 +340,6 @@ pub async fn completed_instance_ignores_later_events<S: ProcessBackend + Snapsho
 /// A completed instance keeps only the mark that closes its key, unless
 /// the runner keeps completed state.
 pub async fn completed_state_is_dropped_unless_kept<S: ProcessBackend + SnapshotStore>(store: S) {
-    use es_core::consumer::Backend;
     let store = &store;
     restock(store, "sku-1", 5).await;
     place(store, "o-1", "sku-1", 1, None).await;
