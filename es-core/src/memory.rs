@@ -382,6 +382,8 @@ pub(crate) struct Consumers {
     pub(crate) next_lease: u64,
     /// What process managers keep: instances, outboxes, deadlines.
     pub(crate) processes: crate::process::memory::ProcessTables,
+    /// What document projections keep: documents per projection.
+    pub(crate) documents: crate::document::memory_store::DocumentTables,
 }
 
 pub(crate) type SharedConsumers = Arc<Mutex<Consumers>>;

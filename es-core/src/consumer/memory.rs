@@ -15,6 +15,7 @@ pub(crate) enum Op {
     Dead(DeadLetter),
     Clear(String),
     Process(crate::process::memory::ProcessOp),
+    Document(crate::document::memory_store::DocumentOp),
 }
 
 /// A batch transaction of the in-memory store: its checkpoint moves and
@@ -114,6 +115,7 @@ impl Backend for InMemoryEventStore {
                 }
                 Op::Clear(name) => c.dead_letters.retain(|x| x.projection != name),
                 Op::Process(op) => c.processes.apply(op),
+                Op::Document(op) => c.documents.apply(op),
             }
         }
         Ok(())
