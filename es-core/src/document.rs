@@ -21,3 +21,65 @@ pub use backend::{DocumentBackend, DocumentQuery, StoredDocument, Write};
 pub use model::{Document, DocumentState, Evolve, Routed, stream_key};
 pub use projection::DocumentProjection;
 pub use query::{Condition, DocumentError, Documents, Filter, Op};
+
+/// `#[derive(Document)]`, under the trait's name: writes [`Document`] from
+/// the events the document reads, how each finds its document, and the
+/// fields to index.
+///
+/// `#[document(events(…), key = field, index(a, b), name = "…")]`, on a
+/// struct with named fields (the document, `Default + Serialize +
+/// Deserialize`):
+///
+/// | key | meaning |
+/// |---|---|
+/// | `events(…)` | required, non-empty: the event types it reads, from any aggregates; each needs an [`Evolve<E>`] impl |
+/// | (no key) | an event's document is its stream's: one per aggregate ([`stream_key`]) |
+/// | `key = field` | the field of the listed events that names the document (an owner id), read with `ToString` |
+/// | `events(E(key = field))`, `events(E(key_with = path))` | that event's own key: a field, or a function `fn(&Recorded<E>) -> impl Into<String>` |
+/// | `index(a, b)` | fields [`Documents::filter`] may select on (top-level, under their own names in the JSON); a store indexes them |
+/// | `name = "…"` | the name its documents and checkpoint are kept under; defaults to the type's name in snake_case |
+///
+/// ```
+/// use es_core::consumer::Engine;
+/// use es_core::document::{Document, DocumentProjection, DocumentState, Documents, Evolve, Filter};
+/// use es_core::{Event, EventStore, ExpectedVersion, InMemoryEventStore, Metadata, NewEvent, Recorded};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Serialize, Deserialize, Event)]
+/// struct AccountOpened { owner_id: String }
+/// #[derive(Debug, Serialize, Deserialize, Event)]
+/// struct MoneyDeposited { amount: i64 }
+///
+/// #[derive(Debug, Default, PartialEq, Serialize, Deserialize, Document)]
+/// #[document(events(AccountOpened, MoneyDeposited), index(owner_id, balance))]
+/// struct AccountSummary { owner_id: String, balance: i64 }
+///
+/// impl Evolve<AccountOpened> for AccountSummary {
+///     fn evolve(&mut self, e: &Recorded<AccountOpened>, _: &mut DocumentState) {
+///         self.owner_id.clone_from(&e.event.owner_id);
+///     }
+/// }
+/// impl Evolve<MoneyDeposited> for AccountSummary {
+///     fn evolve(&mut self, e: &Recorded<MoneyDeposited>, _: &mut DocumentState) {
+///         self.balance += e.event.amount;
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = InMemoryEventStore::new();
+/// let opened = NewEvent::new(&AccountOpened { owner_id: "ada".into() }, Metadata::new())?;
+/// let deposited = NewEvent::new(&MoneyDeposited { amount: 40 }, Metadata::new())?;
+/// store.append("BankAccount-acc-1", ExpectedVersion::Any, vec![opened, deposited]).await?;
+///
+/// let mut engine = Engine::new(store.clone(), DocumentProjection::<AccountSummary, _>::new(store.clone()));
+/// engine.catch_up().await?;
+/// let summaries = Documents::<AccountSummary, _>::new(store.clone());
+/// assert_eq!(summaries.get("acc-1").await?.map(|s| s.balance), Some(40));
+/// let adas = summaries.filter(&Filter::new().eq("owner_id", "ada")).await?;
+/// assert_eq!(adas.len(), 1);
+/// assert_eq!(AccountSummary::NAME, "account_summary");
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "derive")]
+pub use es_derive::Document;

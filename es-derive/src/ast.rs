@@ -9,6 +9,7 @@ use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type};
 use crate::attr::{self, UpcastAttr};
 use crate::ctxt::Ctxt;
 
+pub(crate) mod document;
 pub(crate) mod process;
 
 /// One event type: a struct, or an inline-field variant of an enum.

@@ -11,6 +11,7 @@ use syn::{Attribute, LitInt, LitStr, Token};
 
 use crate::ctxt::Ctxt;
 
+pub(crate) mod document;
 pub(crate) mod process;
 
 /// The keys, as written by users.

@@ -63,3 +63,11 @@ pub fn derive_process_command(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::run::<ast::process::CommandItem<'_>>(&input).into()
 }
+
+/// Derives `es_core::document::Document`; see `es_core::document::Document`
+/// (the derive) for the attribute keys.
+#[proc_macro_derive(Document, attributes(document))]
+pub fn derive_document(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::run::<ast::document::DocumentItem<'_>>(&input).into()
+}

@@ -93,7 +93,7 @@ pub(crate) fn process_attr(cx: &Ctxt, attrs: &[Attribute]) -> ProcessAttr {
     out
 }
 
-fn listed_events(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> Option<ListedEvents> {
+pub(crate) fn listed_events(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> Option<ListedEvents> {
     let span = meta
         .path
         .get_ident()
