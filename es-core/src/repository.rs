@@ -338,8 +338,10 @@ where
     /// causation, command id, actor, free-form data).
     ///
     /// When `metadata.command_id` is already recorded on the stream, nothing
-    /// is decided or appended: the result holds the recorded events and
-    /// `duplicate` is true.
+    /// is appended: the result holds the recorded events and `duplicate` is
+    /// true. (The command is decided on the current state first and that
+    /// decision dropped: the append's own check of the id answers, so a
+    /// first execution costs no extra look-up.)
     pub async fn execute_with<C>(
         &self,
         id: &str,
@@ -374,20 +376,11 @@ where
         A: Handle<C>,
         C: Clone + Send,
     {
-        if let Some(command_id) = metadata.command_id {
-            let found = self
-                .store
-                .find_command(&stream_id, command_id)
-                .await
-                .map_err(|e| RepositoryError::from_store(&stream_id, e))?;
-            if let Some(record) = found {
-                return self
-                    .recorded_outcome(stream_id, record.first_version, record.last_version)
-                    .await
-                    .map_err(RepositoryError::widen);
-            }
-        }
-
+        // A command id already recorded is answered from the stream's record:
+        // by the append itself when the decision appends (its statement checks
+        // the id), or by a look-up when the decision appends nothing (a
+        // rejection or no events), which may be only because the command
+        // already took effect.
         let mut attempt = 0;
         let mut conflicts = 0;
         // The version a cached state claimed, while it is being checked.
@@ -421,6 +414,21 @@ where
                 // answered without the store's word: check it on a fresh load.
                 checking = Some(version);
                 continue;
+            }
+            if let Some(command_id) = metadata.command_id
+                && !decided.as_ref().is_ok_and(|events| !events.is_empty())
+            {
+                let found = self
+                    .store
+                    .find_command(&stream_id, command_id)
+                    .await
+                    .map_err(|e| RepositoryError::from_store(&stream_id, e))?;
+                if let Some(record) = found {
+                    return self
+                        .recorded_outcome(stream_id, record.first_version, record.last_version)
+                        .await
+                        .map_err(RepositoryError::widen);
+                }
             }
             let events = decided.map_err(|error| RepositoryError::Rejected {
                 stream_id: stream_id.clone(),

@@ -437,7 +437,7 @@ async fn a_repeated_command_id_returns_the_recorded_outcome_and_appends_nothing(
     assert!(!first.duplicate);
     counters.execute("a", Add(30)).await.unwrap();
     // Deciding again would now be rejected (90 + 60 > 100): a retry of the
-    // same command must not be decided again.
+    // same command is answered from the record all the same.
     let again = counters
         .execute_with("a", Add(60), Metadata::new().command_id(command_id))
         .await
@@ -457,7 +457,7 @@ async fn a_repeated_command_id_returns_the_recorded_outcome_and_appends_nothing(
 
 #[tokio::test]
 async fn a_duplicate_detected_at_append_time_returns_the_recorded_outcome() {
-    // Two executions of one command id race: both pass the up-front check,
+    // Two executions of one command id race: both decide on the same state,
     // the store's own check makes the second a duplicate.
     let memory = InMemoryEventStore::new();
     let store = RendezvousStore::new(memory.clone(), 2);
