@@ -66,7 +66,6 @@
 //!
 //! [`Condition::matches`]: es_core::document::Condition::matches
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use es_core::StoreError;
@@ -136,21 +135,11 @@ fn index_name(projection: &str, field: &str, kind: char) -> String {
     format!("documents_{hash:016x}_{kind}")
 }
 
-fn sql_op(op: Op) -> &'static str {
-    match op {
-        Op::Eq => "=",
-        Op::Lt => "<",
-        Op::Le => "<=",
-        Op::Gt => ">",
-        Op::Ge => ">=",
-    }
-}
-
 /// A condition as SQL: its text, and the value it binds (if any) as the
 /// `$n`-th parameter.
 fn condition(c: &Condition, n: usize) -> (String, Option<String>) {
     use serde_json::Value;
-    let op = sql_op(c.op);
+    let op = c.op.symbol();
     match &c.value {
         Value::Number(v) => (
             format!("{} {op} ${n}::numeric", number_of(&c.field)),
@@ -285,28 +274,16 @@ impl DocumentBackend for PgEventStore {
         writes: &[Write],
     ) -> Result<(), StoreError> {
         let ctx = || format!("writing {} document(s) of `{projection}`", writes.len());
-        // The last write of each key is what the batch leaves: one upsert
-        // of the puts and one delete of the deletions, disjoint.
-        let mut last: HashMap<&str, Option<&[u8]>> = HashMap::with_capacity(writes.len());
-        for w in writes {
-            match w {
-                Write::Put { key, body } => last.insert(key, Some(body)),
-                Write::Delete { key } => last.insert(key, None),
-            };
-        }
-        let mut put_keys = Vec::new();
-        let mut put_bodies = Vec::new();
-        let mut deleted = Vec::new();
-        for (key, body) in last {
-            match body {
-                Some(body) => {
-                    let text = std::str::from_utf8(body).map_err(|e| backend(ctx(), e))?;
-                    put_keys.push(key);
-                    put_bodies.push(text);
-                }
-                None => deleted.push(key),
-            }
-        }
+        // One delete and one upsert, of disjoint keys: what the batch leaves.
+        let net = Write::net(writes);
+        let put_keys: Vec<&str> = net.puts.iter().map(|(k, _)| *k).collect();
+        let put_bodies = net
+            .puts
+            .iter()
+            .map(|(_, b)| std::str::from_utf8(b))
+            .collect::<Result<Vec<&str>, _>>()
+            .map_err(|e| backend(ctx(), e))?;
+        let deleted = net.deletes;
         let sql = self.documents();
         if !deleted.is_empty() {
             sqlx::query(&sql.delete)

@@ -40,7 +40,6 @@
 //!
 //! [`Condition::matches`]: es_core::document::Condition::matches
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use es_core::StoreError;
@@ -89,13 +88,7 @@ enum Bind {
 fn condition(c: &Condition) -> (String, Option<Bind>) {
     use serde_json::Value;
     let p = path(&c.field);
-    let op = match c.op {
-        Op::Eq => "=",
-        Op::Lt => "<",
-        Op::Le => "<=",
-        Op::Gt => ">",
-        Op::Ge => ">=",
-    };
+    let op = c.op.symbol();
     let compare = |types: &str| {
         format!("json_type(body, {p}) IN ({types}) AND json_extract(body, {p}) {op} ?")
     };
@@ -203,25 +196,14 @@ impl DocumentBackend for SqliteEventStore {
         writes: &[Write],
     ) -> Result<(), StoreError> {
         let ctx = || format!("writing {} document(s) of `{projection}`", writes.len());
-        // What the batch leaves per key: its last write.
-        let mut last: HashMap<&str, Option<&[u8]>> = HashMap::with_capacity(writes.len());
-        for w in writes {
-            match w {
-                Write::Put { key, body } => last.insert(key, Some(body)),
-                Write::Delete { key } => last.insert(key, None),
-            };
+        // One delete and one upsert, of disjoint keys: what the batch leaves.
+        let net = Write::net(writes);
+        let mut puts = Vec::with_capacity(net.puts.len());
+        for (key, body) in net.puts {
+            let text = std::str::from_utf8(body).map_err(|e| backend(ctx(), e))?;
+            puts.push(serde_json::json!([key, text]));
         }
-        let mut puts = Vec::new();
-        let mut deleted = Vec::new();
-        for (key, body) in last {
-            match body {
-                Some(body) => {
-                    let text = std::str::from_utf8(body).map_err(|e| backend(ctx(), e))?;
-                    puts.push(serde_json::json!([key, text]));
-                }
-                None => deleted.push(serde_json::Value::from(key)),
-            }
-        }
+        let deleted = net.deletes;
         if !deleted.is_empty() {
             sqlx::query(DELETE)
                 .bind(projection)

@@ -1,7 +1,7 @@
 //! The document store conformance suite: what every [`DocumentBackend`]
 //! (the documents a store keeps for [document projections](es_core::document))
 //! must do, checked through a [`DocumentProjection`] on an
-//! [`Engine`](es_core::consumer::Engine) and through [`Documents`], the way
+//! [`Engine`] and through [`Documents`], the way
 //! an application uses them.
 //!
 //! Each case is an `async fn` taking a fresh, empty store. One macro call
