@@ -37,8 +37,11 @@
 //! fits PostgreSQL's 63 bytes whatever the names are.) `CREATE INDEX` runs
 //! in the checkpoint's transaction, so the role that runs the engine must
 //! own the table the first time a projection with new indexes starts (the
-//! role that ran `migrate` does). An index of a field no longer declared
-//! stays until dropped by hand.
+//! role that ran `migrate` does). While it builds, `CREATE INDEX` holds a
+//! `SHARE` lock on the table, so other projections' batches wait for that
+//! transaction (once per new index: later activations find the indexes and
+//! create nothing). An index of a field no longer declared stays until
+//! dropped by hand.
 //!
 //! # Filters compare as the in-memory store does
 //!
