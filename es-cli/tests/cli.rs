@@ -86,6 +86,7 @@ async fn migrate_creates_the_schema_then_is_a_no_op() {
     let out = stdout_of(&first);
     assert!(out.contains("created schema `es`"), "{out}");
     assert!(out.contains("applied 20250101000001"), "{out}");
+    assert!(out.contains("applied 20250101000004 documents"), "{out}");
     let second = es(db.url()).arg("migrate").assert().success();
     let out = stdout_of(&second);
     assert!(out.contains("schema `es` is up to date"), "{out}");

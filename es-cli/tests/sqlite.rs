@@ -154,12 +154,13 @@ async fn migrate_creates_the_file_then_is_a_no_op() {
         "{out}"
     );
     assert!(out.contains("applied 1 event store"), "{out}");
-    assert!(out.contains("3 migrations applied, 3 in all"), "{out}");
+    assert!(out.contains("applied 4 documents"), "{out}");
+    assert!(out.contains("4 migrations applied, 4 in all"), "{out}");
     assert!(path.is_file());
     let second = es(&url(&path)).arg("migrate").assert().success();
     let out = stdout_of(&second);
     assert!(
-        out.contains("is up to date (3 migrations applied)"),
+        out.contains("is up to date (4 migrations applied)"),
         "{out}"
     );
     assert!(!out.contains("created"), "{out}");

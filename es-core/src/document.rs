@@ -17,7 +17,7 @@ mod model;
 mod projection;
 mod query;
 
-pub use backend::{DocumentBackend, DocumentQuery, StoredDocument, Write};
+pub use backend::{DocumentBackend, DocumentQuery, NetWrites, StoredDocument, Write};
 pub use model::{Document, DocumentState, Evolve, Routed, stream_key};
 pub use projection::DocumentProjection;
 pub use query::{Condition, DocumentError, Documents, Filter, Op};

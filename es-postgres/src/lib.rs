@@ -60,6 +60,31 @@
 //! }
 //! ```
 //!
+//! # Document projections
+//!
+//! [`PgEventStore`] is an [`es_core::document::DocumentBackend`]: a
+//! [`DocumentProjection`](es_core::document::DocumentProjection) runs on it
+//! with an [`Engine`](es_core::consumer::Engine), its documents in the
+//! shared table `documents` (jsonb, one row per projection and key),
+//! written in the batch transaction with the checkpoint, and read with
+//! [`Documents`](es_core::document::Documents) (see the `document` module
+//! for the table, its indexes and how filters compare).
+//!
+//! ```no_run
+//! use es_core::consumer::Engine;
+//! use es_core::document::{Document, DocumentProjection, Documents, Filter};
+//! use es_postgres::PgEventStore;
+//!
+//! async fn catch_up<D: Document>(store: PgEventStore) -> Result<(), Box<dyn std::error::Error>> {
+//!     store.migrate().await?; // creates the documents table too
+//!     let mut engine = Engine::new(store.clone(), DocumentProjection::<D, _>::new(store.clone()));
+//!     engine.catch_up().await?;
+//!     let first_page = Documents::<D, _>::new(store).filter(&Filter::new().limit(10)).await?;
+//!     println!("{} documents", first_page.len());
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # Where things are
 //!
 //! | module | holds |
@@ -79,11 +104,13 @@
 //! | `lease` | the advisory lock that keeps one runner or listener of a name active |
 //! | `listener` | [`Listener`] ([`PgEventStore::listen`]) |
 //! | `process` | [`PgEventStore`] as an [`es_core::process::ProcessBackend`]: process managers' instances, outbox and deadlines, and their SQL |
+//! | `document` | [`PgEventStore`] as an [`es_core::document::DocumentBackend`]: the documents table, its partial expression indexes, the filters' SQL |
 //! | `error` | [`InvalidSchemaName`], [`InvalidPayload`], [`is_tls_error`] |
 
 mod append;
 mod checkpoints;
 mod consumer;
+mod document;
 mod error;
 mod inline;
 mod lease;

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::append::Appends;
 use crate::checkpoints::{Checkpoints, DeadLetter, ProjectionStatus};
+use crate::document::DocumentSql;
 use crate::error::{InvalidSchemaName, tls_as_tls};
 use crate::inline::PgProjection;
 use crate::process::Processes;
@@ -161,6 +162,7 @@ impl PgEventStoreBuilder {
                 snapshots: Snapshots::new(&self.schema),
                 checkpoints: Checkpoints::new(&self.schema),
                 processes: Processes::new(&self.schema),
+                documents: DocumentSql::new(&self.schema),
                 watcher: Watcher::new(pool.clone(), &channel, self.poll_interval, reads.clone()),
                 reads,
                 channel,
@@ -191,6 +193,7 @@ struct Shared {
     snapshots: Snapshots,
     checkpoints: Checkpoints,
     processes: Processes,
+    documents: DocumentSql,
     watcher: Watcher,
 }
 
@@ -378,6 +381,11 @@ impl PgEventStore {
     /// The process managers' statements (see the `process` module).
     pub(crate) fn processes(&self) -> &Processes {
         &self.shared.processes
+    }
+
+    /// The document projections' statements (see the `document` module).
+    pub(crate) fn documents(&self) -> &DocumentSql {
+        &self.shared.documents
     }
 }
 

@@ -17,23 +17,7 @@ async fn migrate_upgrades_a_schema_without_the_process_tables() {
     use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamEnd};
 
     let db = TestDatabase::create().await;
-    let old = older_migrations(20250101000003);
-    let mut conn = db.connect().await;
-    for statement in ["CREATE SCHEMA es", "SET search_path TO es"] {
-        sqlx::query(statement)
-            .execute(&mut conn)
-            .await
-            .expect("create the schema");
-    }
-    let migrator = sqlx::migrate::Migrator::new(old.as_path())
-        .await
-        .expect("the older migrations");
-    migrator
-        .run(&mut conn)
-        .await
-        .expect("the older migrations run");
-    drop(conn);
-    let _ = std::fs::remove_dir_all(&old);
+    common::older_schema(&db, 20250101000003).await;
 
     let store = PgEventStore::from_pool(db.pool().clone());
     let e = NewEvent::from_raw("Pinged", 1, br#"{"n":1}"#.to_vec(), Metadata::new());
@@ -62,31 +46,6 @@ async fn migrate_upgrades_a_schema_without_the_process_tables() {
         .await;
     drop(store);
     db.drop_db().await;
-}
-
-/// A directory holding copies of the embedded migrations older than
-/// `version` (removed by the caller).
-fn older_migrations(version: i64) -> std::path::PathBuf {
-    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    let dir = std::env::temp_dir().join(format!("es-postgres-migrations-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    for entry in std::fs::read_dir(&all).expect("the migrations dir") {
-        let path = entry.expect("a migration file").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        let older = name
-            .split('_')
-            .next()
-            .and_then(|v| v.parse::<i64>().ok())
-            .is_some_and(|v| v < version);
-        if older {
-            std::fs::copy(&path, dir.join(&name)).expect("copy a migration");
-        }
-    }
-    dir
 }
 
 /// The dispatcher's `deadline_fired` meeting the engine's batch on one

@@ -123,6 +123,52 @@
 //! }
 //! ```
 //!
+//! # Document projections
+//!
+//! [`SqliteEventStore`] is an [`es_core::document::DocumentBackend`]: a
+//! [`DocumentProjection`](es_core::document::DocumentProjection) runs on it
+//! with an [`Engine`](es_core::consumer::Engine), its documents in the
+//! shared table `documents` (the JSON text as written, one row per
+//! projection and key) written in the batch with the checkpoint, its
+//! declared fields indexed with `json_extract` (see the `document` module).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use es_core::consumer::Engine;
+//! use es_core::document::{Document, DocumentProjection, DocumentState, Documents, Evolve, Filter, Routed, stream_key};
+//! use es_core::{DecodeError, EventStore, ExpectedVersion, Metadata, NewEvent, Recorded, RecordedEvent};
+//! use es_sqlite::SqliteEventStore;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Serialize, Deserialize, es_core::Event)]
+//! struct Deposited { amount: i64 }
+//!
+//! #[derive(Debug, Default, Serialize, Deserialize)]
+//! struct Balance { balance: i64 }
+//!
+//! impl Document for Balance {
+//!     const NAME: &'static str = "balances";
+//!     const EVENT_TYPES: &'static [&'static str] = &["Deposited"];
+//!     const INDEXES: &'static [&'static str] = &["balance"];
+//!     fn route(e: &RecordedEvent) -> Result<Option<Routed<Self>>, DecodeError> {
+//!         Ok(Some(Routed::new(stream_key(e), Recorded::<Deposited>::decode(e)?)))
+//!     }
+//! }
+//! impl Evolve<Deposited> for Balance {
+//!     fn evolve(&mut self, e: &Recorded<Deposited>, _: &mut DocumentState) {
+//!         self.balance += e.event.amount;
+//!     }
+//! }
+//!
+//! let store = SqliteEventStore::in_memory().await?;
+//! let e = NewEvent::new(&Deposited { amount: 70 }, Metadata::new())?;
+//! store.append("Account-a1", ExpectedVersion::Any, vec![e]).await?;
+//! Engine::new(store.clone(), DocumentProjection::<Balance, _>::new(store.clone())).catch_up().await?;
+//! let rich = Documents::<Balance, _>::new(store).filter(&Filter::new().ge("balance", 50)).await?;
+//! assert_eq!(rich[0].0, "a1");
+//! # Ok(()) }
+//! ```
+//!
 //! # Tables
 //!
 //! `events` (global position, event id, stream id and version, aggregate type,
@@ -130,11 +176,13 @@
 //! `commands`, `snapshots`, `checkpoints`, `dead_letters` and `leases`; and
 //! for process managers (the store is an [`es_core::process::ProcessBackend`],
 //! so `es_core::process::ProcessRunner` runs on it) `process_instances`,
-//! `process_outbox` and `process_deadlines`; see `migrations/`.
+//! `process_outbox` and `process_deadlines`; for document projections
+//! `documents`; see `migrations/`.
 
 mod append;
 mod checkpoints;
 mod consumer;
+mod document;
 mod event_store;
 mod integrity;
 mod process;

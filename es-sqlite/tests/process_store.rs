@@ -17,14 +17,7 @@ async fn open_upgrades_a_file_without_the_process_tables() {
     use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamEnd};
 
     let db = TempDb::new("process-upgrade");
-    let older = sqlx::migrate::Migrator::new(Before(3))
-        .await
-        .expect("the older migrations");
-    let pool = es_sqlite::SqlitePool::connect_with(SqliteEventStore::connect_options(db.path()))
-        .await
-        .expect("a new file");
-    older.run(&pool).await.expect("the older migrations run");
-    let old = SqliteEventStore::from_pool(pool);
+    let old = common::older_file(&db, 3).await;
     let e = NewEvent::from_raw("Pinged", 1, br#"{"n":1}"#.to_vec(), Metadata::new());
     old.append("Pinger-1", ExpectedVersion::NoStream, vec![e])
         .await
@@ -56,25 +49,4 @@ async fn open_upgrades_a_file_without_the_process_tables() {
     es_testing::process_store::runner_settles_commands_deadlines_and_rejections(store.clone())
         .await;
     store.close().await;
-}
-
-/// The embedded migrations older than the version it holds: the schema a
-/// file of an earlier release has.
-#[derive(Debug)]
-struct Before(i64);
-
-impl sqlx::migrate::MigrationSource<'static> for Before {
-    fn resolve(
-        self,
-    ) -> futures::future::BoxFuture<
-        'static,
-        Result<Vec<sqlx::migrate::Migration>, sqlx::error::BoxDynError>,
-    > {
-        let older = es_sqlite::MIGRATOR
-            .iter()
-            .filter(|m| m.version < self.0)
-            .cloned()
-            .collect();
-        Box::pin(async move { Ok(older) })
-    }
 }

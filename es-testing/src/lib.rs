@@ -142,6 +142,19 @@
 //! es_testing::process_store_conformance_tests!(async { es_core::InMemoryEventStore::new() });
 //! # fn main() {}
 //! ```
+//!
+//! # The document store conformance suite
+//!
+//! [`document_store_conformance_tests!`] expands into one test per case of
+//! [`document_store`]: what a store that keeps document projections
+//! ([`DocumentBackend`](es_core::document::DocumentBackend)) must do, through
+//! a [`DocumentProjection`](es_core::document::DocumentProjection) on an
+//! engine and the [`Documents`](es_core::document::Documents) queries:
+//!
+//! ```
+//! es_testing::document_store_conformance_tests!(async { es_core::InMemoryEventStore::new() });
+//! # fn main() {}
+//! ```
 
 mod fixture;
 mod process_fixture;
@@ -150,6 +163,7 @@ mod render;
 
 pub mod conformance;
 pub mod consumers;
+pub mod document_store;
 pub mod engine;
 pub mod process;
 pub mod process_store;

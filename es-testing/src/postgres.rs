@@ -82,6 +82,24 @@ impl TestDatabase {
     /// When no server answers (the message says how to start one), or when
     /// the database cannot be created.
     pub async fn create() -> Self {
+        Self::create_with("").await
+    }
+
+    /// As [`create`](Self::create), with `options` after `CREATE DATABASE
+    /// name` (say, another default collation):
+    ///
+    /// ```no_run
+    /// # async fn f() {
+    /// use es_testing::postgres::TestDatabase;
+    /// let db = TestDatabase::create_with("TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'").await;
+    /// db.drop_db().await;
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`create`](Self::create).
+    pub async fn create_with(options: &str) -> Self {
         let url = server_url();
         let admin = PgConnectOptions::from_str(&url)
             .unwrap_or_else(|e| panic!("DATABASE_URL {url:?} is not a PostgreSQL URL: {e}"))
@@ -93,7 +111,7 @@ impl TestDatabase {
         let name = format!("{DATABASE_PREFIX}{}", uuid::Uuid::now_v7().simple());
         // A database name cannot be a bound parameter; this one is ours,
         // made of [a-z0-9_].
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        sqlx::query(&format!("CREATE DATABASE \"{name}\" {options}"))
             .execute(&mut conn)
             .await
             .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));

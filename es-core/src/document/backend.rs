@@ -1,5 +1,6 @@
 //! What a store keeps for document projections: [`DocumentBackend`].
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use crate::consumer::Backend;
@@ -31,6 +32,59 @@ pub enum Write {
         /// The key.
         key: String,
     },
+}
+
+impl Write {
+    /// What `writes`, applied in order, leave: the last write of each key,
+    /// split into the documents to put and the keys to delete (no key in
+    /// both), for a store that writes a batch with one statement per kind.
+    ///
+    /// ```
+    /// use es_core::document::Write;
+    /// let writes = [
+    ///     Write::Put { key: "a".into(), body: b"{}".to_vec() },
+    ///     Write::Delete { key: "a".into() },
+    ///     Write::Put { key: "b".into(), body: b"1".to_vec() },
+    /// ];
+    /// let net = Write::net(&writes);
+    /// assert_eq!(net.puts, [("b", &b"1"[..])]);
+    /// assert_eq!(net.deletes, ["a"]);
+    /// ```
+    pub fn net(writes: &[Write]) -> NetWrites<'_> {
+        let mut last: Vec<(&str, Option<&[u8]>)> = Vec::with_capacity(writes.len());
+        let mut at: HashMap<&str, usize> = HashMap::with_capacity(writes.len());
+        for w in writes {
+            let (key, body) = match w {
+                Write::Put { key, body } => (key.as_str(), Some(body.as_slice())),
+                Write::Delete { key } => (key.as_str(), None),
+            };
+            match at.get(key) {
+                Some(&i) => last[i].1 = body,
+                None => {
+                    at.insert(key, last.len());
+                    last.push((key, body));
+                }
+            }
+        }
+        let mut net = NetWrites::default();
+        for (key, body) in last {
+            match body {
+                Some(body) => net.puts.push((key, body)),
+                None => net.deletes.push(key),
+            }
+        }
+        net
+    }
+}
+
+/// The net effect of a batch's writes ([`Write::net`]), each key once, in
+/// the order of its first write.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NetWrites<'a> {
+    /// The documents to insert or replace: key and body.
+    pub puts: Vec<(&'a str, &'a [u8])>,
+    /// The keys to delete.
+    pub deletes: Vec<&'a str>,
 }
 
 /// A read of documents: by keys, or all of them, narrowed by conditions on

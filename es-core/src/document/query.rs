@@ -23,6 +23,24 @@ pub enum Op {
     Ge,
 }
 
+impl Op {
+    /// The comparison's usual symbol (`=`, `<`, `<=`, `>`, `>=`), as SQL
+    /// writes it.
+    ///
+    /// ```
+    /// assert_eq!(es_core::document::Op::Le.symbol(), "<=");
+    /// ```
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+}
+
 /// `field op value` on a top-level indexed field. Numbers compare as
 /// numbers, strings by their bytes; a document whose field is missing, or
 /// of another JSON type than `value`, does not match.

@@ -44,3 +44,50 @@ pub fn ev(event_type: &str, payload: serde_json::Value) -> NewEvent {
 pub fn json(bytes: &[u8]) -> serde_json::Value {
     serde_json::from_slice(bytes).unwrap()
 }
+
+/// A directory holding copies of the embedded migrations older than
+/// `version` (removed by the caller).
+pub fn older_migrations(version: i64) -> std::path::PathBuf {
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let dir = std::env::temp_dir().join(format!("es-postgres-migrations-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    for entry in std::fs::read_dir(&all).expect("the migrations dir") {
+        let path = entry.expect("a migration file").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let older = name
+            .split('_')
+            .next()
+            .and_then(|v| v.parse::<i64>().ok())
+            .is_some_and(|v| v < version);
+        if older {
+            std::fs::copy(&path, dir.join(&name)).expect("copy a migration");
+        }
+    }
+    dir
+}
+
+/// Schema `es` of `db` as the embedded migrations older than `version`
+/// leave it: the schema of an earlier release.
+pub async fn older_schema(db: &TestDatabase, version: i64) {
+    let old = older_migrations(version);
+    let mut conn = db.connect().await;
+    for statement in ["CREATE SCHEMA es", "SET search_path TO es"] {
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .expect("create the schema");
+    }
+    let migrator = sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("the older migrations");
+    migrator
+        .run(&mut conn)
+        .await
+        .expect("the older migrations run");
+    drop(conn);
+    let _ = std::fs::remove_dir_all(&old);
+}

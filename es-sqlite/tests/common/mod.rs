@@ -76,3 +76,37 @@ pub async fn file_store(tag: &str) -> impl TestStore<Store = SqliteEventStore> +
         drop(db); // removes the file and its WAL
     })
 }
+
+/// The embedded migrations older than the version it holds: the schema a
+/// file of an earlier release has.
+#[derive(Debug)]
+pub struct Before(pub i64);
+
+impl sqlx::migrate::MigrationSource<'static> for Before {
+    fn resolve(
+        self,
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<Vec<sqlx::migrate::Migration>, sqlx::error::BoxDynError>,
+    > {
+        let older = es_sqlite::MIGRATOR
+            .iter()
+            .filter(|m| m.version < self.0)
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(older) })
+    }
+}
+
+/// A store on `db`'s new file migrated by the embedded migrations older
+/// than `version` alone: the file of an earlier release.
+pub async fn older_file(db: &TempDb, version: i64) -> SqliteEventStore {
+    let older = sqlx::migrate::Migrator::new(Before(version))
+        .await
+        .expect("the older migrations");
+    let pool = es_sqlite::SqlitePool::connect_with(SqliteEventStore::connect_options(db.path()))
+        .await
+        .expect("a new file");
+    older.run(&pool).await.expect("the older migrations run");
+    SqliteEventStore::from_pool(pool)
+}
