@@ -12,15 +12,17 @@
 //! | [`Documents`] | the query handle: [`get`](Documents::get), [`get_many`](Documents::get_many), [`page`](Documents::page), [`filter`](Documents::filter) |
 
 mod backend;
+mod condition;
 pub(crate) mod memory_store;
 mod model;
 mod projection;
 mod query;
 
 pub use backend::{DocumentBackend, DocumentQuery, NetWrites, StoredDocument, Write};
+pub use condition::{Condition, Op};
 pub use model::{Document, DocumentState, Evolve, Routed, stream_key};
 pub use projection::DocumentProjection;
-pub use query::{Condition, DocumentError, Documents, Filter, Op};
+pub use query::{DocumentError, Documents, Filter};
 
 /// `#[derive(Document)]`, under the trait's name: writes [`Document`] from
 /// the events the document reads, how each finds its document, and the

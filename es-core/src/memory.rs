@@ -381,9 +381,9 @@ pub(crate) struct Consumers {
     pub(crate) leases: HashMap<String, u64>,
     pub(crate) next_lease: u64,
     /// What process managers keep: instances, outboxes, deadlines.
-    pub(crate) processes: crate::process::memory::ProcessTables,
+    pub(crate) processes: crate::process::memory::tables::ProcessTables,
     /// What document projections keep: documents per projection.
-    pub(crate) documents: crate::document::memory_store::DocumentTables,
+    pub(crate) documents: crate::document::memory_store::tables::DocumentTables,
 }
 
 pub(crate) type SharedConsumers = Arc<Mutex<Consumers>>;

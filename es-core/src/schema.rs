@@ -26,7 +26,7 @@
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
-use crate::event::EventTypeInfo;
+use crate::event::info::EventTypeInfo;
 
 /// The JSON Schema of one event type at its current schema version.
 #[derive(Debug, Clone)]
@@ -100,7 +100,7 @@ pub(crate) mod private {
     use schemars::{JsonSchema, Schema, SchemaGenerator};
 
     use super::EventSchema;
-    use crate::event::EventTypeInfo;
+    use crate::event::info::EventTypeInfo;
 
     /// Asks whether `T` implements `JsonSchema` without requiring it:
     /// `(&&SchemaProbe::<T>::new()).json_schema()` picks [`ViaJsonSchema`]

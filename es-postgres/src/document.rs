@@ -79,36 +79,7 @@ use crate::row::limit_i64;
 use crate::schema::quote_ident;
 use crate::store::PgEventStore;
 
-/// The document statements, with the schema name filled in once.
-#[derive(Clone)]
-pub(crate) struct DocumentSql {
-    table: String,
-    load: String,
-    upsert: String,
-    delete: String,
-    clear: String,
-}
-
-impl DocumentSql {
-    pub(crate) fn new(schema: &str) -> Self {
-        let table = format!("{}.documents", quote_ident(schema));
-        Self {
-            load: format!(
-                "SELECT key, body::text FROM {table} WHERE projection = $1 AND key = ANY($2)"
-            ),
-            upsert: format!(
-                "INSERT INTO {table} (projection, key, body, updated_at) \
-                 SELECT $1, u.key, u.body::jsonb, now() \
-                 FROM UNNEST($2::text[], $3::text[]) AS u(key, body) \
-                 ON CONFLICT (projection, key) DO UPDATE SET body = EXCLUDED.body, \
-                   updated_at = EXCLUDED.updated_at"
-            ),
-            delete: format!("DELETE FROM {table} WHERE projection = $1 AND key = ANY($2)"),
-            clear: format!("DELETE FROM {table} WHERE projection = $1"),
-            table,
-        }
-    }
-}
+pub(crate) mod sql;
 
 /// `text` as an SQL string literal (`standard_conforming_strings` is on
 /// since PostgreSQL 9.1: only `'` needs doubling).

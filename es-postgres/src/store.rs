@@ -20,10 +20,10 @@ use uuid::Uuid;
 
 use crate::append::Appends;
 use crate::checkpoints::{Checkpoints, DeadLetter, ProjectionStatus};
-use crate::document::DocumentSql;
+use crate::document::sql::DocumentSql;
 use crate::error::{InvalidSchemaName, tls_as_tls};
 use crate::inline::PgProjection;
-use crate::process::Processes;
+use crate::process::sql::Processes;
 use crate::read::Reads;
 use crate::schema::{self, DEFAULT_SCHEMA};
 use crate::snapshots::Snapshots;

@@ -14,8 +14,8 @@ pub(crate) enum Op {
     Save(String, u64),
     Dead(DeadLetter),
     Clear(String),
-    Process(crate::process::memory::ProcessOp),
-    Document(crate::document::memory_store::DocumentOp),
+    Process(crate::process::memory::tables::ProcessOp),
+    Document(crate::document::memory_store::tables::DocumentOp),
 }
 
 /// A batch transaction of the in-memory store: its checkpoint moves and

@@ -6,7 +6,7 @@ use std::future::Future;
 use crate::consumer::Backend;
 use crate::store::StoreError;
 
-use super::query::Condition;
+use super::condition::Condition;
 
 /// A stored document: its key and its JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The in-memory store as a [`DocumentBackend`]: documents per projection,
 //! written by a [`MemoryTx`] at commit.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::backend::{DocumentBackend, DocumentQuery, StoredDocument, Write};
 use crate::consumer::MemoryTx;
@@ -9,40 +9,9 @@ use crate::consumer::memory::Op;
 use crate::memory::{InMemoryEventStore, lock_consumers as lock};
 use crate::store::StoreError;
 
-/// What the in-memory store keeps: per projection, the documents by key.
-#[derive(Default)]
-pub(crate) struct DocumentTables {
-    by_projection: HashMap<String, BTreeMap<String, Vec<u8>>>,
-}
+pub(crate) mod tables;
 
-/// A document write on a transaction, applied at commit.
-pub(crate) enum DocumentOp {
-    Write(String, Vec<Write>),
-    Clear(String),
-}
-
-impl DocumentTables {
-    pub(crate) fn apply(&mut self, op: DocumentOp) {
-        match op {
-            DocumentOp::Write(projection, writes) => {
-                let docs = self.by_projection.entry(projection).or_default();
-                for w in writes {
-                    match w {
-                        Write::Put { key, body } => {
-                            docs.insert(key, body);
-                        }
-                        Write::Delete { key } => {
-                            docs.remove(&key);
-                        }
-                    }
-                }
-            }
-            DocumentOp::Clear(projection) => {
-                self.by_projection.remove(&projection);
-            }
-        }
-    }
-}
+use tables::DocumentOp;
 
 impl DocumentBackend for InMemoryEventStore {
     async fn setup_documents(
