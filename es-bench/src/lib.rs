@@ -308,3 +308,41 @@ pub struct RawAmount {
     /// How much.
     pub amount: i64,
 }
+
+/// The model of [`BatchedStreamTotals`] as a document projection: one
+/// document per stream (its events, its balance, its last version), stored
+/// and written by the framework, no SQL of its own.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize, es_core::document::Document)]
+#[document(
+    name = "bench_stream_totals_documents",
+    events(Credited, Debited),
+    index(balance)
+)]
+pub struct StreamTotalsDocument {
+    /// Events of the stream.
+    pub events: i64,
+    /// Credits less debits.
+    pub balance: i64,
+    /// The stream's last version.
+    pub version: i64,
+}
+
+impl StreamTotalsDocument {
+    fn add(&mut self, delta: i64, version: u64) {
+        self.events += 1;
+        self.balance += delta;
+        self.version = i64::try_from(version).unwrap_or(i64::MAX);
+    }
+}
+
+impl es_core::document::Evolve<Credited> for StreamTotalsDocument {
+    fn evolve(&mut self, e: &Recorded<Credited>, _: &mut es_core::document::DocumentState) {
+        self.add(e.event.amount, e.stream_version);
+    }
+}
+
+impl es_core::document::Evolve<Debited> for StreamTotalsDocument {
+    fn evolve(&mut self, e: &Recorded<Debited>, _: &mut es_core::document::DocumentState) {
+        self.add(-e.event.amount, e.stream_version);
+    }
+}

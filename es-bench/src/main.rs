@@ -2,7 +2,7 @@
 //! work, on one PostgreSQL database in one run.
 //!
 //! ```text
-//! cargo run --release -p es-bench -- [--scale 0.1] [--json] [--only append,commands,cached,load,catchup,process,memory]
+//! cargo run --release -p es-bench -- [--scale 0.1] [--json] [--only append,commands,cached,load,catchup,documents,process,memory]
 //! ```
 //!
 //! It creates a throwaway database on the server `DATABASE_URL` names
@@ -42,7 +42,7 @@ use sqlx::{ConnectOptions as _, Connection as _};
 
 use crate::env::setup;
 use crate::report::{Figure, machine_info, print_table};
-use crate::workload::{append, cached, catch_up, commands, in_memory, load, process};
+use crate::workload::{append, cached, catch_up, commands, documents, in_memory, load, process};
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -56,7 +56,7 @@ struct Args {
     /// Prints the figures as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Runs only these workloads (comma-separated: append, commands, cached, load, catchup, process, memory).
+    /// Runs only these workloads (comma-separated: append, commands, cached, load, catchup, documents, process, memory).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The server; the benchmark creates and drops its own database on it.
@@ -70,7 +70,14 @@ fn main() -> Result<()> {
         bail!("--scale must be a positive number");
     }
     let known = [
-        "append", "commands", "cached", "load", "catchup", "process", "memory",
+        "append",
+        "commands",
+        "cached",
+        "load",
+        "catchup",
+        "documents",
+        "process",
+        "memory",
     ];
     for w in &args.only {
         if !known.contains(&w.as_str()) {
@@ -159,6 +166,10 @@ async fn benchmark(args: &Args, options: PgConnectOptions) -> Result<Vec<Figure>
     if wants(args, "catchup") {
         eprintln!("es-bench: catch-up");
         figures.extend(catch_up(&env, args.scale).await?);
+    }
+    if wants(args, "documents") {
+        eprintln!("es-bench: document projection");
+        figures.extend(documents(&env, args.scale).await?);
     }
     if wants(args, "process") {
         eprintln!("es-bench: process manager end to end");

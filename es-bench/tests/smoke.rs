@@ -35,6 +35,7 @@ fn every_workload_reports_positive_figures_as_json() {
         "read_all",
         "projection_catch_up",
         "projection_catch_up_per_event",
+        "document_catch_up",
         "process_end_to_end",
         "decode_apply_in_memory_1core",
         "decode_upcast_3_steps",
