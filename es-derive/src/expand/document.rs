@@ -3,9 +3,8 @@
 //! hand it to the `Evolve<E>` impl).
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::quote;
 use syn::DeriveInput;
-use syn::spanned::Spanned;
 
 use crate::ast::document::DocumentItem;
 use crate::ctxt::Ctxt;
@@ -39,28 +38,12 @@ fn expand(item: &DocumentItem<'_>) -> TokenStream {
         &events.iter().map(|e| &e.ty).collect::<Vec<_>>(),
     );
     let indexes = item.index.iter().map(ToString::to_string);
-    let arms = events.iter().enumerate().map(|(i, e)| {
-        let ty = &e.ty;
-        let key = match (&e.key_with, &e.key, &item.key) {
-            (Some(f), _, _) => quote_spanned! {f.span()=>
-                ::core::convert::Into::<::std::string::String>::into(#f(&recorded))
-            },
-            (None, Some(field), _) | (None, None, Some(field)) => quote_spanned! {field.span()=>
-                ::std::string::ToString::to_string(&recorded.event.#field)
-            },
-            (None, None, None) => quote!(::es_core::document::stream_key(event)),
-        };
-        let routed = quote_spanned! {ty.span()=>
-            ::es_core::document::Routed::<Self>::new::<#ty>(key, recorded)
-        };
-        quote! {
-            if ::es_core::__private::type_matches(__PARTS[#i], event_type) {
-                let recorded = ::es_core::Recorded::<#ty>::decode(event)?;
-                let key: ::std::string::String = #key;
-                return ::core::result::Result::Ok(::core::option::Option::Some(#routed));
-            }
-        }
-    });
+    let arms = super::keyed_arms(
+        events,
+        item.key.as_ref(),
+        Some(quote!(::es_core::document::stream_key(event))),
+        quote!(::es_core::document::Routed),
+    );
     quote! {
         const _: () = {
             #listed

@@ -73,3 +73,42 @@ pub(crate) fn listed_event_types(who: &str, types: &[&syn::Type]) -> TokenStream
         };
     }
 }
+
+/// The arms of a keyed consumer's `route`/`receive`: for each listed type,
+/// when the stored name is one of its names, decode it, compute its key
+/// (`key_with` function, else its own `key` field, else `default_key`
+/// field, else `fallback`) and return `wrapper::<Self>::new::<Type>(key,
+/// recorded)`. `fallback` is `None` where the checks require a key.
+pub(crate) fn keyed_arms(
+    events: &[crate::attr::process::ListedEvent],
+    default_key: Option<&syn::Ident>,
+    fallback: Option<TokenStream>,
+    wrapper: TokenStream,
+) -> Vec<TokenStream> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let ty = &e.ty;
+            let key = match (&e.key_with, e.key.as_ref().or(default_key)) {
+                (Some(f), _) => quote_spanned! {f.span()=>
+                    ::core::convert::Into::<::std::string::String>::into(#f(&recorded))
+                },
+                (None, Some(field)) => quote_spanned! {field.span()=>
+                    ::std::string::ToString::to_string(&recorded.event.#field)
+                },
+                (None, None) => fallback.clone().expect("checked: every event has a key"),
+            };
+            let wrapped = quote_spanned! {ty.span()=>
+                #wrapper::<Self>::new::<#ty>(key, recorded)
+            };
+            quote! {
+                if ::es_core::__private::type_matches(__PARTS[#i], event_type) {
+                    let recorded = ::es_core::Recorded::<#ty>::decode(event)?;
+                    let key: ::std::string::String = #key;
+                    return ::core::result::Result::Ok(::core::option::Option::Some(#wrapped));
+                }
+            }
+        })
+        .collect()
+}

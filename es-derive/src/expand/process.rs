@@ -61,28 +61,12 @@ fn expand_process(item: &ProcessItem<'_>) -> TokenStream {
         &format!("process manager `{name}`"),
         &events.iter().map(|e| &e.ty).collect::<Vec<_>>(),
     );
-    let arms = events.iter().enumerate().map(|(i, e)| {
-        let ty = &e.ty;
-        let key = match (&e.key_with, &e.key, &item.key) {
-            (Some(f), _, _) => quote_spanned! {f.span()=>
-                ::core::convert::Into::<::std::string::String>::into(#f(&recorded))
-            },
-            (None, Some(field), _) | (None, None, Some(field)) => quote_spanned! {field.span()=>
-                ::std::string::ToString::to_string(&recorded.event.#field)
-            },
-            (None, None, None) => unreachable!("checked: every event has a key"),
-        };
-        let received = quote_spanned! {ty.span()=>
-            ::es_core::process::Received::<Self>::new::<#ty>(key, recorded)
-        };
-        quote! {
-            if ::es_core::__private::type_matches(__PARTS[#i], event_type) {
-                let recorded = ::es_core::Recorded::<#ty>::decode(event)?;
-                let key: ::std::string::String = #key;
-                return ::core::result::Result::Ok(::core::option::Option::Some(#received));
-            }
-        }
-    });
+    let arms = super::keyed_arms(
+        events,
+        item.key.as_ref(),
+        None,
+        quote!(::es_core::process::Received),
+    );
     let (deadline_ty, on_deadline) = match &item.deadlines {
         Some(ty) => (
             quote!(#ty),
