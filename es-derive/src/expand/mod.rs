@@ -99,6 +99,16 @@ pub(crate) fn keyed_arms(
                 },
                 (None, None) => fallback.clone().expect("checked: every event has a key"),
             };
+            // The wrapper's path takes the type's span too, so a missing
+            // handler points at the listed type alone.
+            let wrapper: TokenStream = wrapper
+                .clone()
+                .into_iter()
+                .map(|mut tt| {
+                    tt.set_span(ty.span());
+                    tt
+                })
+                .collect();
             let wrapped = quote_spanned! {ty.span()=>
                 #wrapper::<Self>::new::<#ty>(key, recorded)
             };
