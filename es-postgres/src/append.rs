@@ -177,6 +177,15 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
         self.inline.push(PgConsumer(projection));
     }
 
+    /// Adds a consumer of the append's transaction (an inline document
+    /// projection) to the inline projections, after the others.
+    pub(crate) fn add_inline_consumer<C>(&mut self, consumer: C)
+    where
+        C: es_core::consumer::Consumer<PgTx> + Clone + Sync,
+    {
+        self.inline.push(consumer);
+    }
+
     /// The names of the inline projections, in the order they run.
     pub(crate) fn inline_names(&self) -> Vec<&'static str> {
         self.inline.names()

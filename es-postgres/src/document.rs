@@ -173,6 +173,55 @@ fn rows_to_documents(rows: Vec<(String, String)>) -> Vec<StoredDocument> {
         .collect()
 }
 
+impl PgEventStore {
+    /// This store with the document projection `D` run inline: in each
+    /// append's own transaction, for the appended events of `D`'s types,
+    /// so its documents are never behind the events (no runner, no
+    /// checkpoint) and an append whose documents cannot be written stores
+    /// nothing. Appends that touch one document at once (a key gathering
+    /// many streams) take its lock in turn, so no update is lost
+    /// ([`DocumentProjection::locking`]). [`PgEventStore::migrate`] creates
+    /// its indexes. Run a document projection inline or on an
+    /// [`Engine`](es_core::consumer::Engine), not both; to rebuild an inline
+    /// one, stop the writers and run [`Engine::rebuild`](es_core::consumer::Engine::rebuild)
+    /// once. As for [`PgEventStore::with_inline`], clones of the store made
+    /// before this call do not run it.
+    ///
+    /// ```no_run
+    /// # use es_core::document::{Document, DocumentState, Documents, Evolve};
+    /// # use es_core::{Event, Recorded};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Serialize, Deserialize, Event)] struct Opened { owner: String }
+    /// #[derive(Debug, Default, Serialize, Deserialize, Document)]
+    /// #[document(events(Opened), index(owner))]
+    /// struct Account { owner: String }
+    /// # impl Evolve<Opened> for Account {
+    /// #     fn evolve(&mut self, e: &Recorded<Opened>, _: &mut DocumentState) { self.owner.clone_from(&e.event.owner) } }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = es_postgres::PgEventStore::connect("postgres://postgres@127.0.0.1:5432/app")
+    ///     .await?
+    ///     .with_inline_document::<Account>();
+    /// store.migrate().await?;
+    /// // ... after an append, its documents are there:
+    /// let accounts = Documents::<Account, _>::new(store.clone());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`DocumentProjection::locking`]: es_core::document::DocumentProjection::locking
+    #[must_use]
+    pub fn with_inline_document<D: es_core::document::Document>(mut self) -> Self {
+        // A clone made before the projection is added: it does not run the
+        // projection, so the store and its projection hold no cycle.
+        let documents = self.clone();
+        self.add_inline_consumer(es_core::document::DocumentProjection::<D, Self>::locking(
+            documents,
+        ));
+        self
+    }
+}
+
 impl DocumentBackend for PgEventStore {
     async fn setup_documents(
         &self,
@@ -239,6 +288,27 @@ impl DocumentBackend for PgEventStore {
                 backend(format!("loading {n} document(s) of `{projection}`"), e)
             })?;
         Ok(rows_to_documents(rows))
+    }
+
+    async fn lock_documents(
+        &self,
+        tx: &mut PgTx,
+        projection: &str,
+        keys: &[String],
+    ) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(&self.documents().lock)
+            .bind(projection)
+            .bind(keys)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| {
+                let n = keys.len();
+                backend(format!("locking {n} document(s) of `{projection}`"), e)
+            })?;
+        Ok(())
     }
 
     async fn write_documents(

@@ -302,6 +302,17 @@ impl PgEventStore {
         self
     }
 
+    /// Adds `consumer` to the inline projections of this handle (and the
+    /// clones made from it afterwards).
+    pub(crate) fn add_inline_consumer<C>(&mut self, consumer: C)
+    where
+        C: es_core::consumer::Consumer<crate::inline::PgTx> + Clone + Sync,
+    {
+        Arc::make_mut(&mut self.shared)
+            .appends
+            .add_inline_consumer(consumer);
+    }
+
     /// The names of the inline projections, in the order they run.
     pub fn inline_projections(&self) -> Vec<&'static str> {
         self.shared.appends.inline_names()

@@ -349,6 +349,55 @@ impl SqliteEventStore {
         self
     }
 
+    /// This store with the document projection `D` run inline: in each
+    /// append's own `BEGIN IMMEDIATE` transaction, for the appended events
+    /// of `D`'s types, so its documents are never behind the events and an
+    /// append whose documents cannot be written stores nothing; as
+    /// `es_postgres::PgEventStore::with_inline_document`. SQLite runs one
+    /// write transaction at a time, so appends touching one document apply
+    /// one after the other. [`SqliteEventStore::migrate`] creates its
+    /// indexes. Run a document projection inline or on an
+    /// [`Engine`](es_core::consumer::Engine), not both.
+    ///
+    /// ```
+    /// # use es_core::document::{Document, DocumentState, Documents, Evolve};
+    /// # use es_core::{Event, EventStore, ExpectedVersion, Metadata, NewEvent, Recorded};
+    /// # use serde::{Deserialize, Serialize};
+    /// #[derive(Debug, Serialize, Deserialize, Event)]
+    /// struct Opened { owner: String }
+    ///
+    /// #[derive(Debug, Default, Serialize, Deserialize, Document)]
+    /// #[document(events(Opened), index(owner))]
+    /// struct Account { owner: String }
+    /// impl Evolve<Opened> for Account {
+    ///     fn evolve(&mut self, e: &Recorded<Opened>, _: &mut DocumentState) {
+    ///         self.owner.clone_from(&e.event.owner);
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = es_sqlite::SqliteEventStore::in_memory().await?.with_inline_document::<Account>();
+    /// store.migrate().await?;
+    /// let opened = NewEvent::new(&Opened { owner: "ada".into() }, Metadata::new())?;
+    /// store.append("Account-a1", ExpectedVersion::NoStream, vec![opened]).await?;
+    /// // Written in the append's transaction: no runner, no waiting.
+    /// let accounts = Documents::<Account, _>::new(store.clone());
+    /// assert_eq!(accounts.get("a1").await?.unwrap().owner, "ada");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_inline_document<D: es_core::document::Document>(mut self) -> Self {
+        // A clone made before the projection is added does not run it: the
+        // store and its projection hold no cycle.
+        let documents = self.clone();
+        self.inline
+            .push(es_core::document::DocumentProjection::<D, Self>::locking(
+                documents,
+            ));
+        self
+    }
+
     /// The names of the inline projections (see
     /// [`SqliteEventStore::with_inline`]), in the order they run.
     ///

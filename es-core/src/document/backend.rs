@@ -122,6 +122,23 @@ pub trait DocumentBackend: Backend {
         keys: &[String],
     ) -> impl Future<Output = Result<Vec<StoredDocument>, StoreError>> + Send;
 
+    /// Holds the documents of `keys` (existing or not) until the
+    /// transaction ends, against other transactions that lock them: what a
+    /// projection whose batches may run at once needs before it loads them
+    /// (an inline document projection runs in each append's transaction,
+    /// and appends to different streams may touch one document). A store
+    /// whose write transactions never overlap (SQLite's `BEGIN IMMEDIATE`,
+    /// the in-memory store's lock) keeps the default, which does nothing.
+    fn lock_documents(
+        &self,
+        tx: &mut Self::Tx,
+        projection: &str,
+        keys: &[String],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (tx, projection, keys);
+        std::future::ready(Ok(()))
+    }
+
     /// Writes a batch's changes, in order.
     fn write_documents(
         &self,

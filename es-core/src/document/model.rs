@@ -120,7 +120,7 @@ pub trait Evolve<E>: Document {
     fn evolve(&mut self, event: &Recorded<E>, doc: &mut DocumentState);
 }
 
-type Apply<D> = Box<dyn FnOnce(&mut D, &mut DocumentState) + Send>;
+type Apply<D> = Box<dyn FnOnce(&mut D, &mut DocumentState) + Send + Sync>;
 
 /// A decoded event, the key of the document it evolves, and the handler.
 pub struct Routed<D: Document> {
@@ -133,7 +133,7 @@ impl<D: Document> Routed<D> {
     pub fn new<E>(key: impl Into<String>, event: Recorded<E>) -> Self
     where
         D: Evolve<E>,
-        E: Send + 'static,
+        E: Send + Sync + 'static,
     {
         Self {
             key: key.into(),

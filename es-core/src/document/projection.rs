@@ -28,7 +28,22 @@ use crate::projection::{HandlerError, ProjectionError};
 pub struct DocumentProjection<D: Document, B> {
     backend: B,
     pending: Vec<Routed<D>>,
+    /// Whether a batch locks its documents before it reads them.
+    locking: bool,
     _document: PhantomData<fn() -> D>,
+}
+
+/// A clone starts with an empty batch: what a store's inline projections
+/// need (a fresh clone per append).
+impl<D: Document, B: Clone> Clone for DocumentProjection<D, B> {
+    fn clone(&self) -> Self {
+        Self {
+            backend: self.backend.clone(),
+            pending: Vec::new(),
+            locking: self.locking,
+            _document: PhantomData,
+        }
+    }
 }
 
 impl<D: Document, B> std::fmt::Debug for DocumentProjection<D, B> {
@@ -46,7 +61,24 @@ impl<D: Document, B: DocumentBackend> DocumentProjection<D, B> {
         Self {
             backend,
             pending: Vec::new(),
+            locking: false,
             _document: PhantomData,
+        }
+    }
+
+    /// The projection of `D` on `backend` for batches that may run at
+    /// once: each locks the documents it touches
+    /// ([`DocumentBackend::lock_documents`]) before it reads them, so two
+    /// batches evolving one document apply one after the other and no
+    /// update is lost. The stores' inline document projections
+    /// (`es_postgres::PgEventStore::with_inline_document`,
+    /// `es_sqlite::SqliteEventStore::with_inline_document`) run it in each
+    /// append; an [`Engine`](crate::consumer::Engine) needs no locks (its
+    /// lease lets one batch run at a time) and takes [`DocumentProjection::new`].
+    pub fn locking(backend: B) -> Self {
+        Self {
+            locking: true,
+            ..Self::new(backend)
         }
     }
 
@@ -60,6 +92,9 @@ impl<D: Document, B: DocumentBackend> DocumentProjection<D, B> {
             if !keys.iter().any(|k| k == r.key()) {
                 keys.push(r.key().to_owned());
             }
+        }
+        if self.locking {
+            self.backend.lock_documents(tx, D::NAME, &keys).await?;
         }
         let stored = self.backend.load_documents(tx, D::NAME, &keys).await?;
         // Per key: the document (None: absent or deleted), and whether it changed.

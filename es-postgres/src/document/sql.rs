@@ -8,6 +8,7 @@ use crate::schema::quote_ident;
 pub(crate) struct DocumentSql {
     pub(crate) table: String,
     pub(crate) load: String,
+    pub(crate) lock: String,
     pub(crate) upsert: String,
     pub(crate) delete: String,
     pub(crate) clear: String,
@@ -19,6 +20,15 @@ impl DocumentSql {
         Self {
             load: format!(
                 "SELECT key, body::text FROM {table} WHERE projection = $1 AND key = ANY($2)"
+            ),
+            // Transaction-scoped advisory locks, one per key (absent keys
+            // too), taken in one order (by the lock's number) so two
+            // transactions never wait on each other in a circle.
+            lock: format!(
+                "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT \
+                 hashtextextended('{table_text}' || '/' || $1 || '/' || k, 0) AS h \
+                 FROM unnest($2::text[]) AS k ORDER BY h) AS locks",
+                table_text = table.replace('\'', "''")
             ),
             upsert: format!(
                 "INSERT INTO {table} (projection, key, body, updated_at) \

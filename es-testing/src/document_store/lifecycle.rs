@@ -24,7 +24,7 @@ fn closed() -> (&'static str, serde_json::Value) {
 }
 
 /// A card as the cases expect it.
-fn card(owner: &str, history: &[i64], fresh: bool) -> Card {
+pub(super) fn card(owner: &str, history: &[i64], fresh: bool) -> Card {
     Card {
         owner: owner.to_owned(),
         points: history.iter().sum(),

@@ -43,6 +43,16 @@
 //! | [`documents_round_trip_quotes_unicode_and_a_large_body`] | keys and fields with quotes, backslashes and unicode, and a 1 MB document, come back equal |
 //! | [`two_projections_never_mix`] | two document projections with the same keys each see only their own documents, and a rebuild of one leaves the other |
 //!
+//! Inline document projections (run in each append's transaction, where
+//! a store supports it) have cases of their own, which take a store
+//! already configured to run [`Card`] and [`Tally`] inline:
+//!
+//! | case | what it checks |
+//! |---|---|
+//! | [`inline_documents_are_current_after_each_append`] | each append leaves the documents current, with no runner: created, updated, deleted, gathered |
+//! | [`an_event_an_inline_document_cannot_read_fails_the_append`] | an event that does not decode fails its append, which stores neither events nor documents |
+//! | [`concurrent_appends_to_one_inline_document_lose_no_update`] | appends from 8 tasks to different streams that evolve one document: every one is counted |
+//!
 //! # Wiring a store
 //!
 //! The in-memory store: `es-testing/tests/document_store_memory.rs`.
@@ -69,10 +79,12 @@ use es_core::{ErrorChain, EventStore, ExpectedVersion, Metadata, NewEvent};
 
 use crate::conformance::TestStore;
 
+mod inline;
 mod lifecycle;
 mod model;
 mod queries;
 
+pub use inline::*;
 pub use lifecycle::*;
 pub use model::{Card, Tally};
 pub use queries::*;
