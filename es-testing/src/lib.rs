@@ -156,6 +156,7 @@
 //! # fn main() {}
 //! ```
 
+mod document_fixture;
 mod fixture;
 mod process_fixture;
 mod projection;
@@ -168,6 +169,7 @@ pub mod engine;
 pub mod process;
 pub mod process_store;
 
+pub use document_fixture::DocumentFixture;
 pub use fixture::{AggregateFixture, StateCheck, Then};
 pub use process_fixture::{ProcessFixture, ProcessThen};
 pub use projection::ProjectionFixture;
