@@ -239,6 +239,34 @@ impl Tool {
         self
     }
 
+    /// Registers a [document projection](es_core::document) for `rebuild`
+    /// and `status`, beside the projections: `rebuild NAME` empties its
+    /// documents and replays every event of its types into them, on
+    /// whichever store `--database-url` names (every store keeps
+    /// documents, so nothing more is asked of `D`).
+    ///
+    /// ```no_run
+    /// # use es_core::document::{Document, DocumentState, Evolve};
+    /// # use es_core::{Event, Recorded};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Debug, Serialize, Deserialize, Event)] struct AccountOpened { owner_id: String }
+    /// #[derive(Debug, Default, Serialize, Deserialize, Document)]
+    /// #[document(name = "account_summary", events(AccountOpened), index(owner_id))]
+    /// struct AccountSummary { owner_id: String }
+    /// # impl Evolve<AccountOpened> for AccountSummary {
+    /// #     fn evolve(&mut self, e: &Recorded<AccountOpened>, _: &mut DocumentState) {} }
+    ///
+    /// es_cli::Tool::new("bank-admin")
+    ///     .events::<AccountOpened>()
+    ///     .document::<AccountSummary>()   // bank-admin rebuild account_summary
+    ///     .run();
+    /// ```
+    #[must_use]
+    pub fn document<D: es_core::document::Document>(mut self) -> Self {
+        self.projections.push(RegisteredProjection::document::<D>());
+        self
+    }
+
     /// Parses the process's command line, runs the subcommand, and returns
     /// the exit code. Results go to stdout, a one-line error to stderr.
     pub fn run(self) -> ExitCode {

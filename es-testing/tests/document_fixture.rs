@@ -46,10 +46,25 @@ impl Evolve<Closed> for Tab {
 #[test]
 fn documents_are_created_evolved_deleted_and_filtered() {
     DocumentFixture::<Tab>::new()
-        .given("Tab-t1", [Opened { owner: "ada".into() }])
+        .given(
+            "Tab-t1",
+            [Opened {
+                owner: "ada".into(),
+            }],
+        )
         .given("Tab-t1", [Paid { cents: 5 }, Paid { cents: 7 }])
-        .given("Tab-t2", [Opened { owner: "bob".into() }])
-        .given("Tab-t3", [Opened { owner: "ada".into() }])
+        .given(
+            "Tab-t2",
+            [Opened {
+                owner: "bob".into(),
+            }],
+        )
+        .given(
+            "Tab-t3",
+            [Opened {
+                owner: "ada".into(),
+            }],
+        )
         .given("Tab-t3", [Closed {}])
         .then_expect("t1", |t| t.owner == "ada" && t.paid == 12 && t.fresh)
         .then_expect_absent("t3")
@@ -62,7 +77,12 @@ fn documents_are_created_evolved_deleted_and_filtered() {
 #[test]
 fn an_old_payload_given_raw_goes_through_the_decoder() {
     DocumentFixture::<Tab>::new()
-        .given("Tab-t1", [Opened { owner: "ada".into() }])
+        .given(
+            "Tab-t1",
+            [Opened {
+                owner: "ada".into(),
+            }],
+        )
         .given_raw("Tab-t1", "Paid", 1, br#"{"cents": 3}"#)
         .then_expect("t1", |t| t.paid == 3);
 }
@@ -71,7 +91,12 @@ fn an_old_payload_given_raw_goes_through_the_decoder() {
 #[should_panic(expected = "there is no document `t9`")]
 fn expecting_a_missing_document_fails() {
     DocumentFixture::<Tab>::new()
-        .given("Tab-t1", [Opened { owner: "ada".into() }])
+        .given(
+            "Tab-t1",
+            [Opened {
+                owner: "ada".into(),
+            }],
+        )
         .then_expect("t9", |_| true);
 }
 
@@ -79,7 +104,12 @@ fn expecting_a_missing_document_fails() {
 #[should_panic(expected = "document `t1` is not as expected")]
 fn a_failed_check_fails_with_the_document() {
     DocumentFixture::<Tab>::new()
-        .given("Tab-t1", [Opened { owner: "ada".into() }])
+        .given(
+            "Tab-t1",
+            [Opened {
+                owner: "ada".into(),
+            }],
+        )
         .then_expect("t1", |t| t.owner == "bob");
 }
 
@@ -87,7 +117,12 @@ fn a_failed_check_fails_with_the_document() {
 #[should_panic(expected = "document `t1` exists, and should not")]
 fn expecting_absent_a_present_document_fails() {
     DocumentFixture::<Tab>::new()
-        .given("Tab-t1", [Opened { owner: "ada".into() }])
+        .given(
+            "Tab-t1",
+            [Opened {
+                owner: "ada".into(),
+            }],
+        )
         .then_expect_absent("t1");
 }
 
@@ -101,6 +136,11 @@ fn an_event_that_does_not_decode_fails_its_given() {
 #[should_panic(expected = "should select [\"t2\"]")]
 fn a_filter_selecting_other_keys_fails() {
     DocumentFixture::<Tab>::new()
-        .given("Tab-t1", [Opened { owner: "ada".into() }])
+        .given(
+            "Tab-t1",
+            [Opened {
+                owner: "ada".into(),
+            }],
+        )
         .then_expect_filter(&Filter::new().eq("owner", "ada"), ["t2"]);
 }

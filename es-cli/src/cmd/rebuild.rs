@@ -1,5 +1,6 @@
 //! `rebuild NAME` and `status`: the registered projections, run by their
-//! store's own runner. (Admin [`Tool`](crate::Tool) subcommands: they need
+//! store's own runner, and the registered document projections, run by
+//! the engine. (Admin [`Tool`](crate::Tool) subcommands: they need
 //! the projections' code.)
 
 use std::future::Future;
@@ -8,7 +9,8 @@ use std::time::Instant;
 
 use chrono::SecondsFormat;
 use clap::Args;
-use es_core::consumer::ConsumerStatus;
+use es_core::consumer::{ConsumerStatus, Engine};
+use es_core::document::{Document, DocumentBackend, DocumentProjection};
 use es_core::projection::ProjectionError;
 use es_core::{ErrorChain, StoreError};
 use es_postgres::PgProjection;
@@ -53,6 +55,55 @@ impl RegisteredProjection {
             rebuild: rebuild_as::<P>,
             status: status_of::<P>,
         }
+    }
+}
+
+impl RegisteredProjection {
+    /// A document projection, run by the engine with the store's documents.
+    pub(crate) fn document<D: Document>() -> Self {
+        Self {
+            name: D::NAME,
+            rebuild: rebuild_document::<D>,
+            status: document_status::<D>,
+        }
+    }
+}
+
+/// The engine of document projection `D` on `store`.
+fn document_engine<D: Document, S: DocumentBackend>(
+    store: &S,
+) -> Engine<S, DocumentProjection<D, S>> {
+    Engine::new(store.clone(), DocumentProjection::new(store.clone()))
+}
+
+/// Rebuilds a document projection (its documents emptied, every event of
+/// its types replayed), then gives up the lease.
+fn rebuild_document<'a, D: Document>(
+    store: &'a Store,
+    progress: OnProgress<'a>,
+) -> Job<'a, Result<u64, ProjectionError>> {
+    Box::pin(async move {
+        match store {
+            Store::Postgres(s) => {
+                let mut engine = document_engine::<D, _>(s);
+                let done = engine.rebuild(&mut *progress).await;
+                engine.release().await;
+                done
+            }
+            Store::Sqlite(s) => {
+                let mut engine = document_engine::<D, _>(&s.store);
+                let done = engine.rebuild(&mut *progress).await;
+                engine.release().await;
+                done
+            }
+        }
+    })
+}
+
+fn document_status<D: Document>(store: &Store) -> Job<'static, Result<ConsumerStatus, StoreError>> {
+    match store {
+        Store::Postgres(s) => Box::pin(document_engine::<D, _>(s).status()),
+        Store::Sqlite(s) => Box::pin(document_engine::<D, _>(&s.store).status()),
     }
 }
 
@@ -120,7 +171,7 @@ fn find<'a>(
         let known: Vec<&str> = projections.iter().map(|p| p.name).collect();
         if known.is_empty() {
             return CliError::config(format!(
-                "{} knows no projection; register one with .projection::<P>()",
+                "{} knows no projection; register one with .projection::<P>() or .document::<D>()",
                 out::program()
             ));
         }
@@ -256,7 +307,7 @@ pub(crate) async fn status(
     }
     if rows.is_empty() {
         out::line(format!(
-            "{} knows no projection; register one with .projection::<P>()",
+            "{} knows no projection; register one with .projection::<P>() or .document::<D>()",
             out::program()
         ));
         return Ok(());

@@ -7,4 +7,4 @@ pub mod money;
 pub mod summary;
 
 pub use domain::*;
-pub use summary::{AccountRow, AccountSummary, SummaryStore};
+pub use summary::AccountSummary;

@@ -3,11 +3,10 @@
 //! or PostgreSQL when `DATABASE_URL` is set. With no command it plays a
 //! short scripted story.
 //!
-//! After every command the app catches up the `account_summary` projection
-//! with the store's projection runner (`es_sqlite::ProjectionRunner` or
-//! `es_postgres::ProjectionRunner`): its handlers write the read model in the
-//! same database as the events, in one transaction per batch with the
-//! projection's checkpoint.
+//! After every command the app catches up the `account_summary` document
+//! projection on the framework's engine: it keeps one document per account
+//! in the same database as the events, written in one transaction per batch
+//! with the projection's checkpoint.
 // A command-line app prints.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 // Amounts are in cents, written `dollars_cents` (100_00 is $100.00).
@@ -23,14 +22,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use backend::{CatchUp, RunsProjection};
+use backend::ExampleStore;
 use bank::money::{self, format as usd};
-use bank::summary::SummaryContext;
 use bank::{
-    AccountError, AccountEvent, AccountRow, AccountSummary, BankAccount, CloseAccount, Deposit,
-    OpenAccount, SetOverdraftLimit, SummaryStore, Withdraw,
+    AccountError, AccountEvent, AccountSummary, BankAccount, CloseAccount, Deposit, OpenAccount,
+    SetOverdraftLimit, Withdraw,
 };
 use clap::{Parser, Subcommand};
+use es_core::consumer::Engine;
+use es_core::document::{DocumentBackend, DocumentProjection, Documents, Filter};
 use es_core::{At, Event, RepositoryError, StreamEnd, Timestamp};
 
 /// A bank account, event-sourced: every change is an event in the store.
@@ -167,23 +167,22 @@ async fn start(cli: Cli) -> Result<(), AppError> {
     }
 }
 
-struct App<S: RunsProjection<AccountSummary>> {
+/// The engine running the `account_summary` documents on store `S`.
+type SummaryEngine<S> = Engine<S, DocumentProjection<AccountSummary, S>>;
+
+struct App<S: ExampleStore + DocumentBackend> {
     store: S,
     accounts: es_core::Repository<BankAccount, S>,
-    /// The framework's runner of `account_summary` on this store; its setup
-    /// hook creates the table before the first batch.
-    summary: tokio::sync::Mutex<S::Runner>,
+    /// The framework's engine running `account_summary` on this store.
+    summary: tokio::sync::Mutex<SummaryEngine<S>>,
 }
 
-impl<S> App<S>
-where
-    S: RunsProjection<AccountSummary>,
-    S::Conn: SummaryStore + SummaryContext,
-{
+impl<S: ExampleStore + DocumentBackend> App<S> {
     async fn new(store: S, name: String) -> anyhow::Result<Self> {
         say!("Store: {name}");
         let accounts = es_core::Repository::new(store.clone()).retry_on_conflict(3);
-        let summary = tokio::sync::Mutex::new(store.runner(AccountSummary::default()));
+        let engine = Engine::new(store.clone(), DocumentProjection::new(store.clone()));
+        let summary = tokio::sync::Mutex::new(engine);
         Ok(Self {
             store,
             accounts,
@@ -324,7 +323,9 @@ where
 
     /// Catches the account_summary projection up; its checkpoint.
     async fn project(&self) -> anyhow::Result<u64> {
-        self.summary.lock().await.catch_up().await
+        let mut engine = self.summary.lock().await;
+        engine.catch_up().await?;
+        Ok(engine.status().await?.position)
     }
 
     async fn history(&self, id: &str) -> Result<(), AppError> {
@@ -371,11 +372,9 @@ where
 
     async fn summary(&self, owner: Option<&str>) -> Result<(), AppError> {
         let checkpoint = self.project().await?;
-        let mut conn = self.store.connection().await?;
-        let rows = SummaryStore::accounts(&mut *conn, owner)
+        let rows = accounts(&self.store, owner)
             .await
-            .map_err(|e| anyhow::anyhow!("reading account_summary: {e}"))?;
-        drop(conn);
+            .context("reading account_summary")?;
         say!(
             "account_summary ({} read model, up to position {checkpoint}){}:",
             self.store.describe(),
@@ -539,7 +538,30 @@ fn describe(id: &str, a: &BankAccount, version: u64) -> String {
     )
 }
 
-fn print_summary(rows: &[AccountRow]) {
+/// Every account, or one owner's, in account id order (pages of 100).
+async fn accounts<S: DocumentBackend>(
+    store: &S,
+    owner: Option<&str>,
+) -> anyhow::Result<Vec<(String, AccountSummary)>> {
+    let summaries = Documents::<AccountSummary, S>::new(store.clone());
+    let mut rows: Vec<(String, AccountSummary)> = Vec::new();
+    loop {
+        let mut page = Filter::new().limit(100);
+        if let Some(owner) = owner {
+            page = page.eq("owner_id", owner);
+        }
+        if let Some((last, _)) = rows.last() {
+            page = page.after(last.clone());
+        }
+        let found = summaries.filter(&page).await?;
+        if found.is_empty() {
+            return Ok(rows);
+        }
+        rows.extend(found);
+    }
+}
+
+fn print_summary(rows: &[(String, AccountSummary)]) {
     if rows.is_empty() {
         say!("  (no accounts)");
         return;
@@ -552,10 +574,10 @@ fn print_summary(rows: &[AccountRow]) {
         "state",
         "txns"
     );
-    for r in rows {
+    for (account_id, r) in rows {
         say!(
             "  {:<18} {:<10} {:>12}  {:<6} {:>4}  {}",
-            r.account_id,
+            account_id,
             r.owner_id,
             usd(r.balance),
             if r.open { "open" } else { "closed" },

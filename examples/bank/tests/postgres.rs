@@ -1,8 +1,7 @@
 //! End to end on PostgreSQL: commands through the repository on
-//! `PgEventStore`, `account_summary` built in PostgreSQL by the same
-//! handlers, run by `es_postgres::ProjectionRunner` (one transaction per
-//! batch with the checkpoint), checked with SQL; stored version-1 deposits
-//! upcast on load.
+//! `PgEventStore`, the `account_summary` documents kept in PostgreSQL by
+//! the engine (one transaction per batch with the checkpoint), read back
+//! with `Documents`; stored version-1 deposits upcast on load.
 // Amounts are in cents, written `dollars_cents` (100_00 is $100.00).
 #![allow(clippy::inconsistent_digit_grouping)]
 
@@ -11,16 +10,29 @@
 mod backend;
 
 use bank::{AccountSummary, BankAccount, CloseAccount, Deposit, OpenAccount, Withdraw};
+use es_core::consumer::Engine;
+use es_core::document::{DocumentProjection, Documents, Filter};
 use es_core::{Aggregate, EventStore, ExpectedVersion, Metadata, NewEvent, Repository};
-use es_postgres::{PgEventStore, ProjectionRunner};
+use es_postgres::PgEventStore;
 use es_testing::postgres::TestDatabase;
 
-/// The store and a runner of `account_summary` (which creates its table).
-async fn store(db: &TestDatabase) -> (PgEventStore, ProjectionRunner<AccountSummary>) {
+type Summary = Engine<PgEventStore, DocumentProjection<AccountSummary, PgEventStore>>;
+
+/// The store and an engine of `account_summary`, caught up.
+async fn store(db: &TestDatabase) -> (PgEventStore, Summary) {
     let store = backend::open_postgres(db.url()).await.unwrap();
-    let mut summary = ProjectionRunner::new(store.clone(), AccountSummary::default());
+    let mut summary = Engine::new(store.clone(), DocumentProjection::new(store.clone()));
     summary.catch_up().await.unwrap();
     (store, summary)
+}
+
+/// The `account_summary` document of `id`.
+async fn summary_of(store: &PgEventStore, id: &str) -> AccountSummary {
+    Documents::<AccountSummary, _>::new(store.clone())
+        .get(id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no account_summary document for {id}"))
 }
 
 #[tokio::test]
@@ -84,13 +96,17 @@ async fn commands_and_account_summary_on_postgres() {
         first.position
     );
 
-    let rows: Vec<(String, String, i64, bool, i64, bool)> = sqlx::query_as(
-        "SELECT account_id, owner_id, balance, open, transactions, \
-         last_transaction_at IS NOT NULL FROM account_summary ORDER BY account_id",
-    )
-    .fetch_all(db.pool())
-    .await
-    .unwrap();
+    let summaries = Documents::<AccountSummary, _>::new(store.clone());
+    let rows: Vec<(String, String, i64, bool, i64, bool)> = summaries
+        .page(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, a)| {
+            let moved = a.last_transaction_at.is_some();
+            (id, a.owner_id, a.balance, a.open, a.transactions, moved)
+        })
+        .collect();
     assert_eq!(
         rows,
         [
@@ -99,12 +115,11 @@ async fn commands_and_account_summary_on_postgres() {
             ("b1".into(), "bob".into(), 0, false, 2, true),
         ]
     );
-    let alice: i64 = sqlx::query_scalar("SELECT count(*) FROM account_summary WHERE owner_id = $1")
-        .bind("alice")
-        .fetch_one(db.pool())
+    let alice = summaries
+        .filter(&Filter::new().eq("owner_id", "alice"))
         .await
         .unwrap();
-    assert_eq!(alice, 2);
+    assert_eq!(alice.len(), 2);
 
     // Later events are picked up from the checkpoint.
     accounts
@@ -118,12 +133,8 @@ async fn commands_and_account_summary_on_postgres() {
         .await
         .unwrap();
     summary.catch_up().await.unwrap();
-    let (balance, transactions): (i64, i64) =
-        sqlx::query_as("SELECT balance, transactions FROM account_summary WHERE account_id = 'a2'")
-            .fetch_one(db.pool())
-            .await
-            .unwrap();
-    assert_eq!((balance, transactions), (7_00, 1));
+    let a2 = summary_of(&store, "a2").await;
+    assert_eq!((a2.balance, a2.transactions), (7_00, 1));
     summary.release().await;
     store.pool().close().await;
     db.drop_db().await;
@@ -180,13 +191,8 @@ async fn stored_version_1_deposits_upcast_on_postgres() {
         .unwrap();
 
     summary.catch_up().await.unwrap();
-    let (balance, transactions): (i64, i64) = sqlx::query_as(
-        "SELECT balance, transactions FROM account_summary WHERE account_id = 'old'",
-    )
-    .fetch_one(db.pool())
-    .await
-    .unwrap();
-    assert_eq!((balance, transactions), (176, 4));
+    let old = summary_of(&store, "old").await;
+    assert_eq!((old.balance, old.transactions), (176, 4));
     summary.release().await;
     store.pool().close().await;
     db.drop_db().await;

@@ -1,4 +1,4 @@
-//! `account_summary` in memory, with `ProjectionFixture`.
+//! `account_summary` in memory, with `DocumentFixture`.
 // Amounts are in cents, written `dollars_cents` (100_00 is $100.00).
 #![allow(clippy::inconsistent_digit_grouping)]
 
@@ -6,8 +6,8 @@ use bank::{
     AccountClosed, AccountEvent, AccountOpened, AccountSummary, GENERAL_CATEGORY, MoneyDeposited,
     MoneyWithdrawn, OverdraftLimitSet,
 };
-use es_core::{Metadata, RecordedEvent, Uuid};
-use es_testing::ProjectionFixture;
+use es_core::document::Filter;
+use es_testing::DocumentFixture;
 
 fn opened(owner: &str, initial_deposit: i64) -> AccountEvent {
     AccountOpened {
@@ -36,7 +36,7 @@ fn withdrawn(amount: i64) -> AccountEvent {
 
 #[test]
 fn balance_transactions_and_last_time_follow_the_money() {
-    ProjectionFixture::new(AccountSummary::default())
+    DocumentFixture::<AccountSummary>::new()
         .given(
             "BankAccount-a1",
             [
@@ -46,8 +46,7 @@ fn balance_transactions_and_last_time_follow_the_money() {
                 withdrawn(160_00),
             ],
         )
-        .then_expect(|p| {
-            let a = p.get("a1").expect("a row for a1");
+        .then_expect("a1", |a| {
             assert_eq!(a.owner_id, "alice");
             assert_eq!(a.balance, -35_00);
             assert!(a.open);
@@ -58,17 +57,16 @@ fn balance_transactions_and_last_time_follow_the_money() {
 
 #[test]
 fn an_empty_opening_is_no_transaction() {
-    ProjectionFixture::new(AccountSummary::default())
+    DocumentFixture::<AccountSummary>::new()
         .given("BankAccount-a2", [opened("bob", 0)])
-        .then_expect(|p| {
-            let a = p.get("a2").unwrap();
+        .then_expect("a2", |a| {
             a.transactions == 0 && a.last_transaction_at.is_none() && a.balance == 0
         });
 }
 
 #[test]
 fn a_closed_account_is_marked_closed() {
-    ProjectionFixture::new(AccountSummary::default())
+    DocumentFixture::<AccountSummary>::new()
         .given(
             "BankAccount-a3",
             [
@@ -77,49 +75,26 @@ fn a_closed_account_is_marked_closed() {
                 AccountClosed {}.into(),
             ],
         )
-        .then_expect(|p| {
-            let a = p.get("a3").unwrap();
+        .then_expect("a3", |a| {
             !a.open && a.balance == 0 && a.transactions == 2
         });
 }
 
 #[test]
 fn accounts_by_owner() {
-    ProjectionFixture::new(AccountSummary::default())
+    DocumentFixture::<AccountSummary>::new()
         .given("BankAccount-a1", [opened("alice", 1_00)])
         .given("BankAccount-b1", [opened("bob", 2_00)])
         .given("BankAccount-a2", [opened("alice", 3_00), deposited(1)])
-        .then_expect(|p| {
-            let mut ids: Vec<_> = p
-                .by_owner("alice")
-                .iter()
-                .map(|a| a.account_id.as_str())
-                .collect();
-            ids.sort_unstable();
-            assert_eq!(ids, ["a1", "a2"]);
-            assert_eq!(p.by_owner("bob").len(), 1);
-            assert!(p.by_owner("nobody").is_empty());
-        });
+        .then_expect_filter(&Filter::new().eq("owner_id", "alice"), ["a1", "a2"])
+        .then_expect_filter(&Filter::new().eq("owner_id", "bob"), ["b1"])
+        .then_expect_filter(&Filter::new().eq("owner_id", "nobody"), []);
 }
 
 #[test]
 fn a_stored_version_1_deposit_is_upcast_on_the_way_in() {
-    let v1 = RecordedEvent {
-        event_id: Uuid::now_v7(),
-        stream_id: "BankAccount-old".into(),
-        stream_version: 2,
-        global_position: 2,
-        event_type: "MoneyDeposited".into(),
-        schema_version: 1,
-        payload: br#"{"amount": 5000}"#.to_vec(),
-        metadata: Metadata::new(),
-        recorded_at: chrono::Utc::now(),
-    };
-    ProjectionFixture::new(AccountSummary::default())
+    DocumentFixture::<AccountSummary>::new()
         .given("BankAccount-old", [opened("dora", 100)])
-        .given_recorded(v1)
-        .then_expect(|p| {
-            let a = p.get("old").unwrap();
-            a.balance == 5100 && a.transactions == 2
-        });
+        .given_raw("BankAccount-old", "MoneyDeposited", 1, br#"{"amount": 5000}"#)
+        .then_expect("old", |a| a.balance == 5100 && a.transactions == 2);
 }

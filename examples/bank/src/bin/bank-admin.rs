@@ -15,6 +15,6 @@ fn main() -> ExitCode {
     es_cli::Tool::new("bank-admin")
         .events::<bank::AccountEvent>()
         .aggregate::<bank::BankAccount>()
-        .projection::<bank::AccountSummary>()
+        .document::<bank::AccountSummary>()
         .run()
 }
