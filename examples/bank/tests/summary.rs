@@ -75,9 +75,7 @@ fn a_closed_account_is_marked_closed() {
                 AccountClosed {}.into(),
             ],
         )
-        .then_expect("a3", |a| {
-            !a.open && a.balance == 0 && a.transactions == 2
-        });
+        .then_expect("a3", |a| !a.open && a.balance == 0 && a.transactions == 2);
 }
 
 #[test]
@@ -95,6 +93,11 @@ fn accounts_by_owner() {
 fn a_stored_version_1_deposit_is_upcast_on_the_way_in() {
     DocumentFixture::<AccountSummary>::new()
         .given("BankAccount-old", [opened("dora", 100)])
-        .given_raw("BankAccount-old", "MoneyDeposited", 1, br#"{"amount": 5000}"#)
+        .given_raw(
+            "BankAccount-old",
+            "MoneyDeposited",
+            1,
+            br#"{"amount": 5000}"#,
+        )
         .then_expect("old", |a| a.balance == 5100 && a.transactions == 2);
 }

@@ -7,4 +7,4 @@ pub mod fulfillment;
 pub mod read_model;
 
 pub use domain::*;
-pub use read_model::{OrderDetails, OrderDetailsRow, OrderItemRow, OrderItems};
+pub use read_model::{OrderDetails, OrderItemRow, OrderItems};

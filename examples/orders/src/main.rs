@@ -22,10 +22,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use backend::{CatchUp, ExampleStore, RunsProjection};
+use es_core::consumer::Engine;
+use es_core::document::{DocumentBackend, DocumentProjection, Documents};
 use es_core::process::ProcessBackend;
 use es_core::{Handle, Repository};
 use orders::fulfillment::payment::{Pay, Payment};
-use orders::read_model::{DetailsContext, ItemsContext, OrderDetailsStore, OrderItemsStore};
+use orders::read_model::{ItemsContext, OrderItemsStore};
 use orders::{
     AddItem, CreateOrder, DeliverOrder, Order, OrderDetails, OrderError, OrderItems, PlaceOrder,
     RemoveItem,
@@ -47,13 +49,17 @@ async fn main() -> anyhow::Result<()> {
 
 async fn flow<S>(store: S, name: String) -> anyhow::Result<()>
 where
-    S: RunsProjection<OrderDetails> + RunsProjection<OrderItems> + ProcessBackend,
-    S::Conn: OrderDetailsStore + OrderItemsStore + DetailsContext + ItemsContext,
+    S: RunsProjection<OrderItems> + DocumentBackend + ProcessBackend,
+    S::Conn: OrderItemsStore + ItemsContext,
 {
     say!("Store: {name}");
-    // The framework's runners of both read models on this store; their
-    // setup hooks create the tables before the first batch.
-    let details_runner = tokio::sync::Mutex::new(store.runner(OrderDetails::default()));
+    // The framework's engine of the order_details documents, and the
+    // store's runner of order_items (its setup hook creates the table
+    // before the first batch).
+    let details_runner = tokio::sync::Mutex::new(Engine::new(
+        store.clone(),
+        DocumentProjection::<OrderDetails, _>::new(store.clone()),
+    ));
     let items_runner = tokio::sync::Mutex::new(store.runner(OrderItems::default()));
 
     let orders = Repository::<Order, _>::new(store.clone())
@@ -145,11 +151,12 @@ where
         order.version
     );
 
-    let mut conn = store.connection().await?;
-    let details = OrderDetailsStore::details(&mut *conn, id)
+    let details = Documents::<OrderDetails, _>::new(store.clone())
+        .get(id)
         .await
-        .map_err(|e| anyhow::anyhow!("reading order_details: {e}"))?
-        .context("the order has an order_details row")?;
+        .context("reading order_details")?
+        .context("the order has an order_details document")?;
+    let mut conn = store.connection().await?;
     let items = OrderItemsStore::items(&mut *conn, id)
         .await
         .map_err(|e| anyhow::anyhow!("reading order_items: {e}"))?;
@@ -162,7 +169,7 @@ where
     };
     say!();
     say!("order_details ({} read model):", store.describe());
-    say!("  order      {}", details.order_id);
+    say!("  order      {id}");
     say!("  customer   {}", details.customer_id);
     say!("  status     {}", details.status);
     say!(

@@ -1,11 +1,14 @@
 //! End to end on PostgreSQL: the place-order flow through the repository on
-//! `PgEventStore` (snapshots every 50), `order_details` and `order_items`
-//! built in PostgreSQL by the same handlers, checked with SQL.
+//! `PgEventStore` (snapshots every 50); the `order_details` documents kept
+//! by the engine, read with `Documents`; `order_items` built by the same
+//! handlers as in memory, checked with SQL.
 
 #[path = "../../common/backend.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod backend;
 
+use es_core::consumer::Engine;
+use es_core::document::{DocumentProjection, Documents};
 use es_core::{Aggregate, Repository, SnapshotStore};
 use es_postgres::ProjectionRunner;
 use es_testing::postgres::TestDatabase;
@@ -31,8 +34,12 @@ type DetailsRow = (
 async fn the_place_order_flow_and_its_read_models_on_postgres() {
     let db = TestDatabase::create().await;
     let store = backend::open_postgres(db.url()).await.unwrap();
-    // The runners' setup hooks create the read-model tables.
-    let mut details_runner = ProjectionRunner::new(store.clone(), OrderDetails::default());
+    // The document engine of order_details; the runner of order_items,
+    // whose setup hook creates its table.
+    let mut details_runner = Engine::new(
+        store.clone(),
+        DocumentProjection::<OrderDetails, _>::new(store.clone()),
+    );
     let mut items_runner =
         ProjectionRunner::new(store.clone(), OrderItems::default()).batch_size(7);
     let orders = Repository::<Order, _>::new(store.clone()).snapshot_every(50);
@@ -135,14 +142,25 @@ async fn the_place_order_flow_and_its_read_models_on_postgres() {
     assert_eq!(details_runner.status().await.unwrap().lag, 0);
     assert_eq!(items_runner.status().await.unwrap().lag, 0);
 
-    let details: Vec<DetailsRow> = sqlx::query_as(
-        "SELECT order_id, customer_id, status, total, shipping_address, tracking_number, \
-             placed_at IS NOT NULL, shipped_at IS NOT NULL, delivered_at IS NOT NULL \
-             FROM order_details ORDER BY order_id",
-    )
-    .fetch_all(db.pool())
-    .await
-    .unwrap();
+    let details: Vec<DetailsRow> = Documents::<OrderDetails, _>::new(store.clone())
+        .page(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, d)| {
+            (
+                id,
+                d.customer_id,
+                d.status,
+                d.total,
+                d.shipping_address,
+                d.tracking_number,
+                d.placed_at.is_some(),
+                d.shipped_at.is_some(),
+                d.delivered_at.is_some(),
+            )
+        })
+        .collect();
     assert_eq!(
         details,
         [

@@ -1,6 +1,8 @@
-//! `order_details` and `order_items` in memory, with `ProjectionFixture`.
+//! `order_details` in memory with `DocumentFixture`, `order_items` with
+//! `ProjectionFixture`.
 
-use es_testing::ProjectionFixture;
+use es_core::document::Filter;
+use es_testing::{DocumentFixture, ProjectionFixture};
 use orders::{
     OrderCancelled, OrderCreated, OrderDelivered, OrderDetails, OrderEvent, OrderItemAdded,
     OrderItemRemoved, OrderItems, OrderPlaced, OrderShipped,
@@ -53,10 +55,9 @@ fn delivered_order() -> Vec<OrderEvent> {
 
 #[test]
 fn order_details_follow_an_order_through_its_life() {
-    ProjectionFixture::new(OrderDetails::default())
+    DocumentFixture::<OrderDetails>::new()
         .given("Order-1001", delivered_order())
-        .then_expect(|p| {
-            let row = p.get("1001").expect("a row for order 1001");
+        .then_expect("1001", |row| {
             assert_eq!(row.customer_id, "cust-7");
             assert_eq!(row.status, "delivered");
             assert_eq!(row.total, Some(8997));
@@ -72,17 +73,16 @@ fn order_details_follow_an_order_through_its_life() {
 
 #[test]
 fn order_details_of_a_draft_have_no_total_yet() {
-    ProjectionFixture::new(OrderDetails::default())
+    DocumentFixture::<OrderDetails>::new()
         .given("Order-7", [created("cust-1"), added("KB-01", 1, 4999)])
-        .then_expect(|p| {
-            let row = p.get("7").unwrap();
+        .then_expect("7", |row| {
             row.status == "draft" && row.total.is_none() && row.placed_at.is_none()
         });
 }
 
 #[test]
 fn order_details_record_a_cancellation() {
-    ProjectionFixture::new(OrderDetails::default())
+    DocumentFixture::<OrderDetails>::new()
         .given(
             "Order-9",
             [
@@ -95,8 +95,7 @@ fn order_details_record_a_cancellation() {
                 .into(),
             ],
         )
-        .then_expect(|p| {
-            let row = p.get("9").unwrap();
+        .then_expect("9", |row| {
             row.status == "cancelled"
                 && row.cancel_reason.as_deref() == Some("too slow")
                 && row.cancelled_at.is_some()
@@ -106,15 +105,14 @@ fn order_details_record_a_cancellation() {
 
 #[test]
 fn order_details_keep_orders_apart() {
-    ProjectionFixture::new(OrderDetails::default())
+    DocumentFixture::<OrderDetails>::new()
         .given("Order-1", [created("ann"), added("A", 1, 100), placed(100)])
         .given("Order-2", [created("bob")])
-        .then_expect(|p| {
-            p.orders.len() == 2 && p.get("1").unwrap().status == "placed" && {
-                let bob = p.get("2").unwrap();
-                bob.status == "draft" && bob.customer_id == "bob"
-            }
-        });
+        .then_expect_documents(|all| all.len() == 2)
+        .then_expect("1", |ann| ann.status == "placed")
+        .then_expect("2", |bob| bob.status == "draft" && bob.customer_id == "bob")
+        .then_expect_filter(&Filter::new().eq("customer_id", "bob"), ["2"])
+        .then_expect_filter(&Filter::new().eq("status", "placed"), ["1"]);
 }
 
 #[test]

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         .events::<es_core::process::ProcessCommandRejected>()
         .events::<es_core::process::ProcessDeadlineReached>()
         .aggregate::<orders::Order>()
-        .projection::<orders::OrderDetails>()
+        .document::<orders::OrderDetails>()
         .projection::<orders::OrderItems>()
         .run()
 }

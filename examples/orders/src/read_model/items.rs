@@ -50,9 +50,8 @@ pub trait OrderItemsStore: Send {
     ) -> impl Future<Output = Result<Vec<OrderItemRow>, HandlerError>> + Send;
 }
 
-/// Where `order_items` handlers write in a context (see [`DetailsContext`]).
-///
-/// [`DetailsContext`]: super::details::DetailsContext
+/// Where `order_items` handlers write in a context: `()` means the
+/// projection's own lines, a connection means that database.
 pub trait ItemsContext: Send {
     /// The store to write to, given the projection's own lines.
     fn items_store<'a>(&'a mut self, own: &'a mut Vec<OrderItemRow>) -> impl OrderItemsStore + 'a;

@@ -1,23 +1,29 @@
-//! The orders example's read models: `order_details` (one row per order:
-//! status, customer, times, total, address, tracking number) and
-//! `order_items` (the lines of each order).
+//! The orders example's read models, one of each kind:
 //!
-//! # One set of handlers, several backends
+//! - `order_details` (one document per order: status, customer, times,
+//!   total, address, tracking number) is a [document
+//!   projection](es_core::document): a serde struct and one `Evolve` impl
+//!   per event; the framework stores it on every store and answers `get`
+//!   and `filter` on its indexed fields.
+//! - `order_items` (the lines of each order) is a hand-written projection
+//!   with its own tables, for a read model that wants SQL of its own.
 //!
-//! Each projection's handlers are written once, generic over the context
-//! the runner hands them (`impl<C: DetailsContext> On<OrderPlaced, C> for
-//! OrderDetails`). A context says where the read model lives:
+//! # `order_items`: one set of handlers, several backends
 //!
-//! - `()`: in the projection itself (a map), for [`es_core::projection::catch_up`],
+//! Its handlers are written once, generic over the context the runner
+//! hands them (`impl<C: ItemsContext> On<OrderItemAdded, C> for
+//! OrderItems`). A context says where the read model lives:
+//!
+//! - `()`: in the projection itself, for [`es_core::projection::catch_up`],
 //!   `ProjectionFixture` tests and demos;
-//! - [`sqlx::PgConnection`]: PostgreSQL tables, written in the transaction
+//! - [`sqlx::PgConnection`]: a PostgreSQL table, written in the transaction
 //!   the projection runner opened, which also advances the checkpoint;
-//! - [`sqlx::SqliteConnection`]: the same tables in the SQLite file.
+//! - [`sqlx::SqliteConnection`]: the same table in the SQLite file.
 //!
 //! The handlers only turn an event into a call on a small read-model trait
-//! ([`OrderDetailsStore`], [`OrderItemsStore`]) implemented for the
-//! in-memory map and for both connections. `#[derive(Projection)]` then
-//! implements `Dispatch<Ctx>` for each of these contexts.
+//! ([`OrderItemsStore`]) implemented for the in-memory lines and for both
+//! connections. `#[derive(Projection)]` then implements `Dispatch<Ctx>`
+//! for each of these contexts.
 
 use es_core::Aggregate;
 
@@ -29,7 +35,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 
-pub use details::{DetailsContext, OrderDetails, OrderDetailsRow, OrderDetailsStore};
+pub use details::OrderDetails;
 pub use items::{ItemsContext, OrderItemRow, OrderItems, OrderItemsStore};
 
 /// The order id of an `Order-{id}` stream.
