@@ -262,10 +262,13 @@ impl Backend for SqliteEventStore {
     }
 
     async fn try_lease(&self, name: &str) -> Result<Option<SqliteLease>, StoreError> {
+        // Held from before the statement: a caller dropped while it runs
+        // (a cancelled catch-up) drops the lease, which deletes a row it
+        // may have taken, rather than leave it to expire.
         let mut lease = SqliteLease {
             name: name.to_owned(),
             owner: uuid::Uuid::now_v7().hyphenated().to_string(),
-            held: None,
+            held: Some((*self.pool().connect_options()).clone()),
         };
         let now = now_ms();
         // Taken when free or expired; one statement under the write lock.
@@ -281,11 +284,15 @@ impl Backend for SqliteEventStore {
         .bind(now)
         .execute(self.pool())
         .await
-        .map_err(|e| backend(format!("taking the lease of `{name}`"), e))?;
+        .map_err(|e| {
+            lease.held = None;
+            backend(format!("taking the lease of `{name}`"), e)
+        })?;
         if done.rows_affected() != 1 {
+            // Another engine's: nothing of ours to delete.
+            lease.held = None;
             return Ok(None);
         }
-        lease.held = Some((*self.pool().connect_options()).clone());
         Ok(Some(lease))
     }
 

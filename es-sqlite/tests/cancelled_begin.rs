@@ -106,3 +106,43 @@ async fn appends_dropped_at_any_point_leave_the_pool_usable() {
     );
     store.close().await;
 }
+
+/// A catch-up dropped while it takes its lease leaves no lease row behind:
+/// the next engine need not wait for it to expire (`LEASE_TTL`). (The lease
+/// used to be held only once its statement had returned, so a drop during
+/// it left the row, and the next engine waited 5 s.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_dropped_while_taking_its_lease_leaves_no_lease() {
+    use es_core::consumer::Engine;
+    use es_core::document::DocumentProjection;
+    use es_testing::document_store::Card;
+
+    let db = TempDb::new("cancelled-lease");
+    let store = SqliteEventStore::open(db.path()).await.unwrap();
+    let leases =
+        || sqlx::query_scalar::<_, i64>("SELECT count(*) FROM leases").fetch_one(store.pool());
+    for k in 1..=60 {
+        // A new engine each time: its first steps are the lease's.
+        let mut engine = Engine::new(
+            store.clone(),
+            DocumentProjection::<Card, _>::new(store.clone()),
+        );
+        {
+            let mut run = Box::pin(engine.catch_up());
+            for _ in 0..k {
+                if futures::poll!(run.as_mut()).is_ready() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        engine.release().await;
+        drop(engine);
+        assert_eq!(
+            leases().await.unwrap(),
+            0,
+            "a lease row is left after a catch-up dropped after {k} step(s)"
+        );
+    }
+    store.close().await;
+}

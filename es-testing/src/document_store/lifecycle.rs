@@ -214,3 +214,47 @@ pub async fn a_failed_batch_leaves_documents_and_checkpoint<B: DocumentBackend>(
         checkpoint,
     );
 }
+
+/// Batches stopped halfway, again and again: a catch-up cancelled after
+/// 0.1 ms, then a little later each try (5% more), until one finishes, all
+/// on one engine (the way a task running it is cancelled and started
+/// again). Every event is then applied exactly once, as in one
+/// uninterrupted run: nothing of a stopped batch is left behind in the
+/// store or in the projection's buffer.
+pub async fn batches_stopped_halfway_apply_every_event_once<B: DocumentBackend>(b: B) {
+    use std::time::Duration;
+
+    let mut expected = Vec::new();
+    for i in 0..6_i64 {
+        let owner = ["ada", "bob"][i as usize % 2];
+        let stream = format!("Card-h{i}");
+        append(&b, &stream, &[opened(owner, i)]).await;
+        append(&b, &stream, &[scored(10 + i), scored(20 + i)]).await;
+        expected.push((format!("h{i}"), card(owner, &[i, 10 + i, 20 + i], true)));
+    }
+    let mut cards = engine::<Card, _>(&b, 4);
+    let mut budget = Duration::from_micros(100);
+    let mut stopped = 0;
+    loop {
+        match tokio::time::timeout(budget, cards.catch_up()).await {
+            Ok(done) => {
+                ok(
+                    format_args!("catch_up() after {stopped} stopped tries"),
+                    done,
+                );
+                break;
+            }
+            Err(_) => stopped += 1,
+        }
+        assert!(
+            budget < Duration::from_secs(10),
+            "document conformance: no catch-up of 18 events finished within 10 s"
+        );
+        budget = budget.mul_f64(1.05);
+    }
+    same(
+        "documents after batches stopped halfway, then a full catch-up",
+        all::<Card, _>(&b).await,
+        expected,
+    );
+}

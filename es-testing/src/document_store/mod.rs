@@ -34,6 +34,7 @@
 //! | [`a_batch_touching_one_key_many_times_applies_in_order`] | with `batch_size > 1`, many events of one key in one batch (with a deletion and a re-creation among them) end as applying them one by one |
 //! | [`rebuild_ends_equal_to_the_first_run`] | [`Engine::rebuild`](es_core::consumer::Engine::rebuild) empties the documents and replays into the same documents |
 //! | [`a_failed_batch_leaves_documents_and_checkpoint`] | a batch stopped by an event that does not decode ([`ErrorPolicy::Stop`]) leaves the documents and the checkpoint as they were (not checked where [`Backend::ROLLS_BACK`] is false) |
+//! | [`batches_stopped_halfway_apply_every_event_once`] | catch-ups dropped after 1, 2, … steps (a crash or a cancelled task mid-batch, with a new engine or the same one), then a full one: every event applied exactly once |
 //! | [`get_many_leaves_out_missing_keys_in_key_order`] | `get` of a missing key is `None`; `get_many` returns the existing keys in key (byte) order |
 //! | [`pages_follow_key_order_after_a_key`] | `page` in byte order of the keys, pages chained with `after`, an empty page at the end |
 //! | [`filters_compare_numbers_and_strings`] | `Eq`, `Lt`, `Le`, `Gt`, `Ge` on a numeric and on a string field (strings by bytes, numbers as numbers: 9 < 10, -5 < 2.5) |
@@ -136,6 +137,7 @@ macro_rules! document_store_conformance_tests {
             a_batch_touching_one_key_many_times_applies_in_order
             rebuild_ends_equal_to_the_first_run
             a_failed_batch_leaves_documents_and_checkpoint
+            batches_stopped_halfway_apply_every_event_once
             get_many_leaves_out_missing_keys_in_key_order
             pages_follow_key_order_after_a_key
             filters_compare_numbers_and_strings
