@@ -83,6 +83,7 @@
 
 pub mod aggregate;
 pub mod consumer;
+pub mod dcb;
 pub mod document;
 pub mod envelope;
 pub mod error;

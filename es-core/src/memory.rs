@@ -7,12 +7,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use uuid::Uuid;
 
 use crate::consumer::backend::DeadLetter;
+use crate::dcb::{AppendCondition, Tag};
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
 use crate::store::{
     AppendResult, CommandRecord, CommitWatch, DEFAULT_MAX_PAYLOAD_BYTES, EventStore,
     ExpectedVersion, ReadAllPage, Snapshot, SnapshotStore, StoreError, StreamEnd, check_append,
     validate_stream_id,
 };
+
+mod dcb;
 
 /// An event store that keeps everything in memory.
 ///
@@ -74,6 +77,8 @@ struct State {
     commands: HashMap<(String, Uuid), CommandRecord>,
     snapshots: HashMap<String, Snapshot>,
     last_recorded_at: Option<Timestamp>,
+    /// The tags of the tagged events, by global position.
+    tags: HashMap<u64, Vec<Tag>>,
 }
 
 impl std::fmt::Debug for InMemoryEventStore {
@@ -165,9 +170,25 @@ impl InMemoryEventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
+        self.append_checked(stream_id, expected, events, Vec::new(), None)
+    }
+
+    /// An append, with the tags of its events (empty: none) and the
+    /// condition it is under, checked under the same lock.
+    fn append_checked(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        tags: Vec<Vec<Tag>>,
+        condition: Option<&AppendCondition>,
+    ) -> Result<AppendResult, StoreError> {
         // Outside the lock: it parses every payload.
         check_append(stream_id, &events, self.max_payload_bytes)?;
         let mut state = self.lock();
+        if let Some(c) = condition {
+            dcb::check(&state, c)?;
+        }
         let actual = state.streams.get(stream_id).map_or(0, |s| s.len() as u64);
 
         let command_id = events.first().and_then(|e| e.metadata.command_id);
@@ -210,6 +231,12 @@ impl InMemoryEventStore {
                 metadata: e.metadata,
                 recorded_at,
             }));
+        }
+        for (i, mut t) in tags.into_iter().enumerate() {
+            if !t.is_empty() {
+                t.sort();
+                state.tags.insert((first_index + i + 1) as u64, t);
+            }
         }
         let indices = first_index..state.log.len();
         state

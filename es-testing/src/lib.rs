@@ -164,6 +164,7 @@ mod render;
 
 pub mod conformance;
 pub mod consumers;
+pub mod dcb;
 pub mod document_store;
 pub mod engine;
 pub mod process;

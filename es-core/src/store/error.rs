@@ -42,6 +42,19 @@ pub enum StoreError {
         /// The stream's version when the append ran.
         actual: u64,
     },
+    /// An event matching an append's condition is in the log after the
+    /// position the decision read up to
+    /// ([`DcbStore::append_tagged`](crate::dcb::DcbStore::append_tagged));
+    /// nothing was stored. Read again and decide again.
+    #[error(
+        "append condition failed: an event matching its query is at position {position}, after position {after}"
+    )]
+    ConditionFailed {
+        /// The position the condition allowed events up to.
+        after: u64,
+        /// The first matching event after it.
+        position: u64,
+    },
     /// The stream id was refused before anything was stored.
     #[error(transparent)]
     InvalidStreamId(#[from] InvalidStreamId),
