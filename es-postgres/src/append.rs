@@ -13,10 +13,14 @@ use es_core::{
     stream_category,
 };
 use futures::TryStreamExt;
-use sqlx::Row;
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::PgPool;
 use uuid::Uuid;
 
+mod batch;
+
+use batch::{Batch, Outcome, PgQuery, db_error};
+
+use crate::dcb::DcbAppend;
 use crate::error::InvalidPayload;
 use crate::inline::PgProjection;
 use crate::inline::{PgConsumer, PgTx};
@@ -222,6 +226,7 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
         stream_id: &str,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
+        dcb: Option<&DcbAppend>,
     ) -> Result<AppendResult, StoreError> {
         // Before anything reaches the server: the whole batch or nothing.
         check_append(stream_id, &events, self.max_payload_bytes)?;
@@ -247,8 +252,8 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
                 ),
             ));
         }
-        let command_id = events[0].metadata.command_id;
         let batch = Batch::new(stream_id, events)?;
+        let command_id = batch.command_id;
         let expected_sql = match expected {
             ExpectedVersion::Any => None,
             ExpectedVersion::NoStream => Some(0),
@@ -259,7 +264,7 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
         loop {
             attempt += 1;
             let outcome = match self
-                .append_once(pool, reads, stream_id, expected_sql, command_id, &batch)
+                .append_once(pool, reads, stream_id, expected_sql, &batch, dcb)
                 .await
             {
                 Ok(outcome) => outcome,
@@ -338,7 +343,7 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
             };
             let (first, last, last_position) = (to_u64(first), to_u64(last), to_u64(last_position));
             span.record("version", last);
-            if self.inline.is_empty() {
+            if self.inline.is_empty() && dcb.is_none() {
                 notify::announce(
                     &self.notifier,
                     pool,
@@ -365,10 +370,11 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
         reads: &Reads,
         stream_id: &str,
         expected: Option<i64>,
-        command_id: Option<Uuid>,
         batch: &Batch,
+        dcb: Option<&DcbAppend>,
     ) -> Result<Outcome, AppendError> {
-        if self.inline.is_empty() {
+        let command_id = batch.command_id;
+        if self.inline.is_empty() && dcb.is_none() {
             // The fast path: one statement, its own transaction.
             // No NOTIFY in it: that would serialize concurrent commits (see
             // `notify`); `append_batch` announces the commit afterwards.
@@ -399,15 +405,24 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
                 .await?;
             return Ok(Outcome::from_row(&row)?);
         }
-        // Inline projections: the full statement in a transaction, then the
-        // inserted events through each projection that reads their types,
-        // then COMMIT. A failing handler rolls everything back.
+        // Inline projections or a condition: the full statement in a
+        // transaction (after the condition's locks and check), the tags,
+        // then the inserted events through each projection that reads
+        // their types, then COMMIT. A failure rolls everything back.
         let mut tx = pool.begin().await?;
+        if let Some(dcb) = dcb {
+            dcb.before(&mut tx).await.map_err(AppendError::Other)?;
+        }
         let row = self
             .append_query(stream_id, expected, command_id, batch, true)
             .fetch_one(&mut *tx)
             .await?;
         let outcome = Outcome::from_row(&row)?;
+        if let (Some(dcb), Some((_, _, last_position))) = (dcb, outcome.inserted) {
+            dcb.after(&mut tx, last_position)
+                .await
+                .map_err(AppendError::Other)?;
+        }
         if let Some((first, last, _)) = outcome.inserted
             && batch.types.iter().any(|t| self.inline.reads(t))
         {
@@ -453,141 +468,4 @@ impl From<sqlx::Error> for AppendError {
     fn from(e: sqlx::Error) -> Self {
         Self::Sql(e)
     }
-}
-
-/// What one append statement did.
-#[derive(Default)]
-struct Outcome {
-    /// An earlier batch with the same command id: its first and last version.
-    duplicate: Option<(i64, i64)>,
-    /// The inserted events' first and last version and last position;
-    /// `None` when nothing was inserted (the stream was not at the expected
-    /// version).
-    inserted: Option<(i64, i64, i64)>,
-    /// The stream's version before the statement, when the statement says.
-    current: Option<i64>,
-}
-
-impl Outcome {
-    /// Adds one of the plain statement's returned rows (one per inserted
-    /// event).
-    fn add_returned(&mut self, row: &PgRow) -> Result<(), sqlx::Error> {
-        let position: i64 = row.try_get(0)?;
-        let version: i64 = row.try_get(1)?;
-        self.inserted = Some(match self.inserted {
-            None => (version, version, position),
-            Some((first, last, at)) => (first.min(version), last.max(version), at.max(position)),
-        });
-        Ok(())
-    }
-
-    /// From the full statement's one row.
-    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
-        let get = |name: &str| row.try_get::<Option<i64>, _>(name);
-        let duplicate = get("dup_first")?.zip(get("dup_last")?);
-        let inserted = if get("n")?.unwrap_or(0) > 0 {
-            get("first_version")?
-                .zip(get("last_version")?)
-                .zip(get("last_position")?)
-                .map(|((first, last), at)| (first, last, at))
-        } else {
-            None
-        };
-        Ok(Self {
-            duplicate,
-            inserted,
-            current: get("current_version")?,
-        })
-    }
-}
-
-/// The arrays one append binds.
-struct Batch {
-    ids: Vec<Uuid>,
-    types: Vec<String>,
-    versions: Vec<i32>,
-    payloads: Vec<String>,
-    /// `None` for empty metadata: the statement stores `{}` for it, so the
-    /// common case neither encodes nor parses anything.
-    metadata: Vec<Option<String>>,
-}
-
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
-
-impl Batch {
-    /// Binds what both array statements start with: $1 stream id, $2 its
-    /// category, $3 the expected version (NULL: any), $4–$8 the arrays.
-    fn bind<'q>(
-        &'q self,
-        query: PgQuery<'q>,
-        stream_id: &'q str,
-        expected: Option<i64>,
-    ) -> PgQuery<'q> {
-        query
-            .bind(stream_id)
-            .bind(stream_category(stream_id))
-            .bind(expected)
-            .bind(&self.ids)
-            .bind(&self.types)
-            .bind(&self.versions)
-            .bind(&self.payloads)
-            .bind(&self.metadata)
-    }
-
-    fn new(stream_id: &str, events: Vec<NewEvent>) -> Result<Self, StoreError> {
-        let mut b = Self {
-            ids: Vec::with_capacity(events.len()),
-            types: Vec::with_capacity(events.len()),
-            versions: Vec::with_capacity(events.len()),
-            payloads: Vec::with_capacity(events.len()),
-            metadata: Vec::with_capacity(events.len()),
-        };
-        for e in events {
-            let NewEvent {
-                event_id,
-                event_type,
-                schema_version,
-                payload,
-                metadata,
-            } = e;
-            let invalid = |reason: String| {
-                StoreError::backend(
-                    format!("appending to stream `{stream_id}`"),
-                    InvalidPayload {
-                        event_type: event_type.clone(),
-                        reason,
-                    },
-                )
-            };
-            let payload = String::from_utf8(payload)
-                .map_err(|err| invalid(format!("payload is not UTF-8: {err}")))?;
-            if payload.contains('\0') {
-                return Err(invalid("payload contains a NUL byte".to_owned()));
-            }
-            let metadata = if metadata.is_empty() {
-                None
-            } else {
-                Some(
-                    serde_json::to_string(&metadata)
-                        .map_err(|err| invalid(format!("metadata cannot be encoded: {err}")))?,
-                )
-            };
-            b.ids.push(event_id);
-            b.versions
-                .push(i32::try_from(schema_version).unwrap_or(i32::MAX));
-            b.types.push(event_type);
-            b.payloads.push(payload);
-            b.metadata.push(metadata);
-        }
-        Ok(b)
-    }
-}
-
-/// The SQLSTATE and constraint of a database error.
-fn db_error(e: &sqlx::Error) -> Option<(String, Option<String>)> {
-    let db = e.as_database_error()?;
-    Some((
-        db.code().map(|c| c.into_owned()).unwrap_or_default(),
-        db.constraint().map(str::to_owned),
-    ))
 }

@@ -110,6 +110,7 @@
 mod append;
 mod checkpoints;
 mod consumer;
+mod dcb;
 mod document;
 mod error;
 mod inline;

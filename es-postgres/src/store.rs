@@ -394,6 +394,26 @@ impl PgEventStore {
         &self.shared.processes
     }
 
+    /// An append under a DCB condition, with tags (see the `dcb` module).
+    pub(crate) async fn append_dcb(
+        &self,
+        stream_id: &str,
+        events: Vec<NewEvent>,
+        dcb: &crate::dcb::DcbAppend,
+    ) -> Result<AppendResult, StoreError> {
+        self.shared
+            .appends
+            .append_batch(
+                &self.shared.pool,
+                &self.shared.reads,
+                stream_id,
+                ExpectedVersion::Any,
+                events,
+                Some(dcb),
+            )
+            .await
+    }
+
     /// The document projections' statements (see the `document` module).
     pub(crate) fn documents(&self) -> &DocumentSql {
         &self.shared.documents
@@ -422,6 +442,7 @@ impl EventStore for PgEventStore {
                 stream_id,
                 expected,
                 events,
+                None,
             )
             .instrument(span)
             .await
