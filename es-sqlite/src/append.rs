@@ -12,6 +12,7 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Row, Sqlite};
 
+use crate::dcb::DcbAppend;
 use crate::projection::SqliteTx;
 use crate::read::{find_command_with, stream_range_with, stream_version_with};
 use crate::row::{format_time, parse_time, to_i64};
@@ -48,6 +49,7 @@ impl SqliteEventStore {
         stream_id: &str,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
+        dcb: Option<&DcbAppend<'_>>,
     ) -> Result<AppendResult, StoreError> {
         // Before the transaction: the whole batch or nothing.
         check_append(stream_id, &events, self.max_payload_bytes)?;
@@ -64,13 +66,24 @@ impl SqliteEventStore {
             .map_err(|e| StoreError::backend(context("beginning an append"), e))?;
         // Inline projections run only when one reads a type of the batch.
         let inline = events.iter().any(|e| self.inline.reads(&e.event_type));
-        let outcome = match append_once(&mut tx, stream_id, expected, events).await {
-            Ok(Outcome::Written(result)) if inline => self
-                .run_inline(&mut tx, stream_id, &result)
-                .await
-                .map(|()| Outcome::Written(result)),
-            outcome => outcome,
-        };
+        let outcome = async {
+            // A condition is checked under the write lock, before the write.
+            if let Some(dcb) = dcb {
+                dcb.check(&mut tx).await?;
+            }
+            let outcome = append_once(&mut tx, stream_id, expected, events).await?;
+            if let Outcome::Written(result) = &outcome {
+                if let Some(dcb) = dcb {
+                    let last = result.last_position.unwrap_or(0);
+                    dcb.store_tags(&mut tx, last).await?;
+                }
+                if inline {
+                    self.run_inline(&mut tx, stream_id, result).await?;
+                }
+            }
+            Ok(outcome)
+        }
+        .await;
         let result = match outcome {
             Ok(Outcome::Written(result)) => {
                 tx.commit()

@@ -28,7 +28,7 @@ impl EventStore for SqliteEventStore {
                 ),
             });
         }
-        self.observe(self.append_batch(stream_id, expected, events).await)
+        self.observe(self.append_batch(stream_id, expected, events, None).await)
     }
 
     async fn read_stream(

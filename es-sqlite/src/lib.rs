@@ -182,6 +182,7 @@
 mod append;
 mod checkpoints;
 mod consumer;
+mod dcb;
 mod document;
 mod event_store;
 mod integrity;
