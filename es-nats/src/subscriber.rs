@@ -15,6 +15,10 @@ use tracing::Instrument;
 
 use crate::message::{decode_event, subject_token};
 
+/// How long a catch-up's pull waits for messages before it asks whether
+/// any are left.
+const CATCH_UP_WAIT: Duration = Duration::from_millis(200);
+
 /// A JetStream request of the subscriber failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -319,12 +323,12 @@ impl<P: Dispatch<()>> JetStreamSubscriber<P> {
 
     /// Pulls for up to `wait` and handles what arrives; stops at the first
     /// handler failure when `stop_on_failure`.
-    async fn pull(&mut self, stop_on_failure: bool) -> Result<u64, SubscribeError> {
+    async fn pull(&mut self, wait: Duration, stop_on_failure: bool) -> Result<u64, SubscribeError> {
         let mut messages = self
             .consumer
             .batch()
             .max_messages(256)
-            .expires(self.wait)
+            .expires(wait)
             .messages()
             .await
             .map_err(|e| self.nats("pulling messages", e.into()))?;
@@ -353,7 +357,7 @@ impl<P: Dispatch<()>> JetStreamSubscriber<P> {
     pub async fn catch_up(&mut self) -> Result<u64, SubscribeError> {
         let before = self.handled;
         loop {
-            let seen = self.pull(true).await?;
+            let seen = self.pull(CATCH_UP_WAIT, true).await?;
             if seen > 0 {
                 continue;
             }
@@ -392,7 +396,7 @@ impl<P: Dispatch<()>> JetStreamSubscriber<P> {
             if shutdown.as_mut().now_or_never().is_some() {
                 return Ok(());
             }
-            match self.pull(false).await {
+            match self.pull(self.wait, false).await {
                 Ok(_) => errors = 0,
                 Err(e) => {
                     errors = errors.saturating_add(1);
