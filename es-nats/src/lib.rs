@@ -24,7 +24,8 @@
 //!     .engine(store)
 //!     .batch_size(2000)
 //!     .retry_backoff(Duration::from_millis(100), Duration::from_secs(5));
-//! engine.run(async { tokio::signal::ctrl_c().await.ok(); }).await?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>(); // stop.send(()) ends it
+//! engine.run(async { stopped.await.ok(); }).await?;
 //! # Ok(()) }
 //! ```
 

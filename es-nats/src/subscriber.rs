@@ -89,7 +89,8 @@ pub enum SubscribeError {
 /// let mut sub = JetStreamSubscriber::bind(&js, "SHOP", "shop.events", Placed::default()).await?;
 /// sub.catch_up().await?;
 /// println!("{} orders placed", sub.projection().0);
-/// sub.run(async { tokio::signal::ctrl_c().await.ok(); }).await?;
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>(); // stop.send(()) ends it
+/// sub.run(async { stopped.await.ok(); }).await?;
 /// # Ok(()) }
 /// ```
 pub struct JetStreamSubscriber<P> {

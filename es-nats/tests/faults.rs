@@ -3,6 +3,8 @@
 //! points on the SQLite store, then restarted. Either way a JetStream
 //! consumer sees every event once, in order.
 
+#![allow(clippy::print_stdout, reason = "a test prints what it saw (with --nocapture)")]
+
 mod common;
 
 use std::net::TcpListener;
