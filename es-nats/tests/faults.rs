@@ -3,7 +3,10 @@
 //! points on the SQLite store, then restarted. Either way a JetStream
 //! consumer sees every event once, in order.
 
-#![allow(clippy::print_stdout, reason = "a test prints what it saw (with --nocapture)")]
+#![allow(
+    clippy::print_stdout,
+    reason = "a test prints what it saw (with --nocapture)"
+)]
 
 mod common;
 

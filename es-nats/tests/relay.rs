@@ -1,7 +1,10 @@
 //! The relay against the real NATS server: end to end on the in-memory
 //! store, dedupe of a republished batch, following live commits.
 
-#![allow(clippy::print_stdout, reason = "a test prints what it saw (with --nocapture)")]
+#![allow(
+    clippy::print_stdout,
+    reason = "a test prints what it saw (with --nocapture)"
+)]
 
 mod common;
 
