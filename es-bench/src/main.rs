@@ -2,7 +2,7 @@
 //! work, on one PostgreSQL database in one run.
 //!
 //! ```text
-//! cargo run --release -p es-bench -- [--scale 0.1] [--json] [--only append,commands,cached,load,catchup,documents,process,memory]
+//! cargo run --release -p es-bench -- [--scale 0.1] [--json] [--only append,commands,cached,load,catchup,documents,process,memory,nats]
 //! ```
 //!
 //! It creates a throwaway database on the server `DATABASE_URL` names
@@ -42,7 +42,9 @@ use sqlx::{ConnectOptions as _, Connection as _};
 
 use crate::env::setup;
 use crate::report::{Figure, machine_info, print_table};
-use crate::workload::{append, cached, catch_up, commands, documents, in_memory, load, process};
+use crate::workload::{
+    append, cached, catch_up, commands, documents, in_memory, load, nats, process,
+};
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -56,7 +58,7 @@ struct Args {
     /// Prints the figures as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Runs only these workloads (comma-separated: append, commands, cached, load, catchup, documents, process, memory).
+    /// Runs only these workloads (comma-separated: append, commands, cached, load, catchup, documents, process, memory, nats).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The server; the benchmark creates and drops its own database on it.
@@ -78,6 +80,7 @@ fn main() -> Result<()> {
         "documents",
         "process",
         "memory",
+        "nats",
     ];
     for w in &args.only {
         if !known.contains(&w.as_str()) {
@@ -178,6 +181,12 @@ async fn benchmark(args: &Args, options: PgConnectOptions) -> Result<Vec<Figure>
     if wants(args, "memory") {
         eprintln!("es-bench: in memory");
         figures.extend(in_memory(args.scale)?);
+    }
+    // Needs a NATS server with JetStream as well (NATS_URL, default
+    // 127.0.0.1:4222): only when asked for by name.
+    if args.only.iter().any(|w| w == "nats") {
+        eprintln!("es-bench: relay to NATS JetStream");
+        figures.extend(nats(&env, args.scale).await?);
     }
     env.seq.close().await;
     env.par.close().await;

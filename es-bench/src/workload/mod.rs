@@ -9,6 +9,7 @@ mod commands;
 mod documents;
 mod in_memory;
 mod load;
+mod nats;
 mod process;
 
 pub(crate) use append::append;
@@ -18,4 +19,5 @@ pub(crate) use commands::commands;
 pub(crate) use documents::documents;
 pub(crate) use in_memory::in_memory;
 pub(crate) use load::load;
+pub(crate) use nats::nats;
 pub(crate) use process::process;
