@@ -58,6 +58,32 @@ pub trait Event: Sized + Send + Sync + 'static {
     /// Decodes a stored payload, upcasting older schema versions.
     fn decode(event_type: &str, schema_version: u32, payload: &[u8]) -> Result<Self, DecodeError>;
 
+    /// The tags of this value (consistency boundaries by query, see
+    /// [`crate::dcb`]): `kind:value` from each field marked `#[tag]`
+    /// (`#[tag] course_id: String` gives `course:c1`; `#[tag("student")]
+    /// who: String` gives `student:s7`); an enum gives its variant's. None
+    /// by default. An error when a value cannot be a tag (empty, longer
+    /// than [`MAX_TAG_BYTES`](crate::dcb::MAX_TAG_BYTES), a control character).
+    ///
+    /// ```
+    /// use es_core::Event;
+    /// # use serde::{Deserialize, Serialize};
+    /// #[derive(Debug, Serialize, Deserialize, Event)]
+    /// struct StudentSubscribed {
+    ///     #[tag]
+    ///     course_id: String,
+    ///     #[tag("student")]
+    ///     who: String,
+    /// }
+    ///
+    /// let e = StudentSubscribed { course_id: "c1".into(), who: "s7".into() };
+    /// let tags: Vec<String> = e.tags().unwrap().iter().map(|t| t.to_string()).collect();
+    /// assert_eq!(tags, ["course:c1", "student:s7"]);
+    /// ```
+    fn tags(&self) -> Result<Vec<crate::dcb::Tag>, crate::dcb::InvalidTag> {
+        Ok(Vec::new())
+    }
+
     /// The names this type decodes (current names and aliases), e.g. for a
     /// store's event-type filter.
     fn type_names() -> Vec<&'static str> {

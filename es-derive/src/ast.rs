@@ -6,6 +6,7 @@
 use proc_macro2::Span;
 use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type};
 
+use crate::attr::tag::{self, TagField};
 use crate::attr::{self, UpcastAttr};
 use crate::ctxt::Ctxt;
 
@@ -20,10 +21,12 @@ pub(crate) struct EventDef {
     pub(crate) version_span: Span,
     pub(crate) aliases: Vec<LitStr>,
     pub(crate) upcasts: Vec<UpcastAttr>,
+    /// The fields marked `#[tag]`.
+    pub(crate) tags: Vec<TagField>,
 }
 
 impl EventDef {
-    fn new(attr: attr::EventAttr, default_name: &Ident) -> Self {
+    fn new(attr: attr::EventAttr, default_name: &Ident, tags: Vec<TagField>) -> Self {
         let (name, name_span) = match &attr.name {
             Some(lit) => (lit.value(), lit.span()),
             None => (default_name.to_string(), default_name.span()),
@@ -39,6 +42,7 @@ impl EventDef {
             version_span,
             aliases: attr.aliases,
             upcasts: attr.upcasts,
+            tags,
         }
     }
 }
@@ -71,6 +75,11 @@ impl<'a> EventItem<'a> {
     /// mistake is recorded).
     pub(crate) fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
         let attr = attr::event_attr(cx, &input.attrs);
+        tag::refuse(
+            cx,
+            &input.attrs,
+            "`#[tag]` goes on a field: the field whose value names what the event is about",
+        );
         match &input.data {
             Data::Struct(data) => {
                 if matches!(data.fields, Fields::Unit) {
@@ -80,9 +89,10 @@ impl<'a> EventItem<'a> {
                     );
                     return None;
                 }
+                let tags = tag::tag_fields(cx, &data.fields);
                 Some(Self {
                     input,
-                    kind: EventKind::Struct(EventDef::new(attr, &input.ident)),
+                    kind: EventKind::Struct(EventDef::new(attr, &input.ident, tags)),
                 })
             }
             Data::Enum(data) => {
@@ -123,8 +133,18 @@ impl<'a> EventItem<'a> {
 impl<'a> Variant<'a> {
     fn from_ast(cx: &Ctxt, v: &'a syn::Variant) -> Self {
         let attr = attr::event_attr(cx, &v.attrs);
+        tag::refuse(
+            cx,
+            &v.attrs,
+            "`#[tag]` goes on a field of the variant, not on the variant",
+        );
         match &v.fields {
             Fields::Unnamed(f) if f.unnamed.len() == 1 => {
+                tag::refuse(
+                    cx,
+                    &f.unnamed[0].attrs,
+                    "this variant wraps another event type: put `#[tag]` on that type's fields",
+                );
                 if let Some(span) = attr.present {
                     cx.error_at(
                         span,
@@ -142,7 +162,7 @@ impl<'a> Variant<'a> {
             fields => Variant::Inline {
                 ident: &v.ident,
                 fields,
-                def: EventDef::new(attr, &v.ident),
+                def: EventDef::new(attr, &v.ident, tag::tag_fields(cx, fields)),
             },
         }
     }

@@ -13,6 +13,7 @@ use crate::ctxt::Ctxt;
 
 pub(crate) mod document;
 pub(crate) mod process;
+pub(crate) mod tag;
 
 /// The keys, as written by users.
 pub(crate) mod kw {

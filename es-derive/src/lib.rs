@@ -22,7 +22,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///
 /// `serde` is a helper attribute too, so an inline variant's fields take
 /// `#[serde(…)]` without the enum deriving serde's traits.
-#[proc_macro_derive(Event, attributes(event, serde))]
+#[proc_macro_derive(Event, attributes(event, serde, tag))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::run::<ast::EventItem<'_>>(&input).into()

@@ -51,9 +51,23 @@ impl Tag {
         }
     }
 
-    /// The tag `kind:id`.
+    /// The tag `kind:id`; an empty `id` is refused (a tag that names
+    /// nothing).
+    ///
+    /// ```
+    /// use es_core::dcb::Tag;
+    /// assert_eq!(Tag::of("course", "c1").unwrap().as_str(), "course:c1");
+    /// assert_eq!(Tag::of("course", "").unwrap_err().reason, "its value is empty");
+    /// ```
     pub fn of(kind: &str, id: impl fmt::Display) -> Result<Self, InvalidTag> {
-        Self::new(format!("{kind}:{id}"))
+        let tag = format!("{kind}:{id}");
+        if tag.len() == kind.len() + 1 {
+            return Err(InvalidTag {
+                tag,
+                reason: "its value is empty",
+            });
+        }
+        Self::new(tag)
     }
 
     /// The tag as a string.

@@ -6,6 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::{DeriveInput, Fields, Ident, Type};
 
 use crate::ast::{EventDef, EventItem, EventKind, Variant};
+use crate::attr::tag::TagField;
 use crate::ctxt::Ctxt;
 use crate::{fallback, valid};
 
@@ -36,6 +37,19 @@ fn expand_struct(ident: &Ident, def: &EventDef) -> TokenStream {
     let version = Literal::u32_unsuffixed(def.version);
     let info = type_info(def);
     let decode = decode_versions(def, &quote!(Self), &quote!(::core::convert::identity));
+    let tags = if def.tags.is_empty() {
+        quote!()
+    } else {
+        let values = def.tags.iter().map(|t| {
+            let member = &t.member;
+            tag_of(t, &quote!(&self.#member))
+        });
+        quote! {
+            fn tags(&self) -> ::core::result::Result<::std::vec::Vec<::es_core::dcb::Tag>, ::es_core::dcb::InvalidTag> {
+                ::core::result::Result::Ok(::std::vec![#(#values),*])
+            }
+        }
+    };
     quote! {
         const _: () = {
             #[automatically_derived]
@@ -58,6 +72,7 @@ fn expand_struct(ident: &Ident, def: &EventDef) -> TokenStream {
                     ::es_core::__private::check_known::<Self>(event_type, schema_version)?;
                     #decode
                 }
+                #tags
                 ::es_core::__event_schemas!(struct);
             }
 
@@ -69,6 +84,13 @@ fn expand_struct(ident: &Ident, def: &EventDef) -> TokenStream {
             }
         };
     }
+}
+
+/// `Tag::of(kind, value)?`, spanned on the field's type (where a value
+/// without `Display` is reported).
+fn tag_of(t: &TagField, value: &TokenStream) -> TokenStream {
+    let kind = &t.kind;
+    quote_spanned!(t.ty_span=> ::es_core::dcb::Tag::of(#kind, #value)?)
 }
 
 fn type_info(def: &EventDef) -> TokenStream {
@@ -283,6 +305,38 @@ impl Inline<'_> {
         }
     }
 
+    /// The `tags` arm: the variant's `#[tag]` fields bound by name (or
+    /// position), the others left out.
+    fn tag_arm(&self, tags: &[TagField]) -> TokenStream {
+        let variant = self.variant;
+        let bound: Vec<Ident> = (0..tags.len())
+            .map(|i| format_ident!("__tag{}", i))
+            .collect();
+        let values = tags.iter().zip(&bound).map(|(t, b)| tag_of(t, &quote!(#b)));
+        let pattern = match self.fields {
+            Fields::Named(_) => {
+                let names = tags.iter().map(|t| &t.member);
+                quote!(Self::#variant { #(#names: #bound,)* .. })
+            }
+            Fields::Unnamed(unnamed) => {
+                let slots = (0..unnamed.unnamed.len()).map(|i| {
+                    match tags.iter().position(
+                        |t| matches!(&t.member, syn::Member::Unnamed(n) if n.index as usize == i),
+                    ) {
+                        Some(k) => {
+                            let b = &bound[k];
+                            quote!(#b)
+                        }
+                        None => quote!(_),
+                    }
+                });
+                quote!(Self::#variant(#(#slots),*))
+            }
+            Fields::Unit => quote!(Self::#variant),
+        };
+        quote!(#pattern => ::core::result::Result::Ok(::std::vec![#(#values),*]),)
+    }
+
     fn pattern(&self) -> TokenStream {
         let variant = self.variant;
         match self.fields {
@@ -303,6 +357,7 @@ fn expand_enum(ident: &Ident, variants: &[Variant<'_>]) -> TokenStream {
     let mut from_impls = Vec::new();
     let mut apply_bounds: Vec<TokenStream> = Vec::new();
     let mut apply_arms = Vec::new();
+    let mut tag_arms = Vec::new();
     let mut has_inline = false;
     // The wrapped types, whose schemas the enum's `event_schemas` lists.
     let mut wrapped: Vec<&Type> = Vec::new();
@@ -314,6 +369,7 @@ fn expand_enum(ident: &Ident, variants: &[Variant<'_>]) -> TokenStream {
                 let event = quote!(<#ty as ::es_core::Event>);
                 parts.push(quote!(#event::EVENT_TYPES));
                 type_arms.push(quote!(Self::#var(e) => ::es_core::Event::event_type(e),));
+                tag_arms.push(quote!(Self::#var(e) => ::es_core::Event::tags(e),));
                 version_arms.push(quote!(Self::#var(e) => ::es_core::Event::schema_version(e),));
                 encode_arms.push(quote!(Self::#var(e) => ::es_core::Event::encode(e),));
                 decode_steps.push(quote! {
@@ -356,6 +412,7 @@ fn expand_enum(ident: &Ident, variants: &[Variant<'_>]) -> TokenStream {
                 let name = &def.name;
                 let version = Literal::u32_unsuffixed(def.version);
                 let pat = inline.pattern();
+                tag_arms.push(inline.tag_arm(&def.tags));
                 type_arms.push(quote!(#pat => #name,));
                 version_arms.push(quote!(#pat => #version,));
                 let (bind, payload) = inline.encode_parts();
@@ -414,6 +471,9 @@ fn expand_enum(ident: &Ident, variants: &[Variant<'_>]) -> TokenStream {
                 ) -> ::core::result::Result<Self, ::es_core::DecodeError> {
                     #(#decode_steps)*
                     ::core::result::Result::Err(::es_core::__private::unknown_event_type::<Self>(event_type))
+                }
+                fn tags(&self) -> ::core::result::Result<::std::vec::Vec<::es_core::dcb::Tag>, ::es_core::dcb::InvalidTag> {
+                    match self { #(#tag_arms)* }
                 }
                 ::es_core::__event_schemas!(enum [#(#wrapped),*]);
             }
@@ -485,6 +545,30 @@ mod tests {
                 Frozen { reason: String, #[serde(default)] until: Option<u64> },
                 Pinged(u64, u64),
                 Closed,
+            }
+        };
+        insta::assert_snapshot!(pretty(derive(&input)));
+    }
+
+    #[test]
+    fn tags_from_fields() {
+        let input = syn::parse_quote! {
+            pub struct StudentSubscribed {
+                #[tag] pub course_id: String,
+                #[tag("student")] pub who: String,
+                pub at: u64,
+            }
+        };
+        insta::assert_snapshot!(pretty(derive(&input)));
+    }
+
+    #[test]
+    fn enum_with_tagged_variants() {
+        let input = syn::parse_quote! {
+            pub enum CourseEvent {
+                Defined(CourseDefined),
+                Renamed { #[tag] course_id: String, name: String },
+                Moved(u32, #[tag("room")] String),
             }
         };
         insta::assert_snapshot!(pretty(derive(&input)));

@@ -1,0 +1,10 @@
+use es_core::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Event)]
+#[tag]
+struct Subscribed {
+    course_id: String,
+}
+
+fn main() {}
