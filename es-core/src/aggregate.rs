@@ -75,7 +75,7 @@ pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync + 'sta
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not apply `{E}` events",
-    label = "`{E}` is one of this aggregate's events",
+    label = "`{E}` is one of the events `{Self}` reads",
     note = "implement `Apply<{E}>` for `{Self}`: `impl es_core::Apply<{E}> for {Self} {{ fn apply(&mut self, e: &{E}) {{ … }} }}`"
 )]
 pub trait Apply<E> {

@@ -40,8 +40,13 @@
 //! # Ok(()) }
 //! ```
 
+mod decision;
 mod query;
 mod store;
 
+pub use decision::{Decided, DecisionError, DecisionModel, Decisions};
+/// Derives [`DecisionModel`] (see there).
+#[cfg(feature = "derive")]
+pub use es_derive::DecisionModel;
 pub use query::{InvalidTag, MAX_TAG_BYTES, Query, QueryItem, Tag};
 pub use store::{AppendCondition, DcbStore, SequencedEvent, TaggedEvent, TaggedPage};

@@ -10,6 +10,7 @@ use crate::attr::tag::{self, TagField};
 use crate::attr::{self, UpcastAttr};
 use crate::ctxt::Ctxt;
 
+pub(crate) mod decision;
 pub(crate) mod document;
 pub(crate) mod process;
 

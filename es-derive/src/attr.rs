@@ -11,6 +11,7 @@ use syn::{Attribute, LitInt, LitStr, Token};
 
 use crate::ctxt::Ctxt;
 
+pub(crate) mod decision;
 pub(crate) mod document;
 pub(crate) mod process;
 pub(crate) mod tag;

@@ -64,6 +64,15 @@ pub fn derive_process_command(input: TokenStream) -> TokenStream {
     expand::run::<ast::process::CommandItem<'_>>(&input).into()
 }
 
+/// `#[derive(DecisionModel)]`: a decision model of consistency boundaries
+/// by query (`es_core::dcb`) from `#[decision(events(…))]`, the fields
+/// marked `#[tag]` that bind its query, and its `Apply<E>` impls.
+#[proc_macro_derive(DecisionModel, attributes(decision, tag))]
+pub fn derive_decision_model(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::run::<ast::decision::DecisionItem<'_>>(&input).into()
+}
+
 /// Derives `es_core::document::Document`; see `es_core::document::Document`
 /// (the derive) for the attribute keys.
 #[proc_macro_derive(Document, attributes(document))]

@@ -8,6 +8,7 @@ use quote::ToTokens;
 use crate::ast::{AggregateItem, EventDef, EventItem, EventKind, ProjectionItem, Variant};
 use crate::ctxt::Ctxt;
 
+pub(crate) mod decision;
 pub(crate) mod document;
 pub(crate) mod process;
 

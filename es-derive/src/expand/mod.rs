@@ -3,6 +3,7 @@
 //! `const _: () = { … };` and carries `#[automatically_derived]`.
 
 pub(crate) mod aggregate;
+pub(crate) mod decision;
 pub(crate) mod document;
 pub(crate) mod event;
 pub(crate) mod process;

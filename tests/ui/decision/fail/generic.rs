@@ -1,0 +1,19 @@
+use es_core::dcb::DecisionModel;
+use es_core::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize, Event)]
+struct CourseDefined {
+    #[tag]
+    course_id: String,
+    capacity: u32,
+}
+
+#[derive(DecisionModel)]
+#[decision(events(CourseDefined))]
+struct Capacity<T> {
+    #[tag]
+    course_id: T,
+}
+
+fn main() {}
