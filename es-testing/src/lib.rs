@@ -156,6 +156,7 @@
 //! # fn main() {}
 //! ```
 
+mod decision_fixture;
 mod document_fixture;
 mod fixture;
 mod process_fixture;
@@ -170,6 +171,7 @@ pub mod engine;
 pub mod process;
 pub mod process_store;
 
+pub use decision_fixture::{DecisionFixture, DecisionThen};
 pub use document_fixture::DocumentFixture;
 pub use fixture::{AggregateFixture, StateCheck, Then};
 pub use process_fixture::{ProcessFixture, ProcessThen};
