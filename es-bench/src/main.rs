@@ -2,7 +2,7 @@
 //! work, on one PostgreSQL database in one run.
 //!
 //! ```text
-//! cargo run --release -p es-bench -- [--scale 0.1] [--json] [--only append,commands,cached,load,catchup,documents,process,memory,nats]
+//! cargo run --release -p es-bench -- [--scale 0.1] [--json] [--only append,commands,dcb,cached,load,catchup,documents,process,memory,nats]
 //! ```
 //!
 //! It creates a throwaway database on the server `DATABASE_URL` names
@@ -43,7 +43,7 @@ use sqlx::{ConnectOptions as _, Connection as _};
 use crate::env::setup;
 use crate::report::{Figure, machine_info, print_table};
 use crate::workload::{
-    append, cached, catch_up, commands, documents, in_memory, load, nats, process,
+    append, cached, catch_up, commands, dcb, documents, in_memory, load, nats, process,
 };
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -58,7 +58,7 @@ struct Args {
     /// Prints the figures as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Runs only these workloads (comma-separated: append, commands, cached, load, catchup, documents, process, memory, nats).
+    /// Runs only these workloads (comma-separated: append, commands, dcb, cached, load, catchup, documents, process, memory, nats).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The server; the benchmark creates and drops its own database on it.
@@ -74,6 +74,7 @@ fn main() -> Result<()> {
     let known = [
         "append",
         "commands",
+        "dcb",
         "cached",
         "load",
         "catchup",
@@ -157,6 +158,10 @@ async fn benchmark(args: &Args, options: PgConnectOptions) -> Result<Vec<Figure>
     if wants(args, "commands") {
         eprintln!("es-bench: command round trip");
         figures.extend(commands(&env, args.scale).await?);
+    }
+    if wants(args, "dcb") {
+        eprintln!("es-bench: DCB decision round trip");
+        figures.extend(dcb(&env, args.scale).await?);
     }
     if wants(args, "cached") {
         eprintln!("es-bench: cached command round trip");

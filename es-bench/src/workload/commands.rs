@@ -105,7 +105,7 @@ pub(crate) const TASKS: usize = 4;
 
 /// Runs `command` once per id on `TASKS` spawned tasks (task k takes every
 /// `TASKS`-th id from the k-th), returning every command's latency.
-async fn concurrent_commands<F, Fut>(ids: &[String], command: F) -> Result<Vec<Duration>>
+pub(crate) async fn concurrent_commands<F, Fut>(ids: &[String], command: F) -> Result<Vec<Duration>>
 where
     F: Fn(String) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<()>> + Send + 'static,
