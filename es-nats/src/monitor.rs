@@ -49,7 +49,7 @@ pub struct RelayStatus {
     pub health: RelayHealth,
 }
 
-/// A cloneable handle on a [`Relay`]'s health (see [`Relay::monitor`]).
+/// A cloneable handle on a [`Relay`](crate::Relay)'s health (see [`Relay::monitor`](crate::Relay::monitor)).
 ///
 /// ```no_run
 /// # async fn f(js: async_nats::jetstream::Context) -> Result<(), es_core::StoreError> {

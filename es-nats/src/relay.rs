@@ -47,7 +47,7 @@ pub type RelayEngine<B> = Engine<RelayStore<B>, Relay>;
 /// republishes the batch; JetStream drops each republished message whose
 /// id it has seen within the stream's duplicate window (see
 /// [`ensure_stream`](crate::ensure_stream)), and the acknowledgement says
-/// so ([`RelayHealth::duplicates`]).
+/// so ([`RelayHealth::duplicates`](crate::RelayHealth::duplicates)).
 ///
 /// # Order
 ///
