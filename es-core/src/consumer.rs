@@ -14,6 +14,7 @@
 //! | [`Consumer`] | what it runs: a name, event types, a handler, and the setup, reset, flush and discard hooks |
 //! | [`Progress`] | read-your-writes: wait until the consumer has handled a write |
 //! | [`ErrorPolicy`] | stop, dead-letter or retry on a failing handler |
+//! | [`Transient`] | a consumer's error marked worth retrying: the batch is rolled back and retried with backoff |
 //! | [`InlineConsumers`] | consumers a store runs inside each append's own transaction instead (inline projections) |
 //!
 //! The guarantees (exactly once across crashes, one active engine per name,
@@ -27,7 +28,7 @@ mod listener;
 pub(crate) mod memory;
 mod progress;
 
-pub use backend::{Backend, Consumer, ConsumerStatus, DeadLetter, Failed, Savepoint};
+pub use backend::{Backend, Consumer, ConsumerStatus, DeadLetter, Failed, Savepoint, Transient};
 pub use engine::{Engine, ErrorPolicy};
 pub use inline::{InlineConsumer, InlineConsumers, InlineFailure};
 pub use listener::{Listener, listen};

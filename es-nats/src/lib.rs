@@ -4,7 +4,7 @@
 //! | piece | what it is |
 //! |---|---|
 //! | [`Relay`] | a [`Consumer`](es_core::consumer::Consumer) of the framework's engine that publishes every committed event, in log order, to `{prefix}.{aggregate type}.{event type}` with the event's envelope in headers and `Nats-Msg-Id` = the event id; the checkpoint moves only past acknowledged publishes |
-//! | [`Relay::engine`], [`RelayStore`] | the engine over any store (in-memory, PostgreSQL, SQLite) that retries failed publishes with its backoff |
+//! | [`Relay::engine`], [`RelayStore`] | the engine over any store (in-memory, PostgreSQL, SQLite); failed publishes are [`Transient`](es_core::consumer::Transient), retried with its backoff; the store reads the next batch while one is published |
 //! | [`RelayMonitor`] | the relay's health (published, duplicates, failures in a row, last error) and its checkpoint and lag |
 //! | [`ensure_stream`], [`stream_config`] | the JetStream stream for a prefix, with its duplicate window |
 //! | [`JetStreamSubscriber`] | a durable JetStream consumer that feeds a projection's [`Dispatch`](es_core::Dispatch) handlers, in order, acknowledging after each |
@@ -30,6 +30,7 @@
 //! ```
 
 mod message;
+mod monitor;
 mod relay;
 mod store;
 mod stream;
@@ -38,10 +39,8 @@ mod subscriber;
 pub use message::{
     NotAnEvent, UnsendableEvent, decode_event, event_headers, event_subject, headers, subject_token,
 };
-pub use relay::{
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_RELAY_NAME, PublishFailed, Relay, RelayEngine, RelayHealth,
-    RelayMonitor, RelayStatus,
-};
+pub use monitor::{RelayHealth, RelayMonitor, RelayStatus};
+pub use relay::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_RELAY_NAME, PublishFailed, Relay, RelayEngine};
 pub use store::RelayStore;
 pub use stream::{DEFAULT_DUPLICATE_WINDOW, StreamError, ensure_stream, stream_config};
 pub use subscriber::{JetStreamSubscriber, SubscribeError};

@@ -4,9 +4,9 @@
 use std::borrow::Cow;
 
 use async_nats::HeaderMap;
-use async_nats::header::{HeaderName, HeaderValue, NATS_MESSAGE_ID};
+use async_nats::header::{HeaderName, HeaderValue, NATS_EXPECTED_LAST_MESSAGE_ID, NATS_MESSAGE_ID};
 use bytes::Bytes;
-use es_core::{Metadata, RecordedEvent, Timestamp};
+use es_core::{Metadata, RecordedEvent, Timestamp, Uuid};
 
 /// The names of the headers every published event carries.
 ///
@@ -113,9 +113,10 @@ pub fn event_headers(event: &RecordedEvent) -> Result<HeaderMap, UnsendableEvent
             stream_id: event.stream_id.clone(),
         });
     }
-    let id = event.event_id.to_string();
+    let mut buf = Uuid::encode_buffer();
+    let id: &str = event.event_id.hyphenated().encode_lower(&mut buf);
     let mut h = HeaderMap::new();
-    h.insert(NATS_MESSAGE_ID, id.as_str());
+    h.insert(NATS_MESSAGE_ID, id);
     h.insert(EVENT_ID, id);
     h.insert(STREAM, event.stream_id.as_str());
     h.insert(STREAM_VERSION, HeaderValue::from(event.stream_version));
@@ -219,23 +220,34 @@ pub fn decode_event(
 }
 
 /// An event ready to publish: subject, headers, payload.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Outgoing {
     pub(crate) subject: String,
     pub(crate) headers: HeaderMap,
     pub(crate) payload: Bytes,
-    pub(crate) event_id: String,
-    pub(crate) position: u64,
 }
 
 impl Outgoing {
-    pub(crate) fn new(prefix: &str, event: &RecordedEvent) -> Result<Self, UnsendableEvent> {
+    /// The message of `event`; `previous` is the event published before it
+    /// in the batch, which JetStream must find the stream's last
+    /// (`Nats-Expected-Last-Msg-Id`).
+    pub(crate) fn new(
+        prefix: &str,
+        event: &RecordedEvent,
+        previous: Option<Uuid>,
+    ) -> Result<Self, UnsendableEvent> {
+        let mut headers = event_headers(event)?;
+        if let Some(p) = previous {
+            let mut buf = Uuid::encode_buffer();
+            headers.insert(
+                NATS_EXPECTED_LAST_MESSAGE_ID,
+                &*p.hyphenated().encode_lower(&mut buf),
+            );
+        }
         Ok(Self {
             subject: event_subject(prefix, event),
-            headers: event_headers(event)?,
+            headers,
             payload: Bytes::copy_from_slice(&event.payload),
-            event_id: event.event_id.to_string(),
-            position: event.global_position,
         })
     }
 }

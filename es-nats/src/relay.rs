@@ -1,19 +1,22 @@
 //! [`Relay`]: the consumer that publishes committed events to JetStream.
 
-use std::future::IntoFuture;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll, ready};
 
 use async_nats::jetstream::Context;
-use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
-use es_core::consumer::{Backend, Consumer, ConsumerStatus, Engine};
+use async_nats::jetstream::publish::PublishAck;
+use es_core::consumer::{Backend, Consumer, Engine, Transient};
 use es_core::projection::{HandlerError, ProjectionError};
-use es_core::{ErrorChain, RecordedEvent, StoreError, Timestamp};
+use es_core::{ErrorChain, RecordedEvent, Uuid};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use tracing::Instrument;
 
 use crate::message::Outgoing;
+use crate::monitor::RelayMonitor;
 use crate::store::RelayStore;
 
 /// The checkpoint name of a relay that was not given one.
@@ -31,11 +34,12 @@ pub type RelayEngine<B> = Engine<RelayStore<B>, Relay>;
 /// Each event goes to `{prefix}.{aggregate type}.{event type}`
 /// ([`event_subject`](crate::event_subject)) with the headers of
 /// [`headers`](crate::headers) and `Nats-Msg-Id` = the event id. The
-/// handler only buffers; at the end of each batch the relay publishes the
-/// batch asynchronously, at most [`max_in_flight`](Relay::max_in_flight)
-/// unacknowledged at once, and returns only when JetStream has acknowledged
-/// every one. The engine moves the checkpoint after that, in the batch's
-/// transaction, so the checkpoint never passes an unacknowledged event.
+/// handler publishes each event as the engine hands it over, asynchronously,
+/// with at most [`max_in_flight`](Relay::max_in_flight) unacknowledged at
+/// once; at the end of each batch the flush returns only when JetStream has
+/// acknowledged every one. The engine moves the checkpoint after that, in
+/// the batch's transaction, so the checkpoint never passes an
+/// unacknowledged event.
 ///
 /// # Exactly once inside the duplicate window
 ///
@@ -43,7 +47,7 @@ pub type RelayEngine<B> = Engine<RelayStore<B>, Relay>;
 /// republishes the batch; JetStream drops each republished message whose
 /// id it has seen within the stream's duplicate window (see
 /// [`ensure_stream`](crate::ensure_stream)), and the acknowledgement says
-/// so ([`RelayHealth::duplicates`]).
+/// so ([`RelayHealth::duplicates`](crate::RelayHealth::duplicates)).
 ///
 /// # Order
 ///
@@ -59,16 +63,18 @@ pub type RelayEngine<B> = Engine<RelayStore<B>, Relay>;
 /// # Failures
 ///
 /// A publish that fails (NATS down, no acknowledgement within the
-/// context's timeout, 5 s by default) fails the batch; the engine rolls it
-/// back and retries after its backoff ([`Engine::retry_backoff`]), for as
-/// long as it runs, when the relay runs on [`Relay::engine`] (which tells
-/// the engine these errors are transient). [`RelayMonitor::health`] shows
-/// the failures in a row and the last error meanwhile; a message larger
-/// than the server's `max_payload` is not retried (the engine stops, or
-/// dead-letters it under [`ErrorPolicy::DeadLetter`](es_core::consumer::ErrorPolicy::DeadLetter)).
+/// context's timeout, 5 s by default) fails the batch, as a
+/// [`Transient`] error: the engine rolls it back and retries after its
+/// backoff ([`Engine::retry_backoff`]), for as long as it runs, whatever
+/// its error policy. (The failure surfaces in the handler of a later event
+/// of the batch, or in the flush; [`PublishFailed`] names the event.)
+/// [`RelayMonitor::health`] shows the failures in a row and the last error
+/// meanwhile; a message larger than the server's `max_payload` is not
+/// retried (the engine stops, or dead-letters it under
+/// [`ErrorPolicy::DeadLetter`](es_core::consumer::ErrorPolicy::DeadLetter)).
 ///
-/// A `tracing` span `es.nats.publish` covers each batch's publish (fields
-/// `relay`, `events`, `first`, `last`, and once acknowledged `published`
+/// A `tracing` span `es.nats.publish` covers each batch's publishes (fields
+/// `relay`, `first`, and once acknowledged `events`, `last`, `published`
 /// and `duplicates`).
 ///
 /// ```no_run
@@ -96,7 +102,7 @@ pub struct Relay {
     prefix: String,
     types: Option<&'static [&'static str]>,
     max_in_flight: usize,
-    buffer: Vec<Outgoing>,
+    batch: InFlight,
     monitor: RelayMonitor,
 }
 
@@ -130,7 +136,7 @@ impl Relay {
             prefix: prefix.into(),
             types: None,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            buffer: Vec::new(),
+            batch: InFlight::default(),
             monitor,
         }
     }
@@ -203,8 +209,9 @@ impl Relay {
 
     /// The engine that runs this relay over `store` (any
     /// [`Backend`]: the in-memory, PostgreSQL or SQLite store), through a
-    /// [`RelayStore`] that retries failed publishes with the engine's
-    /// backoff. Configure it like any engine (`batch_size`,
+    /// [`RelayStore`], which reads the next batch while this one is
+    /// published and lets the in-memory store run whole batches. Configure
+    /// it like any engine (`batch_size`,
     /// `retry_backoff`, `poll_interval`), then `run` it.
     ///
     /// ```no_run
@@ -217,63 +224,106 @@ impl Relay {
         Engine::new(RelayStore::new(store), self)
     }
 
-    /// Publishes the buffered batch and waits for every acknowledgement.
-    async fn publish_buffer(&mut self) -> Result<Acked, PublishFailed> {
-        let batch = std::mem::take(&mut self.buffer);
-        let mut acked = Acked::default();
-        let mut pending = FuturesOrdered::new();
-        let mut previous: Option<String> = None;
-        for out in batch {
-            while pending.len() >= self.max_in_flight {
-                if let Some(r) = pending.next().await {
-                    acked.add(r)?;
-                }
+    /// Publishes `out`, the message of `event`, after waiting for the
+    /// oldest acknowledgement when `max_in_flight` are outstanding.
+    async fn publish(&mut self, event: &RecordedEvent, out: Outgoing) -> Result<(), PublishFailed> {
+        while self.batch.pending.len() >= self.max_in_flight {
+            if let Some(r) = self.batch.pending.next().await {
+                self.batch.acked.add(r)?;
             }
-            let Outgoing {
-                subject,
-                headers,
-                payload,
-                event_id,
-                position,
-            } = out;
-            let mut message = PublishMessage::build().payload(payload).headers(headers);
-            if let Some(p) = previous.as_deref() {
-                message = message.expected_last_message_id(p);
-            }
-            let ack = self
-                .js
-                .send_publish(subject, message)
-                .await
-                .map_err(|source| PublishFailed::new(position, &event_id, source))?;
-            previous = Some(event_id.clone());
-            pending.push_back(async move {
-                let r = ack.into_future().await;
-                (position, r.map_err(|source| (event_id, source)))
-            });
         }
-        while let Some(r) = pending.next().await {
-            acked.add(r)?;
+        let Outgoing {
+            subject,
+            headers,
+            payload,
+        } = out;
+        let message = PublishMessage::build().payload(payload).headers(headers);
+        let ack = self
+            .js
+            .send_publish(subject, message)
+            .await
+            .map_err(|source| PublishFailed::new(event.global_position, event.event_id, source))?;
+        self.batch.previous = Some(event.event_id);
+        self.batch.pending.push_back(Ack {
+            position: event.global_position,
+            event_id: event.event_id,
+            ack: ack.into_future(),
+        });
+        Ok(())
+    }
+
+    /// Waits for the batch's outstanding acknowledgements.
+    async fn drain(&mut self) -> Result<(), PublishFailed> {
+        while let Some(r) = self.batch.pending.next().await {
+            self.batch.acked.add(r)?;
         }
-        Ok(acked)
+        Ok(())
+    }
+
+    /// Records a failed publish; the error the engine sees (transient unless
+    /// the message can never be sent).
+    fn failed(&mut self, e: PublishFailed) -> HandlerError {
+        let failures = self.monitor.failed(&e);
+        let span = self.batch.span.clone().unwrap_or_else(tracing::Span::none);
+        tracing::warn!(
+            parent: &span,
+            relay = self.name,
+            failures,
+            error = %ErrorChain(&e),
+            "publishing a batch to JetStream failed"
+        );
+        // What was published stays published; the retry republishes it and
+        // JetStream's duplicate window drops it.
+        self.batch = InFlight::default();
+        if e.is_transient() {
+            Box::new(Transient::new(e))
+        } else {
+            Box::new(e)
+        }
+    }
+}
+
+/// The batch being published: acknowledgements outstanding and received.
+#[derive(Default)]
+struct InFlight {
+    pending: FuturesOrdered<Ack>,
+    /// The last event published in this batch: the next one expects it.
+    previous: Option<Uuid>,
+    acked: Acked,
+    first: Option<u64>,
+    events: usize,
+    span: Option<tracing::Span>,
+}
+
+/// One publish's acknowledgement, with the event it is for.
+struct Ack {
+    position: u64,
+    event_id: Uuid,
+    ack: <PublishAckFuture as IntoFuture>::IntoFuture,
+}
+
+impl Future for Ack {
+    type Output = AckResult;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<AckResult> {
+        let r = ready!(self.ack.as_mut().poll(cx));
+        Poll::Ready((self.position, self.event_id, r))
     }
 }
 
 /// What one batch's acknowledgements said.
 #[derive(Default)]
-struct Acked {
-    published: u64,
-    duplicates: u64,
-    last: u64,
+pub(crate) struct Acked {
+    pub(crate) published: u64,
+    pub(crate) duplicates: u64,
+    pub(crate) last: u64,
 }
 
-type AckResult = (
-    u64,
-    Result<async_nats::jetstream::publish::PublishAck, (String, PublishError)>,
-);
+type AckResult = (u64, Uuid, Result<PublishAck, PublishError>);
 
 impl Acked {
-    fn add(&mut self, (position, r): AckResult) -> Result<(), PublishFailed> {
-        let ack = r.map_err(|(id, source)| PublishFailed::new(position, &id, source))?;
+    fn add(&mut self, (position, id, r): AckResult) -> Result<(), PublishFailed> {
+        let ack = r.map_err(|source| PublishFailed::new(position, id, source))?;
         if ack.duplicate {
             self.duplicates += 1;
         } else {
@@ -294,10 +344,30 @@ impl<Tx: Send + 'static> Consumer<Tx> for Relay {
     }
 
     async fn handle(&mut self, event: &RecordedEvent, _: &mut Tx) -> Result<(), ProjectionError> {
-        let out = Outgoing::new(&self.prefix, event)
+        let out = Outgoing::new(&self.prefix, event, self.batch.previous)
             .map_err(|e| ProjectionError::handler_of(self.name, event, Box::new(e)))?;
-        self.buffer.push(out);
-        Ok(())
+        let span = self
+            .batch
+            .span
+            .get_or_insert_with(|| {
+                tracing::info_span!(
+                    "es.nats.publish",
+                    relay = self.name,
+                    first = event.global_position,
+                    events = tracing::field::Empty,
+                    last = tracing::field::Empty,
+                    published = tracing::field::Empty,
+                    duplicates = tracing::field::Empty,
+                )
+            })
+            .clone();
+        self.batch.first.get_or_insert(event.global_position);
+        self.batch.events += 1;
+        let result = self.publish(event, out).instrument(span).await;
+        result.map_err(|e| {
+            let err = self.failed(e);
+            ProjectionError::handler_of(self.name, event, err)
+        })
     }
 
     /// A rebuild republishes every event from the start; JetStream drops
@@ -307,42 +377,26 @@ impl<Tx: Send + 'static> Consumer<Tx> for Relay {
     }
 
     async fn flush(&mut self, _: &mut Tx) -> Result<(), HandlerError> {
-        let (Some(first), Some(last)) = (self.buffer.first(), self.buffer.last()) else {
+        let Some(span) = self.batch.span.clone() else {
             return Ok(());
         };
-        let span = tracing::info_span!(
-            "es.nats.publish",
-            relay = self.name,
-            events = self.buffer.len(),
-            first = first.position,
-            last = last.position,
-            published = tracing::field::Empty,
-            duplicates = tracing::field::Empty,
-        );
-        let result = self.publish_buffer().instrument(span.clone()).await;
+        let result = self.drain().instrument(span.clone()).await;
         match result {
-            Ok(acked) => {
-                span.record("published", acked.published);
-                span.record("duplicates", acked.duplicates);
-                self.monitor.succeeded(&acked);
+            Ok(()) => {
+                let batch = std::mem::take(&mut self.batch);
+                span.record("events", batch.events);
+                span.record("last", batch.acked.last);
+                span.record("published", batch.acked.published);
+                span.record("duplicates", batch.acked.duplicates);
+                self.monitor.succeeded(&batch.acked);
                 Ok(())
             }
-            Err(e) => {
-                let failures = self.monitor.failed(&e);
-                tracing::warn!(
-                    parent: &span,
-                    relay = self.name,
-                    failures,
-                    error = %ErrorChain(&e),
-                    "publishing a batch to JetStream failed"
-                );
-                Err(Box::new(e))
-            }
+            Err(e) => Err(self.failed(e)),
         }
     }
 
     fn discard(&mut self) {
-        self.buffer.clear();
+        self.batch = InFlight::default();
     }
 }
 
@@ -359,10 +413,10 @@ pub struct PublishFailed {
 }
 
 impl PublishFailed {
-    fn new(position: u64, event_id: &str, source: PublishError) -> Self {
+    fn new(position: u64, event_id: Uuid, source: PublishError) -> Self {
         Self {
             position,
-            event_id: event_id.to_owned(),
+            event_id: event_id.to_string(),
             source,
         }
     }
@@ -375,129 +429,5 @@ impl PublishFailed {
     /// ```
     pub fn is_transient(&self) -> bool {
         !matches!(self.source.kind(), PublishErrorKind::MaxPayloadExceeded)
-    }
-}
-
-/// How the relay has fared, as of its last batch.
-///
-/// ```
-/// let h = es_nats::RelayHealth::default();
-/// assert!(h.last_error.is_none() && h.failures == 0);
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RelayHealth {
-    /// Events JetStream acknowledged as stored, since the relay started.
-    pub published: u64,
-    /// Events JetStream acknowledged as duplicates (inside its window:
-    /// republished after a crash or a failed batch) and dropped.
-    pub duplicates: u64,
-    /// The position of the last acknowledged event (0: none yet).
-    pub last_position: u64,
-    /// Batches that failed in a row (0 after a success): the engine is
-    /// backing off while this is above 0.
-    pub failures: u64,
-    /// Batches that failed since the relay started.
-    pub total_failures: u64,
-    /// The last failure, with its causes.
-    pub last_error: Option<String>,
-    /// When it happened.
-    pub last_error_at: Option<Timestamp>,
-}
-
-/// The relay's health and its checkpoint in one (see [`RelayMonitor::status`]).
-///
-/// ```
-/// let s = es_nats::RelayStatus::default();
-/// assert!(s.checkpoint.caught_up());
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RelayStatus {
-    /// The checkpoint, head and lag (events not yet acknowledged).
-    pub checkpoint: ConsumerStatus,
-    /// Counts and the last failure.
-    pub health: RelayHealth,
-}
-
-/// A cloneable handle on a [`Relay`]'s health (see [`Relay::monitor`]).
-///
-/// ```no_run
-/// # async fn f(js: async_nats::jetstream::Context) -> Result<(), es_core::StoreError> {
-/// let store = es_core::InMemoryEventStore::new();
-/// let monitor = es_nats::Relay::new(js, "shop.events").monitor();
-/// let status = monitor.status(&store).await?;
-/// if status.health.failures > 0 {
-///     eprintln!("relay failing: {:?}, {} events behind", status.health.last_error, status.checkpoint.lag);
-/// }
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone)]
-pub struct RelayMonitor {
-    name: &'static str,
-    types: Option<&'static [&'static str]>,
-    health: Arc<Mutex<RelayHealth>>,
-}
-
-impl RelayMonitor {
-    fn new(name: &'static str, types: Option<&'static [&'static str]>) -> Self {
-        Self {
-            name,
-            types,
-            health: Arc::default(),
-        }
-    }
-
-    fn update<R>(&self, f: impl FnOnce(&mut RelayHealth) -> R) -> R {
-        f(&mut self.health.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    fn succeeded(&self, acked: &Acked) {
-        self.update(|h| {
-            h.published += acked.published;
-            h.duplicates += acked.duplicates;
-            h.last_position = h.last_position.max(acked.last);
-            h.failures = 0;
-        });
-    }
-
-    fn failed(&self, e: &PublishFailed) -> u64 {
-        let text = ErrorChain(e).to_string();
-        self.update(|h| {
-            h.failures += 1;
-            h.total_failures += 1;
-            h.last_error = Some(text);
-            h.last_error_at = Some(chrono::Utc::now());
-            h.failures
-        })
-    }
-
-    /// The relay's counts and last failure, now.
-    ///
-    /// ```no_run
-    /// # fn f(m: es_nats::RelayMonitor) {
-    /// let h = m.health();
-    /// println!("{} published, {} duplicates, {} failures in a row", h.published, h.duplicates, h.failures);
-    /// # }
-    /// ```
-    pub fn health(&self) -> RelayHealth {
-        self.update(|h| h.clone())
-    }
-
-    /// The health with the relay's checkpoint, head and lag, read from
-    /// `store` (the store the relay's engine runs on).
-    ///
-    /// ```no_run
-    /// # async fn f(m: es_nats::RelayMonitor, store: es_core::InMemoryEventStore) -> Result<(), es_core::StoreError> {
-    /// let s = m.status(&store).await?;
-    /// println!("checkpoint {}, {} behind", s.checkpoint.position, s.checkpoint.lag);
-    /// # Ok(()) }
-    /// ```
-    pub async fn status<B: Backend>(&self, store: &B) -> Result<RelayStatus, StoreError> {
-        let checkpoint = store.consumer_status(self.name, self.types).await?;
-        Ok(RelayStatus {
-            checkpoint,
-            health: self.health(),
-        })
     }
 }

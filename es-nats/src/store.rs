@@ -1,6 +1,7 @@
 //! [`RelayStore`]: a store as the relay's engine sees it.
 
 use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use es_core::consumer::{Backend, ConsumerStatus, Failed, Savepoint};
@@ -9,18 +10,25 @@ use es_core::{
     EventStore, ExpectedVersion, NewEvent, RecordedEvent, ReplayedEvent, StoreError, Uuid,
 };
 
-use crate::relay::PublishFailed;
-
 /// Any [`Backend`] store, as the engine of a [`Relay`](crate::Relay) sees
 /// it: everything goes to the store, with two differences.
 ///
-/// - A failed publish ([`PublishFailed`]) counts as a transient error
-///   (besides the store's own), so the engine rolls the batch back and
-///   retries it with its backoff instead of stopping.
+/// - Reading ahead: after a full page of `read_all` (catching up), it
+///   starts reading the page after it in a task of its own, so the store
+///   reads batch n+1 while the relay publishes batch n and waits for its
+///   acknowledgements. The engine's next `read_all` takes that page when it
+///   asks for exactly it (same position, limit and types), and reads anew
+///   otherwise. An earlier-read page is as good an answer as a new one:
+///   events never change, and the page's `scanned_to` vouches that nothing
+///   at or below it can commit later. A short page (the head) reads nothing
+///   ahead, so a following relay reads as any consumer does.
 /// - The engine handles whole batches even on a store whose transactions
 ///   cannot undo a consumer's effects (the in-memory store): a relay's
 ///   effect is a publish, which JetStream's duplicate window makes safe to
 ///   repeat, so a batch need not be cut into one transaction per event.
+///
+/// (A failed publish is retried with the engine's backoff because the relay
+/// marks it [`Transient`](es_core::consumer::Transient), on any store.)
 ///
 /// [`Relay::engine`](crate::Relay::engine) builds it; there is no need to
 /// name it otherwise.
@@ -36,6 +44,35 @@ use crate::relay::PublishFailed;
 #[derive(Debug, Clone)]
 pub struct RelayStore<B> {
     inner: B,
+    ahead: Arc<Mutex<Option<ReadAhead>>>,
+}
+
+/// A page being read ahead, and what it was asked for.
+#[derive(Debug)]
+struct ReadAhead {
+    after: u64,
+    limit: usize,
+    types: Option<Vec<String>>,
+    task: tokio::task::JoinHandle<Result<ReadAllPage, StoreError>>,
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        // Nobody will take it (a no-op once it has finished).
+        self.task.abort();
+    }
+}
+
+impl ReadAhead {
+    fn is_for(&self, after: u64, limit: usize, types: Option<&[&str]>) -> bool {
+        self.after == after
+            && self.limit == limit
+            && match (&self.types, types) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y),
+                _ => false,
+            }
+    }
 }
 
 impl<B> RelayStore<B> {
@@ -45,7 +82,10 @@ impl<B> RelayStore<B> {
     /// let store = es_nats::RelayStore::new(es_core::InMemoryEventStore::new());
     /// ```
     pub fn new(store: B) -> Self {
-        Self { inner: store }
+        Self {
+            inner: store,
+            ahead: Arc::default(),
+        }
     }
 
     /// The store.
@@ -59,19 +99,56 @@ impl<B> RelayStore<B> {
     }
 }
 
-/// Whether `err` or one of its causes is a publish worth retrying.
-fn publish_retries(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(err);
-    while let Some(e) = cur {
-        if let Some(p) = e.downcast_ref::<PublishFailed>() {
-            return p.is_transient();
+impl<B: EventStore + Clone + Send + Sync + 'static> RelayStore<B> {
+    /// `read_all`, taking the page read ahead when it is the one asked for,
+    /// and reading the next one ahead after a full page.
+    async fn read_ahead(
+        &self,
+        after: u64,
+        limit: usize,
+        types: Option<&[&str]>,
+    ) -> Result<ReadAllPage, StoreError> {
+        let taken = self
+            .ahead
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let mut page = None;
+        if let Some(mut ahead) = taken.filter(|a| a.is_for(after, limit, types)) {
+            // A failed read ahead is read again, here, so its error is
+            // the store's as of now.
+            if let Ok(Ok(p)) = (&mut ahead.task).await {
+                page = Some(p);
+            }
         }
-        cur = e.source();
+        let page = match page {
+            Some(p) => p,
+            None => self.inner.read_all(after, limit, types).await?,
+        };
+        if limit > 0 && page.events.len() >= limit {
+            let inner = self.inner.clone();
+            let next = page.scanned_to;
+            let owned: Option<Vec<String>> =
+                types.map(|t| t.iter().map(|s| (*s).to_owned()).collect());
+            let task_types = owned.clone();
+            let task = tokio::spawn(async move {
+                let t: Option<Vec<&str>> = task_types
+                    .as_ref()
+                    .map(|t| t.iter().map(String::as_str).collect());
+                inner.read_all(next, limit, t.as_deref()).await
+            });
+            *self.ahead.lock().unwrap_or_else(PoisonError::into_inner) = Some(ReadAhead {
+                after: next,
+                limit,
+                types: owned,
+                task,
+            });
+        }
+        Ok(page)
     }
-    false
 }
 
-impl<B: EventStore> EventStore for RelayStore<B> {
+impl<B: EventStore + Clone + Send + Sync + 'static> EventStore for RelayStore<B> {
     fn append(
         &self,
         stream_id: &str,
@@ -112,7 +189,7 @@ impl<B: EventStore> EventStore for RelayStore<B> {
         limit: usize,
         types: Option<&[&str]>,
     ) -> impl Future<Output = Result<ReadAllPage, StoreError>> + Send {
-        self.inner.read_all(after_position, limit, types)
+        self.read_ahead(after_position, limit, types)
     }
 
     fn stream_version(
@@ -232,7 +309,7 @@ impl<B: Backend> Backend for RelayStore<B> {
     }
 
     fn is_transient(err: &(dyn std::error::Error + 'static)) -> bool {
-        B::is_transient(err) || publish_retries(err)
+        B::is_transient(err)
     }
 
     fn poll_interval(&self) -> Duration {

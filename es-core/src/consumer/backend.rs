@@ -255,3 +255,100 @@ pub struct DeadLetter {
     /// When it was recorded.
     pub failed_at: Timestamp,
 }
+
+/// Marks a consumer's error as transient: the [`Engine`](super::Engine)
+/// rolls the batch back and retries it after its backoff
+/// ([`Engine::retry_backoff`](super::Engine::retry_backoff)), for as long as
+/// it runs, instead of applying its [`ErrorPolicy`](super::ErrorPolicy) (no
+/// stop, no dead letter), just as it does for the store errors
+/// [`Backend::is_transient`] accepts.
+///
+/// Return it from [`Consumer::handle`] (inside the
+/// [`ProjectionError::Handler`]'s source) or from [`Consumer::flush`] when
+/// trying the same batch again later may succeed: a broker that is down, a
+/// remote call that timed out. The engine finds it anywhere in the error's
+/// chain of causes. It is transparent: its message and causes are those of
+/// the error it wraps, so logs and [`ErrorChain`](crate::ErrorChain) read
+/// the same with or without it.
+///
+/// ```
+/// use es_core::consumer::Transient;
+/// use es_core::projection::HandlerError;
+///
+/// fn publish_failed(e: std::io::Error) -> HandlerError {
+///     Box::new(Transient::new(e))
+/// }
+///
+/// let e = publish_failed(std::io::Error::other("broker unreachable"));
+/// assert!(Transient::marks(&*e));
+/// assert_eq!(e.to_string(), "broker unreachable");
+/// assert!(!Transient::marks(&std::io::Error::other("bad message")));
+/// ```
+#[derive(Debug)]
+pub struct Transient(HandlerError);
+
+impl Transient {
+    /// Marks `error` as transient.
+    ///
+    /// ```
+    /// let t = es_core::consumer::Transient::new("the broker is restarting");
+    /// assert_eq!(t.to_string(), "the broker is restarting");
+    /// ```
+    pub fn new(error: impl Into<HandlerError>) -> Self {
+        Self(error.into())
+    }
+
+    /// The error it marks.
+    ///
+    /// ```
+    /// let t = es_core::consumer::Transient::new(std::io::Error::other("down"));
+    /// assert!(t.get_ref().is::<std::io::Error>());
+    /// ```
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+
+    /// The error it marks, unmarked.
+    ///
+    /// ```
+    /// let t = es_core::consumer::Transient::new(std::io::Error::other("down"));
+    /// assert_eq!(t.into_inner().to_string(), "down");
+    /// ```
+    pub fn into_inner(self) -> HandlerError {
+        self.0
+    }
+
+    /// Whether `err` or one of its causes is a [`Transient`]: what the
+    /// engine checks, alongside [`Backend::is_transient`].
+    ///
+    /// ```
+    /// use es_core::consumer::Transient;
+    /// use es_core::StoreError;
+    ///
+    /// let wrapped = StoreError::backend("flushing", Transient::new("timed out"));
+    /// assert!(Transient::marks(&wrapped));
+    /// assert!(!Transient::marks(&StoreError::backend("flushing", "a bug")));
+    /// ```
+    pub fn marks(err: &(dyn std::error::Error + 'static)) -> bool {
+        let mut cur = Some(err);
+        while let Some(e) = cur {
+            if e.is::<Self>() {
+                return true;
+            }
+            cur = e.source();
+        }
+        false
+    }
+}
+
+impl std::fmt::Display for Transient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Transient {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}

@@ -9,7 +9,7 @@ use futures::FutureExt;
 
 mod steps;
 
-use super::backend::{Backend, Consumer, ConsumerStatus};
+use super::backend::{Backend, Consumer, ConsumerStatus, Transient};
 use super::progress::Progress;
 use crate::error::ErrorChain;
 use crate::projection::{HandlerError, ProjectionError};
@@ -83,10 +83,12 @@ const LAG_EVERY: Duration = Duration::from_secs(10);
 ///
 /// # Errors
 ///
-/// Transient store errors (as the backend classifies them) are retried with
-/// a doubling backoff for as long as the engine runs; a handler's error is
-/// handled by the [`ErrorPolicy`]; a panicking handler counts as a failing
-/// one. Anything else stops [`Engine::run`] with the error.
+/// Transient errors are retried with a doubling backoff for as long as the
+/// engine runs, the whole batch rolled back each time: the store's (as the
+/// backend classifies them, [`Backend::is_transient`]) and a consumer's
+/// that its handler or flush marked [`Transient`]. Any other handler error
+/// is handled by the [`ErrorPolicy`]; a panicking handler counts as a
+/// failing one. Anything else stops [`Engine::run`] with the error.
 ///
 /// # Observability
 ///
@@ -364,7 +366,13 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
 
     /// Whether the loop retries `e` (after a backoff) instead of stopping.
     fn retries(&self, e: &ProjectionError) -> bool {
-        B::is_transient(e) || (self.policy == ErrorPolicy::Retry && e.position().is_some())
+        Self::transient(e) || (self.policy == ErrorPolicy::Retry && e.position().is_some())
+    }
+
+    /// Whether `e` is worth retrying as it is: the store says so, or the
+    /// consumer marked it [`Transient`].
+    fn transient(e: &(dyn std::error::Error + 'static)) -> bool {
+        B::is_transient(e) || Transient::marks(e)
     }
 
     /// The loop behind `run`, `catch_up` and `rebuild`.

@@ -340,7 +340,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
         if mode == Mode::Whole {
             for e in events {
                 if let Err(err) = handle(&mut self.consumer, e, &mut tx).await {
-                    if dead_letters && !B::is_transient(&err) {
+                    if dead_letters && !Self::transient(&err) {
                         tracing::debug!(
                             consumer = name,
                             position = e.global_position,
@@ -359,7 +359,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
                     &format!("flushing the batch of positions {first}..={last}"),
                     err,
                 );
-                if dead_letters && !B::is_transient(&err) {
+                if dead_letters && !Self::transient(&err) {
                     tracing::debug!(
                         consumer = name,
                         error = %ErrorChain(&err),
@@ -390,7 +390,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
                             .map_err(|x| self.wrap(x))?;
                         done = e.global_position;
                     }
-                    Err(err) if B::is_transient(&err) => return Err(err),
+                    Err(err) if Self::transient(&err) => return Err(err),
                     Err(err) => {
                         self.consumer.discard();
                         self.backend
