@@ -343,7 +343,9 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
             };
             let (first, last, last_position) = (to_u64(first), to_u64(last), to_u64(last_position));
             span.record("version", last);
-            if self.inline.is_empty() && dcb.is_none() {
+            // With inline projections the statement notified in its
+            // transaction; otherwise the commit is announced now.
+            if self.inline.is_empty() {
                 notify::announce(
                     &self.notifier,
                     pool,
@@ -414,7 +416,13 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
             dcb.before(&mut tx).await.map_err(AppendError::Other)?;
         }
         let row = self
-            .append_query(stream_id, expected, command_id, batch, true)
+            .append_query(
+                stream_id,
+                expected,
+                command_id,
+                batch,
+                !self.inline.is_empty(),
+            )
             .fetch_one(&mut *tx)
             .await?;
         let outcome = Outcome::from_row(&row)?;

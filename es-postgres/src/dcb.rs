@@ -50,14 +50,22 @@ fn backend(context: impl Into<String>, e: sqlx::Error) -> StoreError {
     StoreError::backend(context, e)
 }
 
-/// A query's matching positions after `$1` as SQL, with the text arrays it
-/// binds from `$2` on. `bound`: an extra condition on `global_position`
-/// (the read's settled bound), or none.
-fn matching(s: &str, query: &Query, bound: Option<&str>) -> (String, Vec<Vec<String>>) {
-    let mut binds: Vec<Vec<String>> = Vec::new();
-    let mut next = |values: Vec<String>| {
-        binds.push(values);
-        binds.len() + 1
+/// A query's matching positions after `$1` as SQL, with the texts it binds
+/// from `$2` on, one parameter each (`tag IN ($2, $3)`): a generic plan of a
+/// prepared statement then estimates a tag's rows from its statistics and
+/// reads the tag's index, where an array parameter (`tag = ANY($2)`) was
+/// estimated so that a range scan of the position index won, reading every
+/// tag row in the range (5.6 ms against 0.4 ms for 30,000 rows). `bound`: an
+/// extra condition on `global_position` (the read's settled bound), or none.
+fn matching(s: &str, query: &Query, bound: Option<&str>) -> (String, Vec<String>) {
+    let mut binds: Vec<String> = Vec::new();
+    let mut list = |values: &mut dyn Iterator<Item = String>| {
+        let mut params = Vec::new();
+        for v in values {
+            binds.push(v);
+            params.push(format!("${}", binds.len() + 1));
+        }
+        params.join(", ")
     };
     let below = bound.map_or(String::new(), |b| format!(" AND global_position < {b}"));
     let mut parts = Vec::new();
@@ -67,8 +75,7 @@ fn matching(s: &str, query: &Query, bound: Option<&str>) -> (String, Vec<Vec<Str
         let type_filter = if types.is_empty() {
             String::new()
         } else {
-            let n = next(types.to_vec());
-            format!(" AND event_type = ANY(${n}::text[])")
+            format!(" AND event_type IN ({})", list(&mut types.iter().cloned()))
         };
         if tags.is_empty() {
             parts.push(format!(
@@ -76,10 +83,10 @@ fn matching(s: &str, query: &Query, bound: Option<&str>) -> (String, Vec<Vec<Str
             ));
         } else {
             let count = tags.len();
-            let n = next(tags.iter().map(|t| t.as_str().to_owned()).collect());
+            let params = list(&mut tags.iter().map(|t| t.as_str().to_owned()));
             parts.push(format!(
                 "SELECT global_position FROM {s}.event_tags \
-                 WHERE tag = ANY(${n}::text[]) AND global_position > $1{below}{type_filter} \
+                 WHERE tag IN ({params}) AND global_position > $1{below}{type_filter} \
                  GROUP BY global_position HAVING count(*) = {count}"
             ));
         }
