@@ -29,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod ack;
 mod message;
 mod monitor;
 mod relay;
@@ -36,11 +37,12 @@ mod store;
 mod stream;
 mod subscriber;
 
+pub use ack::PublishFailed;
 pub use message::{
     NotAnEvent, UnsendableEvent, decode_event, event_headers, event_subject, headers, subject_token,
 };
 pub use monitor::{RelayHealth, RelayMonitor, RelayStatus};
-pub use relay::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_RELAY_NAME, PublishFailed, Relay, RelayEngine};
+pub use relay::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_RELAY_NAME, Relay, RelayEngine};
 pub use store::RelayStore;
 pub use stream::{DEFAULT_DUPLICATE_WINDOW, StreamError, ensure_stream, stream_config};
 pub use subscriber::{JetStreamSubscriber, SubscribeError};

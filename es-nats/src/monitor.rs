@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use es_core::consumer::{Backend, ConsumerStatus};
 use es_core::{ErrorChain, StoreError, Timestamp};
 
-use crate::relay::{Acked, PublishFailed};
+use crate::ack::{Acked, PublishFailed};
 
 /// How the relay has fared, as of its last batch.
 ///

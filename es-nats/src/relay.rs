@@ -5,9 +5,8 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll, ready};
 
 use async_nats::jetstream::Context;
-use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
+use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
-use async_nats::jetstream::publish::PublishAck;
 use es_core::consumer::{Backend, Consumer, Engine, Transient};
 use es_core::projection::{HandlerError, ProjectionError};
 use es_core::{ErrorChain, RecordedEvent, Uuid};
@@ -15,6 +14,7 @@ use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use tracing::Instrument;
 
+use crate::ack::{AckResult, Acked, PublishFailed};
 use crate::message::Outgoing;
 use crate::monitor::RelayMonitor;
 use crate::store::RelayStore;
@@ -311,29 +311,6 @@ impl Future for Ack {
     }
 }
 
-/// What one batch's acknowledgements said.
-#[derive(Default)]
-pub(crate) struct Acked {
-    pub(crate) published: u64,
-    pub(crate) duplicates: u64,
-    pub(crate) last: u64,
-}
-
-type AckResult = (u64, Uuid, Result<PublishAck, PublishError>);
-
-impl Acked {
-    fn add(&mut self, (position, id, r): AckResult) -> Result<(), PublishFailed> {
-        let ack = r.map_err(|source| PublishFailed::new(position, id, source))?;
-        if ack.duplicate {
-            self.duplicates += 1;
-        } else {
-            self.published += 1;
-        }
-        self.last = position;
-        Ok(())
-    }
-}
-
 impl<Tx: Send + 'static> Consumer<Tx> for Relay {
     fn name(&self) -> &'static str {
         self.name
@@ -397,37 +374,5 @@ impl<Tx: Send + 'static> Consumer<Tx> for Relay {
 
     fn discard(&mut self) {
         self.batch = InFlight::default();
-    }
-}
-
-/// A publish JetStream did not acknowledge.
-#[derive(Debug, thiserror::Error)]
-#[error("publishing the event {event_id} (position {position}) to JetStream failed")]
-pub struct PublishFailed {
-    /// The event's global position.
-    pub position: u64,
-    /// The event's id.
-    pub event_id: String,
-    #[source]
-    source: PublishError,
-}
-
-impl PublishFailed {
-    fn new(position: u64, event_id: Uuid, source: PublishError) -> Self {
-        Self {
-            position,
-            event_id: event_id.to_string(),
-            source,
-        }
-    }
-
-    /// Whether trying again may succeed: everything but a message larger
-    /// than the server accepts.
-    ///
-    /// ```
-    /// fn retry(e: &es_nats::PublishFailed) -> bool { e.is_transient() }
-    /// ```
-    pub fn is_transient(&self) -> bool {
-        !matches!(self.source.kind(), PublishErrorKind::MaxPayloadExceeded)
     }
 }

@@ -20,7 +20,7 @@ mod batch;
 
 use batch::{Batch, Outcome, PgQuery, db_error};
 
-use crate::dcb::DcbAppend;
+use crate::dcb::condition::DcbAppend;
 use crate::error::InvalidPayload;
 use crate::inline::PgProjection;
 use crate::inline::{PgConsumer, PgTx};

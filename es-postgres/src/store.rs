@@ -399,7 +399,7 @@ impl PgEventStore {
         &self,
         stream_id: &str,
         events: Vec<NewEvent>,
-        dcb: &crate::dcb::DcbAppend,
+        dcb: &crate::dcb::condition::DcbAppend,
     ) -> Result<AppendResult, StoreError> {
         self.shared
             .appends
