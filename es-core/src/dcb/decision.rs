@@ -230,72 +230,59 @@ impl<S: DcbStore> Decisions<S> {
             attempts = tracing::field::Empty,
             events = tracing::field::Empty,
         );
-        let decided = self
-            .decide_loop(model, decide)
-            .instrument(span.clone())
-            .await;
+        let decided = async {
+            let query = model.query()?;
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let (built, after) = self.build(model.clone()).await?;
+                let events = decide(&built).map_err(DecisionError::Rejected)?;
+                if events.is_empty() {
+                    return Ok(Decided {
+                        model: built,
+                        appended: 0,
+                        position: None,
+                        attempts,
+                    });
+                }
+                let (stream, tagged) = tagged_events(&events)?;
+                let condition = AppendCondition::new(query.clone(), after);
+                match self
+                    .store
+                    .append_tagged(&stream, tagged, Some(&condition))
+                    .await
+                {
+                    Ok(done) => {
+                        return Ok(Decided {
+                            model: built,
+                            appended: events.len(),
+                            position: done.last_position,
+                            attempts,
+                        });
+                    }
+                    Err(e @ StoreError::ConditionFailed { .. }) => {
+                        if attempts > self.retries {
+                            return Err(DecisionError::Conflict {
+                                attempts,
+                                source: e,
+                            });
+                        }
+                        tracing::debug!(
+                            attempts,
+                            "a decision's condition failed; reading and deciding again"
+                        );
+                    }
+                    Err(e) => return Err(DecisionError::Store(e)),
+                }
+            }
+        }
+        .instrument(span.clone())
+        .await;
         if let Ok(d) = &decided {
             span.record("attempts", d.attempts);
             span.record("events", d.appended);
         }
         decided
-    }
-
-    async fn decide_loop<M, E, Err, F>(
-        &self,
-        model: M,
-        decide: F,
-    ) -> Result<Decided<M>, DecisionError<Err>>
-    where
-        M: DecisionModel + Clone,
-        E: Event,
-        F: Fn(&M) -> Result<Vec<E>, Err> + Send + Sync,
-        Err: Send,
-    {
-        let query = model.query()?;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let (built, after) = self.build(model.clone()).await?;
-            let events = decide(&built).map_err(DecisionError::Rejected)?;
-            if events.is_empty() {
-                return Ok(Decided {
-                    model: built,
-                    appended: 0,
-                    position: None,
-                    attempts,
-                });
-            }
-            let (stream, tagged) = tagged_events(&events)?;
-            let condition = AppendCondition::new(query.clone(), after);
-            match self
-                .store
-                .append_tagged(&stream, tagged, Some(&condition))
-                .await
-            {
-                Ok(done) => {
-                    return Ok(Decided {
-                        model: built,
-                        appended: events.len(),
-                        position: done.last_position,
-                        attempts,
-                    });
-                }
-                Err(e @ StoreError::ConditionFailed { .. }) => {
-                    if attempts > self.retries {
-                        return Err(DecisionError::Conflict {
-                            attempts,
-                            source: e,
-                        });
-                    }
-                    tracing::debug!(
-                        attempts,
-                        "a decision's condition failed; reading and deciding again"
-                    );
-                }
-                Err(e) => return Err(DecisionError::Store(e)),
-            }
-        }
     }
 }
 
