@@ -140,3 +140,66 @@ async fn tag_reads_use_the_tag_index_under_generic_plans() {
     drop(store);
     db.drop_db().await;
 }
+
+/// Reads stay gap-safe: while a transaction that writes a tagged event is
+/// still open, a read by its tag returns nothing past it, not even an event
+/// committed later by a newer transaction, and vouches only for positions
+/// below it; once it commits, reading on from `scanned_to` returns both,
+/// in log order. (A decision that read before would have its condition
+/// fail on them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_by_tag_never_skips_an_event_that_commits_late() {
+    let (db, store) = common::store().await;
+    let tag = Tag::new("seat:s1").unwrap();
+    let query = Query::item(QueryItem::new().types(["SeatTaken"]).tags([tag.clone()]));
+    // A writer whose transaction stays open (as an append between its
+    // insert and its commit).
+    let mut held = db.connect().await;
+    sqlx::query("BEGIN").execute(&mut held).await.unwrap();
+    let late: i64 = sqlx::query_scalar(
+        "WITH e AS (INSERT INTO es.events (global_position, event_id, stream_id, stream_version, \
+           aggregate_type, event_type, schema_version, payload, tx_id) \
+         VALUES ((pg_current_xact_id()::text::bigint << 20) + 1, gen_random_uuid(), 'seat-late', 1, \
+           'seat', 'SeatTaken', 1, '{}', pg_current_xact_id()) RETURNING global_position) \
+         INSERT INTO es.event_tags (tag, global_position, event_type) \
+         SELECT 'seat:s1', global_position, 'SeatTaken' FROM e RETURNING global_position",
+    )
+    .fetch_one(&mut held)
+    .await
+    .unwrap();
+    // A newer transaction commits an event of the same tag.
+    let e = NewEvent::from_raw("SeatTaken", 1, b"{}".to_vec(), Metadata::new());
+    let newer = store
+        .append_tagged("seat-new", vec![TaggedEvent::new(e, [tag.clone()])], None)
+        .await
+        .unwrap()
+        .last_position
+        .unwrap();
+    assert!(newer > late as u64, "positions follow transaction ids");
+
+    let before = store.read_query(&query, 0, 100).await.unwrap();
+    assert!(
+        before.events.is_empty(),
+        "a read while an older writer is open returned {:?}",
+        before.events
+    );
+    assert!(
+        before.scanned_to < late as u64,
+        "it vouched past the open writer"
+    );
+
+    sqlx::query("COMMIT").execute(&mut held).await.unwrap();
+    let after = store
+        .read_query(&query, before.scanned_to, 100)
+        .await
+        .unwrap();
+    let positions: Vec<u64> = after
+        .events
+        .iter()
+        .map(|e| e.event.global_position)
+        .collect();
+    assert_eq!(positions, [late as u64, newer]);
+    drop(held);
+    drop(store);
+    db.drop_db().await;
+}
