@@ -118,7 +118,8 @@ RETURNING global_position, stream_version"#
             ),
             // One statement, one round trip: check the command id ($9) and
             // the expected version, insert the whole batch from arrays,
-            // record the command, and notify when $10 (the channel) is not NULL
+            // record the command, store the tags of a tagged append ($11-$13,
+            // see `crate::dcb`), and notify when $10 (the channel) is not NULL
             // (only inside an inline projection's transaction; otherwise the
             // `notify` task announces the commit, see src/notify.rs).
             // Concurrent writers that both pass the
@@ -162,6 +163,11 @@ WITH cur AS MATERIALIZED (
     RETURNING 1
 ), notified AS (
     SELECT pg_notify($10, last_position::text) FROM summary WHERE n > 0 AND $10::text IS NOT NULL
+), tags AS (
+    INSERT INTO {s}.event_tags (tag, global_position, event_type)
+    SELECT t.tag, txn.base + t.ord, t.event_type
+    FROM txn, unnest($11::text[], $12::int8[], $13::text[]) AS t(tag, ord, event_type)
+    RETURNING 1
 )
 SELECT cur.version AS current_version, summary.n, summary.first_version,
        summary.last_version, summary.last_position,
@@ -402,13 +408,13 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
                 return Ok(outcome);
             }
             let row = self
-                .append_query(stream_id, expected, command_id, batch, false)
+                .append_query(stream_id, expected, command_id, batch, false, None)
                 .fetch_one(pool)
                 .await?;
             return Ok(Outcome::from_row(&row)?);
         }
-        // Inline projections or a condition: the full statement in a
-        // transaction (after the condition's locks and check), the tags,
+        // Inline projections or a condition: the full statement (with the
+        // tags) in a transaction, after the condition's locks and check,
         // then the inserted events through each projection that reads
         // their types, then COMMIT. A failure rolls everything back.
         let mut tx = pool.begin().await?;
@@ -422,15 +428,11 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
                 command_id,
                 batch,
                 !self.inline.is_empty(),
+                dcb,
             )
             .fetch_one(&mut *tx)
             .await?;
         let outcome = Outcome::from_row(&row)?;
-        if let (Some(dcb), Some((_, _, last_position))) = (dcb, outcome.inserted) {
-            dcb.after(&mut tx, last_position)
-                .await
-                .map_err(AppendError::Other)?;
-        }
         if let Some((first, last, _)) = outcome.inserted
             && batch.types.iter().any(|t| self.inline.reads(t))
         {
@@ -456,11 +458,19 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
         command_id: Option<Uuid>,
         batch: &'q Batch,
         notify_in_transaction: bool,
+        dcb: Option<&'q DcbAppend>,
     ) -> PgQuery<'q> {
+        let (tags, ords, types) = match dcb.map(DcbAppend::tag_rows) {
+            Some((tags, ords, types)) => (Some(tags), Some(ords), Some(types)),
+            None => (None, None, None),
+        };
         batch
             .bind(sqlx::query(&self.full), stream_id, expected)
             .bind(command_id)
             .bind(notify_in_transaction.then_some(self.channel.as_str()))
+            .bind(tags)
+            .bind(ords)
+            .bind(types)
     }
 }
 

@@ -4,7 +4,7 @@
 //! (`super`).
 
 use es_core::StoreError;
-use es_core::dcb::{AppendCondition, Query, Tag, TaggedEvent};
+use es_core::dcb::{AppendCondition, Query, TaggedEvent};
 
 use crate::inline::PgTx;
 use crate::row::{to_i64, to_u64};
@@ -67,8 +67,10 @@ pub(crate) struct DcbAppend {
     /// Lock keys and whether each is exclusive.
     keys: Vec<(String, bool)>,
     condition: Option<AppendCondition>,
-    /// Per event, its type and tags.
-    tags: Vec<(String, Vec<Tag>)>,
+    /// The tag rows (see [`DcbAppend::tag_rows`]).
+    tag_names: Vec<String>,
+    tag_ords: Vec<i64>,
+    tag_types: Vec<String>,
 }
 
 impl DcbAppend {
@@ -90,14 +92,21 @@ impl DcbAppend {
                 }
             }
         }
+        let (mut tag_names, mut tag_ords, mut tag_types) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, e) in events.iter().enumerate() {
+            for t in &e.tags {
+                tag_names.push(t.as_str().to_owned());
+                tag_ords.push(i as i64 + 1);
+                tag_types.push(e.event.event_type.clone());
+            }
+        }
         Self {
             schema: schema.to_owned(),
             keys,
             condition: condition.cloned(),
-            tags: events
-                .iter()
-                .map(|e| (e.event.event_type.clone(), e.tags.clone()))
-                .collect(),
+            tag_names,
+            tag_ords,
+            tag_types,
         }
     }
 
@@ -145,33 +154,11 @@ impl DcbAppend {
         }
     }
 
-    /// Stores the tags of the events just inserted (the last at `last`).
-    pub(crate) async fn after(&self, tx: &mut PgTx, last: i64) -> Result<(), StoreError> {
-        let n = self.tags.len() as i64;
-        let mut positions = Vec::new();
-        let mut tags = Vec::new();
-        let mut types = Vec::new();
-        for (i, (event_type, event_tags)) in self.tags.iter().enumerate() {
-            for t in event_tags {
-                positions.push(last - n + 1 + i as i64);
-                tags.push(t.as_str().to_owned());
-                types.push(event_type.clone());
-            }
-        }
-        if tags.is_empty() {
-            return Ok(());
-        }
-        let s = quote_ident(&self.schema);
-        sqlx::query(&format!(
-            "INSERT INTO {s}.event_tags (tag, global_position, event_type) \
-             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])"
-        ))
-        .bind(&tags)
-        .bind(&positions)
-        .bind(&types)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| backend("storing the tags of an append", e))?;
-        Ok(())
+    /// The rows of `event_tags` the append writes, as three arrays its
+    /// statement binds: each tag, its event's ordinal in the batch (from
+    /// 1: the event's position is the transaction's base plus it), and
+    /// the event's type.
+    pub(crate) fn tag_rows(&self) -> (&[String], &[i64], &[String]) {
+        (&self.tag_names, &self.tag_ords, &self.tag_types)
     }
 }
