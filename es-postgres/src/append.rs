@@ -20,7 +20,7 @@ mod batch;
 
 use batch::{Batch, Outcome, PgQuery, db_error};
 
-use crate::dcb::condition::DcbAppend;
+use crate::dcb::condition::{CONDITION_SLOT, DcbAppend};
 use crate::error::InvalidPayload;
 use crate::inline::PgProjection;
 use crate::inline::{PgConsumer, PgTx};
@@ -136,7 +136,7 @@ WITH cur AS MATERIALIZED (
 ), ok AS MATERIALIZED (
     SELECT cur.version FROM cur
     WHERE NOT EXISTS (SELECT 1 FROM dup)
-      AND ($3::bigint IS NULL OR cur.version = $3::bigint)
+      AND ($3::bigint IS NULL OR cur.version = $3::bigint){slot}
 ), txn AS MATERIALIZED (
     SELECT x.id, COALESCE(
         (SELECT max(global_position) FROM {s}.events
@@ -175,6 +175,7 @@ SELECT cur.version AS current_version, summary.n, summary.first_version,
        (SELECT count(*) FROM cmd) AS commands, (SELECT count(*) FROM notified) AS notified
 FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
                 per_tx = 1i64 << POSITION_SHIFT,
+                slot = CONDITION_SLOT,
             ),
         }
     }
@@ -421,6 +422,7 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
         if let Some(dcb) = dcb {
             dcb.before(&mut tx).await.map_err(AppendError::Other)?;
         }
+        let checked: Option<Checked> = dcb.map(|d| d.statement(&self.full));
         let row = self
             .append_query(
                 stream_id,
@@ -428,11 +430,19 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
                 command_id,
                 batch,
                 !self.inline.is_empty(),
-                dcb,
+                dcb.zip(checked.as_ref()),
             )
             .fetch_one(&mut *tx)
             .await?;
         let outcome = Outcome::from_row(&row)?;
+        if let Some(dcb) = dcb
+            && matches!(checked, Some(Some(_)))
+            && outcome.inserted.is_none()
+            && outcome.duplicate.is_none()
+        {
+            // Its condition stopped it (a tagged append takes any version).
+            return Err(AppendError::Other(dcb.failure(&mut tx).await));
+        }
         if let Some((first, last, _)) = outcome.inserted
             && batch.types.iter().any(|t| self.inline.reads(t))
         {
@@ -458,21 +468,35 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
         command_id: Option<Uuid>,
         batch: &'q Batch,
         notify_in_transaction: bool,
-        dcb: Option<&'q DcbAppend>,
+        dcb: Option<(&'q DcbAppend, &'q Checked)>,
     ) -> PgQuery<'q> {
-        let (tags, ords, types) = match dcb.map(DcbAppend::tag_rows) {
+        let (tags, ords, types) = match dcb.map(|(d, _)| d.tag_rows()) {
             Some((tags, ords, types)) => (Some(tags), Some(ords), Some(types)),
             None => (None, None, None),
         };
-        batch
-            .bind(sqlx::query(&self.full), stream_id, expected)
+        let checked = dcb.and_then(|(_, checked)| checked.as_ref());
+        let sql = checked.map_or(self.full.as_str(), |(sql, _, _)| sql.as_str());
+        let mut query = batch
+            .bind(sqlx::query(sql), stream_id, expected)
             .bind(command_id)
             .bind(notify_in_transaction.then_some(self.channel.as_str()))
             .bind(tags)
             .bind(ords)
-            .bind(types)
+            .bind(types);
+        if let Some((_, after, texts)) = checked {
+            query = query.bind(to_i64(*after));
+            for t in texts {
+                query = query.bind(t.as_str());
+            }
+        }
+        query
     }
 }
+
+/// A tagged append's statement with its condition's check, the
+/// condition's position and the texts the check binds (`None`: no
+/// condition; see `DcbAppend::statement`).
+type Checked = Option<(String, u64, Vec<String>)>;
 
 /// Why one append attempt failed.
 enum AppendError {

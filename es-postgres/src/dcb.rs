@@ -99,7 +99,7 @@ impl PgEventStore {
         limit: usize,
     ) -> Result<TaggedPage, StoreError> {
         let s = quote_ident(self.schema());
-        let (sql, binds) = matching(&s, query, Some("(SELECT bound FROM b)"));
+        let (sql, binds) = matching(&s, query, Some("(SELECT bound FROM b)"), 1);
         let limit_param = binds.len() + 2;
         let statement = format!(
             "WITH b AS MATERIALIZED (SELECT {bound} AS bound), \
