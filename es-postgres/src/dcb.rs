@@ -4,8 +4,9 @@
 //! # Why a condition holds
 //!
 //! An append under a condition runs in one transaction: it takes
-//! transaction-scoped advisory locks, checks the condition, inserts the
-//! events and their tags, and commits (which releases the locks).
+//! transaction-scoped advisory locks in one statement, then one statement
+//! checks the condition and inserts the events and their tags only if it
+//! holds, then it commits (which releases the locks).
 //!
 //! - The locks. The condition's query locks, exclusively, one key per item
 //!   (its first tag; its types when it has no tag; `*` when it matches
@@ -17,9 +18,10 @@
 //!   waits until the other commits. Writers whose keys do not meet (other
 //!   tags) never wait for each other. All keys are taken in one statement,
 //!   in one order (by their number), so no two writers wait in a circle.
-//! - The check runs after the locks, as a statement of its own: under READ
-//!   COMMITTED it sees everything committed before it, so every matching
-//!   event of a writer that held a common key first.
+//! - The check runs in the statement after the locks': under READ
+//!   COMMITTED a statement's snapshot is taken when it starts, so it sees
+//!   everything committed before it, every matching event of a writer
+//!   that held a common key first among them.
 //! - The positions. A global position is `transaction id << 20 | n`, and a
 //!   read returns only events below the oldest transaction still running
 //!   (`settled_bound`, as `read_all`), vouching for them with `scanned_to`.
