@@ -94,6 +94,10 @@ impl DcbStore for PgEventStore {
 }
 
 impl PgEventStore {
+    /// One page of a read by query. Like `read_all`, it returns only what
+    /// lies below the settled bound, and waits (up to the settle timeout)
+    /// while events committed before the call are still above it, so a
+    /// read after an append sees it.
     async fn read_query_page(
         &self,
         query: &Query,
@@ -108,7 +112,9 @@ impl PgEventStore {
              m AS (SELECT DISTINCT global_position FROM ({sql}) AS q(global_position) \
                    ORDER BY 1 LIMIT ${limit_param}) \
              SELECT (SELECT COALESCE(max(global_position), 0) FROM {s}.events \
-                     WHERE global_position < (SELECT bound FROM b)) AS head, e.* \
+                     WHERE global_position < (SELECT bound FROM b)) AS head, \
+                    (SELECT COALESCE(max(global_position), 0) FROM {s}.events) AS visible, \
+                    (SELECT bound FROM b) AS bound, e.* \
              FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
                  SELECT {COLUMNS}, (SELECT array_agg(t.tag ORDER BY t.tag) FROM {s}.event_tags t \
                                     WHERE t.global_position = ev.global_position) AS tags \
@@ -116,52 +122,70 @@ impl PgEventStore {
              ) AS e ON true ORDER BY e.global_position",
             bound = settled_bound(),
         );
-        let mut q = sqlx::query(&statement).bind(to_i64(after));
-        for b in &binds {
-            q = q.bind(b);
-        }
-        let rows = q
-            .bind(limit_i64(limit))
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| backend("reading events by query", e))?;
-        let mut head = after;
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            head = head.max(to_u64(
-                row.try_get::<i64, _>(0)
-                    .map_err(|e| backend("reading events by query", e))?,
-            ));
-            if row.try_get::<Option<i64>, _>(1).ok().flatten().is_none() {
-                continue;
+        let fail = |e| backend("reading events by query", e);
+        let deadline = tokio::time::Instant::now() + self.settle_timeout();
+        let mut target: Option<i64> = None;
+        let mut delay = std::time::Duration::from_millis(1);
+        loop {
+            let mut q = sqlx::query(&statement).bind(to_i64(after));
+            for b in &binds {
+                q = q.bind(b);
             }
-            let event = decode_event_at(row, 1)?;
-            let tags: Option<Vec<String>> = row
-                .try_get(1 + 9)
-                .map_err(|e| backend("reading the tags of an event", e))?;
-            let tags = tags
-                .unwrap_or_default()
-                .into_iter()
-                .map(|t| {
-                    Tag::new(t).map_err(|e| {
-                        StoreError::unreadable(
-                            event.global_position,
-                            event.stream_id.clone(),
-                            StoreError::Corrupt {
-                                stream_id: event.stream_id.clone(),
-                                message: e.to_string(),
-                            },
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            events.push(SequencedEvent { event, tags });
+            let rows = q
+                .bind(limit_i64(limit))
+                .fetch_all(self.pool())
+                .await
+                .map_err(fail)?;
+            let (mut head, mut visible, mut bound) = (0, 0, 0);
+            let mut events = Vec::with_capacity(rows.len());
+            for row in &rows {
+                head = row.try_get::<i64, _>(0).map_err(fail)?;
+                visible = row.try_get::<i64, _>(1).map_err(fail)?;
+                bound = row.try_get::<i64, _>(2).map_err(fail)?;
+                if row.try_get::<Option<i64>, _>(3).ok().flatten().is_none() {
+                    continue;
+                }
+                events.push(sequenced(row)?);
+            }
+            let target = *target.get_or_insert(visible);
+            let settled = target < bound || target <= to_i64(after);
+            if events.len() >= limit || settled || tokio::time::Instant::now() >= deadline {
+                let scanned_to = match events.last() {
+                    Some(last) if events.len() >= limit => last.event.global_position,
+                    _ if limit == 0 => after,
+                    last => to_u64(head)
+                        .max(after)
+                        .max(last.map_or(0, |e| e.event.global_position)),
+                };
+                return Ok(TaggedPage { events, scanned_to });
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_millis(50));
         }
-        let scanned_to = match events.last() {
-            Some(last) if events.len() >= limit => last.event.global_position,
-            _ if limit == 0 => after,
-            _ => head,
-        };
-        Ok(TaggedPage { events, scanned_to })
     }
+}
+
+/// An event and its tags from a row of the read (its columns from 3).
+fn sequenced(row: &sqlx::postgres::PgRow) -> Result<SequencedEvent, StoreError> {
+    let event = decode_event_at(row, 3)?;
+    let tags: Option<Vec<String>> = row
+        .try_get(3 + 9)
+        .map_err(|e| backend("reading the tags of an event", e))?;
+    let tags = tags
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| {
+            Tag::new(t).map_err(|e| {
+                StoreError::unreadable(
+                    event.global_position,
+                    event.stream_id.clone(),
+                    StoreError::Corrupt {
+                        stream_id: event.stream_id.clone(),
+                        message: e.to_string(),
+                    },
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SequencedEvent { event, tags })
 }

@@ -295,6 +295,11 @@ FROM s"#
         }
     }
 
+    /// How long a read of the global log waits for held-back commits.
+    pub(crate) fn settle_timeout(&self) -> Duration {
+        self.settle_timeout
+    }
+
     /// The head below the settled bound, without waiting: the bound, the
     /// newest visible position and the newest position below the bound.
     pub(crate) async fn head_now(&self, pool: &PgPool) -> Result<(u64, u64, u64), StoreError> {

@@ -414,6 +414,11 @@ impl PgEventStore {
             .await
     }
 
+    /// How long a read of the global log waits for held-back commits.
+    pub(crate) fn settle_timeout(&self) -> std::time::Duration {
+        self.shared.reads.settle_timeout()
+    }
+
     /// The document projections' statements (see the `document` module).
     pub(crate) fn documents(&self) -> &DocumentSql {
         &self.shared.documents
