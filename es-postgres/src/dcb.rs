@@ -96,8 +96,9 @@ impl DcbStore for PgEventStore {
 impl PgEventStore {
     /// One page of a read by query. Like `read_all`, it returns only what
     /// lies below the settled bound, and waits (up to the settle timeout)
-    /// while events committed before the call are still above it, so a
-    /// read after an append sees it.
+    /// while matching events committed before the call are still above it,
+    /// so a read after an append sees it; other events held back above the
+    /// bound do not make it wait.
     async fn read_query_page(
         &self,
         query: &Query,
@@ -106,6 +107,9 @@ impl PgEventStore {
     ) -> Result<TaggedPage, StoreError> {
         let s = quote_ident(self.schema());
         let (sql, binds) = matching(&s, query, Some("(SELECT bound FROM b)"), 1);
+        // The same query without the bound (the same parameters): the
+        // newest matching event committed, settled or not.
+        let (unbounded, _) = matching(&s, query, None, 1);
         let limit_param = binds.len() + 2;
         let statement = format!(
             "WITH b AS MATERIALIZED (SELECT {bound} AS bound), \
@@ -113,7 +117,7 @@ impl PgEventStore {
                    ORDER BY 1 LIMIT ${limit_param}) \
              SELECT (SELECT COALESCE(max(global_position), 0) FROM {s}.events \
                      WHERE global_position < (SELECT bound FROM b)) AS head, \
-                    (SELECT COALESCE(max(global_position), 0) FROM {s}.events) AS visible, \
+                    (SELECT COALESCE(max(global_position), 0) FROM ({unbounded}) AS v(global_position)) AS visible, \
                     (SELECT bound FROM b) AS bound, e.* \
              FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
                  SELECT {COLUMNS}, (SELECT array_agg(t.tag ORDER BY t.tag) FROM {s}.event_tags t \
