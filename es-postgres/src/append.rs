@@ -17,10 +17,12 @@ use sqlx::postgres::PgPool;
 use uuid::Uuid;
 
 mod batch;
+mod statements;
 
 use batch::{Batch, Outcome, PgQuery, db_error};
+use statements::{full_statement, tagged_statement};
 
-use crate::dcb::condition::{CONDITION_SLOT, DcbAppend};
+use crate::dcb::condition::DcbAppend;
 use crate::error::InvalidPayload;
 use crate::inline::PgProjection;
 use crate::inline::{PgConsumer, PgTx};
@@ -59,6 +61,11 @@ pub(crate) struct Appends {
     /// The append that also checks and records a command id, and notifies
     /// in its transaction when given a channel.
     full: String,
+    /// `plain` with the locks, the check and the tags of a tagged append
+    /// (see [`tagged_statement`]).
+    tagged: String,
+    /// `full` with the locks, the check and the tags of a tagged append.
+    tagged_full: String,
 }
 
 impl Appends {
@@ -116,66 +123,15 @@ FROM (SELECT COALESCE(max(stream_version), 0) AS version, pg_current_xact_id() A
 WHERE $3::bigint IS NULL OR cur.version = $3::bigint
 RETURNING global_position, stream_version"#
             ),
-            // One statement, one round trip: check the command id ($9) and
-            // the expected version, insert the whole batch from arrays,
-            // record the command, store the tags of a tagged append ($11-$13,
-            // see `crate::dcb`), and notify when $10 (the channel) is not NULL
-            // (only inside an inline projection's transaction; otherwise the
-            // `notify` task announces the commit, see src/notify.rs).
-            // Concurrent writers that both pass the
-            // version check collide on (stream_id, stream_version): the
-            // second fails with 23505 and writes nothing.
-            full: format!(
-                r#"
-WITH cur AS MATERIALIZED (
-    SELECT COALESCE(max(stream_version), 0) AS version
-    FROM {s}.events WHERE stream_id = $1
-), dup AS MATERIALIZED (
-    SELECT first_version, last_version
-    FROM {s}.commands WHERE stream_id = $1 AND command_id = $9::uuid
-), ok AS MATERIALIZED (
-    SELECT cur.version FROM cur
-    WHERE NOT EXISTS (SELECT 1 FROM dup)
-      AND ($3::bigint IS NULL OR cur.version = $3::bigint){slot}
-), txn AS MATERIALIZED (
-    SELECT x.id, COALESCE(
-        (SELECT max(global_position) FROM {s}.events
-         WHERE global_position > x.base AND global_position < x.base + {per_tx}),
-        x.base) AS base
-    FROM ok, (SELECT pg_current_xact_id() AS id,
-                     (pg_current_xact_id()::text::bigint) << {POSITION_SHIFT} AS base) AS x
-), ins AS (
-    INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version,
-        aggregate_type, event_type, schema_version, payload, metadata, tx_id)
-    SELECT txn.base + e.ord, e.event_id, $1, ok.version + e.ord, $2, e.event_type,
-           e.schema_version, e.payload::jsonb, COALESCE(e.metadata::jsonb, '{{}}'::jsonb), txn.id
-    FROM ok, txn, unnest($4::uuid[], $5::text[], $6::int4[], $7::text[], $8::text[])
-        WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata, ord)
-    RETURNING global_position, stream_version
-), summary AS MATERIALIZED (
-    SELECT count(*) AS n, min(stream_version) AS first_version,
-           max(stream_version) AS last_version, max(global_position) AS last_position
-    FROM ins
-), cmd AS (
-    INSERT INTO {s}.commands (stream_id, command_id, first_version, last_version)
-    SELECT $1, $9::uuid, first_version, last_version FROM summary
-    WHERE $9::uuid IS NOT NULL AND n > 0
-    RETURNING 1
-), notified AS (
-    SELECT pg_notify($10, last_position::text) FROM summary WHERE n > 0 AND $10::text IS NOT NULL
-), tags AS (
-    INSERT INTO {s}.event_tags (tag, global_position, event_type)
-    SELECT t.tag, txn.base + t.ord, t.event_type
-    FROM txn, unnest($11::text[], $12::int8[], $13::text[]) AS t(tag, ord, event_type)
-    RETURNING 1
-)
-SELECT cur.version AS current_version, summary.n, summary.first_version,
-       summary.last_version, summary.last_position,
-       dup.first_version AS dup_first, dup.last_version AS dup_last,
-       (SELECT count(*) FROM cmd) AS commands, (SELECT count(*) FROM notified) AS notified
-FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
-                per_tx = 1i64 << POSITION_SHIFT,
-                slot = CONDITION_SLOT,
+            full: full_statement(&s, ""),
+            tagged: tagged_statement(&s),
+            // The full statement with the locks and the check of a tagged
+            // append ($14-$18, see `crate::dcb`): still one statement.
+            tagged_full: full_statement(
+                &s,
+                &format!(
+                    "\n      AND {s}.dcb_lock_and_check($14::text[], $15::bool[], $16::text, $17::int8, $18::text[])"
+                ),
             ),
         }
     }
@@ -383,13 +339,14 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
         dcb: Option<&DcbAppend>,
     ) -> Result<Outcome, AppendError> {
         let command_id = batch.command_id;
-        if self.inline.is_empty() && dcb.is_none() {
+        if self.inline.is_empty() && dcb.is_none_or(|d| !d.locks_the_log()) {
             // The fast path: one statement, its own transaction.
             // No NOTIFY in it: that would serialize concurrent commits (see
             // `notify`); `append_batch` announces the commit afterwards.
             if command_id.is_none() {
-                let query = if batch.ids.len() == 1 {
-                    sqlx::query(&self.one)
+                let query = match dcb {
+                    Some(dcb) => self.tagged_query(stream_id, expected, batch, dcb),
+                    None if batch.ids.len() == 1 => sqlx::query(&self.one)
                         .bind(stream_id)
                         .bind(stream_category(stream_id))
                         .bind(expected)
@@ -397,32 +354,47 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
                         .bind(&batch.types[0])
                         .bind(batch.versions[0])
                         .bind(&batch.payloads[0])
-                        .bind(&batch.metadata[0])
-                } else {
-                    batch.bind(sqlx::query(&self.plain), stream_id, expected)
+                        .bind(&batch.metadata[0]),
+                    None => batch.bind(sqlx::query(&self.plain), stream_id, expected),
                 };
                 let mut rows = query.fetch(pool);
                 let mut outcome = Outcome::default();
                 while let Some(row) = rows.try_next().await? {
                     outcome.add_returned(&row)?;
                 }
+                drop(rows);
+                if let Some(dcb) = dcb
+                    && stopped_by_condition(dcb, &outcome)
+                {
+                    return Err(AppendError::Other(dcb.failure(pool).await));
+                }
                 return Ok(outcome);
             }
             let row = self
-                .append_query(stream_id, expected, command_id, batch, false, None)
+                .append_query(stream_id, expected, command_id, batch, false, dcb)
                 .fetch_one(pool)
                 .await?;
-            return Ok(Outcome::from_row(&row)?);
+            let outcome = Outcome::from_row(&row)?;
+            if let Some(dcb) = dcb
+                && stopped_by_condition(dcb, &outcome)
+            {
+                return Err(AppendError::Other(dcb.failure(pool).await));
+            }
+            return Ok(outcome);
         }
-        // Inline projections or a condition: the full statement (with the
-        // tags) in a transaction, after the condition's locks and check,
-        // then the inserted events through each projection that reads
-        // their types, then COMMIT. A failure rolls everything back.
+        // Inline projections, or a condition that locks the log first: the
+        // full statement (with the tags, the locks and the check) in a
+        // transaction, then the inserted events through each projection
+        // that reads their types, then COMMIT. A failure rolls everything
+        // back.
         let mut tx = pool.begin().await?;
-        if let Some(dcb) = dcb {
-            dcb.before(&mut tx).await.map_err(AppendError::Other)?;
+        if let Some(dcb) = dcb
+            && dcb.locks_the_log()
+        {
+            dcb.lock_the_log(&mut tx)
+                .await
+                .map_err(AppendError::Other)?;
         }
-        let checked: Option<Checked> = dcb.map(|d| d.statement(&self.full));
         let row = self
             .append_query(
                 stream_id,
@@ -430,18 +402,15 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
                 command_id,
                 batch,
                 !self.inline.is_empty(),
-                dcb.zip(checked.as_ref()),
+                dcb,
             )
             .fetch_one(&mut *tx)
             .await?;
         let outcome = Outcome::from_row(&row)?;
         if let Some(dcb) = dcb
-            && matches!(checked, Some(Some(_)))
-            && outcome.inserted.is_none()
-            && outcome.duplicate.is_none()
+            && stopped_by_condition(dcb, &outcome)
         {
-            // Its condition stopped it (a tagged append takes any version).
-            return Err(AppendError::Other(dcb.failure(&mut tx).await));
+            return Err(AppendError::Other(dcb.failure(&mut *tx).await));
         }
         if let Some((first, last, _)) = outcome.inserted
             && batch.types.iter().any(|t| self.inline.reads(t))
@@ -461,6 +430,8 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
         Ok(outcome)
     }
 
+    /// The full statement for an append (the tagged one for a tagged
+    /// append), bound.
     fn append_query<'q>(
         &'q self,
         stream_id: &'q str,
@@ -468,35 +439,64 @@ FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
         command_id: Option<Uuid>,
         batch: &'q Batch,
         notify_in_transaction: bool,
-        dcb: Option<(&'q DcbAppend, &'q Checked)>,
+        dcb: Option<&'q DcbAppend>,
     ) -> PgQuery<'q> {
-        let (tags, ords, types) = match dcb.map(|(d, _)| d.tag_rows()) {
-            Some((tags, ords, types)) => (Some(tags), Some(ords), Some(types)),
-            None => (None, None, None),
+        let Some(dcb) = dcb else {
+            return batch
+                .bind(sqlx::query(&self.full), stream_id, expected)
+                .bind(command_id)
+                .bind(notify_in_transaction.then_some(self.channel.as_str()))
+                .bind(None::<Vec<String>>)
+                .bind(None::<Vec<i64>>)
+                .bind(None::<Vec<String>>);
         };
-        let checked = dcb.and_then(|(_, checked)| checked.as_ref());
-        let sql = checked.map_or(self.full.as_str(), |(sql, _, _)| sql.as_str());
-        let mut query = batch
-            .bind(sqlx::query(sql), stream_id, expected)
+        let (tags, ords, types) = dcb.tag_rows();
+        let (keys, exclusive, check, after, texts) = dcb.call_binds();
+        batch
+            .bind(sqlx::query(&self.tagged_full), stream_id, expected)
             .bind(command_id)
             .bind(notify_in_transaction.then_some(self.channel.as_str()))
             .bind(tags)
             .bind(ords)
-            .bind(types);
-        if let Some((_, after, texts)) = checked {
-            query = query.bind(to_i64(*after));
-            for t in texts {
-                query = query.bind(t.as_str());
-            }
-        }
-        query
+            .bind(types)
+            .bind(keys)
+            .bind(exclusive)
+            .bind(check)
+            .bind(after)
+            .bind(texts)
     }
 }
 
-/// A tagged append's statement with its condition's check, the
-/// condition's position and the texts the check binds (`None`: no
-/// condition; see `DcbAppend::statement`).
-type Checked = Option<(String, u64, Vec<String>)>;
+impl Appends {
+    /// The lean statement of a tagged append ([`tagged_statement`]), bound.
+    fn tagged_query<'q>(
+        &'q self,
+        stream_id: &'q str,
+        expected: Option<i64>,
+        batch: &'q Batch,
+        dcb: &'q DcbAppend,
+    ) -> PgQuery<'q> {
+        let (keys, exclusive, check, after, texts) = dcb.call_binds();
+        let (tags, ords, types) = dcb.tag_rows();
+        batch
+            .bind(sqlx::query(&self.tagged), stream_id, expected)
+            .bind(keys)
+            .bind(exclusive)
+            .bind(check)
+            .bind(after)
+            .bind(texts)
+            .bind(tags)
+            .bind(ords)
+            .bind(types)
+    }
+}
+
+/// Whether a tagged append inserted nothing because its condition did not
+/// hold (a tagged append takes any version and records no command, so
+/// nothing else stops it).
+fn stopped_by_condition(dcb: &DcbAppend, outcome: &Outcome) -> bool {
+    dcb.conditional() && outcome.inserted.is_none() && outcome.duplicate.is_none()
+}
 
 /// Why one append attempt failed.
 enum AppendError {

@@ -3,10 +3,13 @@
 //!
 //! # Why a condition holds
 //!
-//! An append under a condition runs in one transaction: it takes
-//! transaction-scoped advisory locks in one statement, then one statement
-//! checks the condition and inserts the events and their tags only if it
-//! holds, then it commits (which releases the locks).
+//! An append under a condition is one statement, in a transaction of its
+//! own (one round trip). Before it inserts anything, its version check
+//! calls the function `dcb_lock_and_check` (migration
+//! `20250101000006_dcb_append.sql`), which takes transaction-scoped
+//! advisory locks, then checks the condition; the statement inserts the
+//! events and their tags only if it holds, then commits (which releases
+//! the locks).
 //!
 //! - The locks. The condition's query locks, exclusively, one key per item
 //!   (its first tag; its types when it has no tag; `*` when it matches
@@ -17,11 +20,24 @@
 //!   matches it always lock one key in common, in conflicting modes: one
 //!   waits until the other commits. Writers whose keys do not meet (other
 //!   tags) never wait for each other. All keys are taken in one statement,
-//!   in one order (by their number), so no two writers wait in a circle.
-//! - The check runs in the statement after the locks': under READ
-//!   COMMITTED a statement's snapshot is taken when it starts, so it sees
-//!   everything committed before it, every matching event of a writer
-//!   that held a common key first among them.
+//!   in one order (by their hash), so no two writers wait in a circle.
+//! - The check runs after the locks, in a statement of its own inside the
+//!   function: under READ COMMITTED each statement a VOLATILE function runs
+//!   takes a fresh snapshot, so it sees everything committed before it,
+//!   every matching event of a writer that held a common key first among
+//!   them. (A check in the append statement itself would use the snapshot
+//!   taken when the statement started, before its locks waited:
+//!   `racers_on_one_tag_set_commit_exactly_one` fails with the function
+//!   made STABLE, which runs it in that snapshot.)
+//! - Items without tags. Appends without a condition and without tags
+//!   (aggregates through `EventStore::append`) take no advisory locks, and
+//!   an item with types only (or none) matches their events. Such a
+//!   condition first locks the events table in `SHARE ROW EXCLUSIVE` mode
+//!   (the function `dcb_lock_log`, which has the rights that mode needs),
+//!   in a statement of its own in the append's transaction: it waits for
+//!   every append in flight and holds off new ones until it commits, so its
+//!   check counts them all. Conditions whose items all have tags never take
+//!   it.
 //! - The positions. A global position is `transaction id << 20 | n`, and a
 //!   read returns only events below the oldest transaction still running
 //!   (`settled_bound`, as `read_all`), vouching for them with `scanned_to`.
@@ -30,10 +46,7 @@
 //!   `scanned_to`: the check counts them. No matching event is missed by
 //!   both the read and the check.
 //!
-//! Appends without a condition (aggregates through `EventStore::append`)
-//! take no locks: a condition guards against other tagged appends and
-//! against untagged appends committed before its check. Tagged and
-//! untagged events share one log and one global order.
+//! Tagged and untagged events share one log and one global order.
 
 use es_core::dcb::{
     AppendCondition, DcbStore, Query, SequencedEvent, Tag, TaggedEvent, TaggedPage,
@@ -49,7 +62,7 @@ use crate::store::PgEventStore;
 
 pub(crate) mod condition;
 
-use condition::{DcbAppend, matching};
+use condition::{DcbAppend, Texts, matching};
 
 fn backend(context: impl Into<String>, e: sqlx::Error) -> StoreError {
     StoreError::backend(context, e)
@@ -106,10 +119,10 @@ impl PgEventStore {
         limit: usize,
     ) -> Result<TaggedPage, StoreError> {
         let s = quote_ident(self.schema());
-        let (sql, binds) = matching(&s, query, Some("(SELECT bound FROM b)"), 1);
+        let (sql, binds) = matching(&s, query, Some("(SELECT bound FROM b)"), Texts::Params);
         // The same query without the bound (the same parameters): the
         // newest matching event committed, settled or not.
-        let (unbounded, _) = matching(&s, query, None, 1);
+        let (unbounded, _) = matching(&s, query, None, Texts::Params);
         let limit_param = binds.len() + 2;
         let statement = format!(
             "WITH b AS MATERIALIZED (SELECT {bound} AS bound), \

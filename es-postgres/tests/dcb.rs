@@ -4,8 +4,10 @@
 
 mod common;
 
-use es_core::dcb::{DcbStore, Query, QueryItem, Tag, TaggedEvent};
-use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamEnd};
+use std::time::Duration;
+
+use es_core::dcb::{AppendCondition, DcbStore, Query, QueryItem, Tag, TaggedEvent};
+use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, StoreError, StreamEnd};
 use es_postgres::PgEventStore;
 use es_testing::postgres::TestDatabase;
 
@@ -200,6 +202,172 @@ async fn a_read_by_tag_never_skips_an_event_that_commits_late() {
         .collect();
     assert_eq!(positions, [late as u64, newer]);
     drop(held);
+    drop(store);
+    db.drop_db().await;
+}
+
+/// A schema migrated before the append function `dcb_lock_and_check`
+/// (the first five migrations, tags included), with a tagged event in it:
+/// `migrate` adds the function, and an append under a condition works on
+/// it, refused and then accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_upgrades_a_schema_without_the_append_function() {
+    let db = TestDatabase::create().await;
+    common::older_schema(&db, 20250101000006).await;
+    let store = PgEventStore::from_pool(db.pool().clone());
+    let tag = Tag::new("seat:s1").unwrap();
+    let seat = || {
+        let e = NewEvent::from_raw("SeatTaken", 1, b"{}".to_vec(), Metadata::new());
+        vec![TaggedEvent::new(e, [tag.clone()])]
+    };
+    // A tagged event written by the version before the function.
+    let e = NewEvent::from_raw("SeatTaken", 1, b"{}".to_vec(), Metadata::new());
+    let written = store
+        .append("seat-1", ExpectedVersion::NoStream, vec![e])
+        .await
+        .expect("an append on the older schema");
+    sqlx::query("INSERT INTO es.event_tags (tag, global_position, event_type) VALUES ('seat:s1', $1, 'SeatTaken')")
+        .bind(written.last_position.unwrap() as i64)
+        .execute(db.pool())
+        .await
+        .expect("its tag");
+    store.migrate().await.expect("migrate upgrades the schema");
+
+    let query = Query::item(QueryItem::new().tags([tag.clone()]));
+    let stale = AppendCondition::new(query.clone(), 0);
+    let refused = store.append_tagged("seat-2", seat(), Some(&stale)).await;
+    assert!(
+        matches!(refused, Err(StoreError::ConditionFailed { after: 0, .. })),
+        "{refused:?}"
+    );
+    let page = store.read_query(&query, 0, 10).await.unwrap();
+    assert_eq!(page.events.len(), 1, "the older event is kept");
+    let fresh = AppendCondition::new(query, page.scanned_to);
+    store
+        .append_tagged("seat-2", seat(), Some(&fresh))
+        .await
+        .expect("an append under a condition that holds");
+    drop(store);
+    db.drop_db().await;
+}
+
+/// A plain append (an aggregate's, taking no advisory lock) of an event a
+/// condition's item matches by type alone, in flight while the
+/// conditional append runs: the conditional append waits for it to commit
+/// and then fails on it. A condition whose items all have tags does not
+/// wait for the same plain append (tagged writers meet on their tags).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_condition_without_tags_counts_a_plain_append_in_flight() {
+    let (db, store) = common::store().await;
+    let by_type = Query::item(QueryItem::new().types(["SeatTaken"]));
+    let read = store.read_query(&by_type, 0, 100).await.unwrap();
+    assert!(read.events.is_empty());
+
+    // An aggregate's append between its insert and its commit.
+    let mut held = db.connect().await;
+    sqlx::query("BEGIN").execute(&mut held).await.unwrap();
+    let plain: i64 = sqlx::query_scalar(
+        "INSERT INTO es.events (global_position, event_id, stream_id, stream_version, \
+           aggregate_type, event_type, schema_version, payload, tx_id) \
+         VALUES ((pg_current_xact_id()::text::bigint << 20) + 1, gen_random_uuid(), 'seat-plain', 1, \
+           'seat', 'SeatTaken', 1, '{}', pg_current_xact_id()) RETURNING global_position",
+    )
+    .fetch_one(&mut held)
+    .await
+    .unwrap();
+
+    let taken = |n: &str, event_type: &str| {
+        let e = NewEvent::from_raw(event_type, 1, b"{}".to_vec(), Metadata::new());
+        vec![TaggedEvent::new(
+            e,
+            [Tag::new(format!("seat:{n}")).unwrap()],
+        )]
+    };
+    // All items tagged: no wait for the plain append.
+    let tagged = Query::item(
+        QueryItem::new()
+            .types(["SeatHeld"])
+            .tags([Tag::new("seat:t").unwrap()]),
+    );
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        store.append_tagged(
+            "seat-t",
+            taken("t", "SeatHeld"),
+            Some(&AppendCondition::new(tagged, read.scanned_to)),
+        ),
+    )
+    .await
+    .expect("a condition with tags waited for an untagged writer")
+    .expect("its condition holds");
+
+    let conditional = tokio::spawn({
+        let store = store.clone();
+        let condition = AppendCondition::new(by_type, read.scanned_to);
+        async move {
+            store
+                .append_tagged("seat-c", taken("c", "SeatTaken"), Some(&condition))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !conditional.is_finished(),
+        "the conditional append did not wait for the plain append in flight: {:?}",
+        conditional.await
+    );
+    sqlx::query("COMMIT").execute(&mut held).await.unwrap();
+    let result = conditional.await.unwrap();
+    assert!(
+        matches!(
+            result,
+            Err(StoreError::ConditionFailed { position, .. }) if position == plain as u64
+        ),
+        "{result:?}"
+    );
+    drop(held);
+    drop(store);
+    db.drop_db().await;
+}
+
+/// A tagged append with a command id (the full append statement, with the
+/// locks, the check and the tags): sent again, it is found recorded, and
+/// its event and tags are stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tagged_append_with_a_command_id_is_stored_once() {
+    let (db, store) = common::store().await;
+    let tag = Tag::new("seat:s1").unwrap();
+    let query = Query::item(QueryItem::new().tags([tag.clone()]));
+    let command = es_core::Uuid::now_v7();
+    let append = || {
+        let e = NewEvent::from_raw(
+            "SeatTaken",
+            1,
+            b"{}".to_vec(),
+            Metadata::new().command_id(command),
+        );
+        let condition = AppendCondition::new(query.clone(), 0);
+        let store = store.clone();
+        let tag = tag.clone();
+        async move {
+            store
+                .append_tagged("seat-1", vec![TaggedEvent::new(e, [tag])], Some(&condition))
+                .await
+        }
+    };
+    let first = append().await.expect("the first append");
+    assert!(!first.duplicate);
+    let again = append().await.expect("the same command again");
+    assert!(again.duplicate, "{again:?}");
+    assert_eq!(again.last_version, first.last_version);
+    let page = store.read_query(&query, 0, 10).await.unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.events[0].tags, [tag]);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM es.event_tags")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
     drop(store);
     db.drop_db().await;
 }

@@ -10,7 +10,10 @@ mod common;
 use std::str::FromStr;
 
 use common::ev;
-use es_core::{EventStore, ExpectedVersion, Repository, SnapshotStore, StreamEnd};
+use es_core::dcb::{AppendCondition, DcbStore, Query, QueryItem, Tag, TaggedEvent};
+use es_core::{
+    EventStore, ExpectedVersion, Metadata, NewEvent, Repository, SnapshotStore, StreamEnd,
+};
 use es_postgres::PgEventStore;
 use es_testing::postgres::TestDatabase;
 use serde_json::json;
@@ -29,6 +32,8 @@ fn grants(role: &str, database: &str) -> Vec<String> {
         format!("GRANT SELECT, INSERT ON es.events, es.commands TO {role}"),
         // Snapshots are replaced (upsert).
         format!("GRANT SELECT, INSERT, UPDATE ON es.snapshots TO {role}"),
+        // Tags, like the log (the function a tagged append calls is PUBLIC).
+        format!("GRANT SELECT, INSERT ON es.event_tags TO {role}"),
     ]
 }
 
@@ -116,6 +121,25 @@ async fn an_insert_and_select_role_runs_the_store_and_cannot_change_history() {
             let loaded = accounts.load("c-1").await.unwrap().unwrap();
             assert_eq!((loaded.state.value, loaded.version), (5, 5));
             assert!(app.load_snapshot("Counter-c-1").await.unwrap().is_some());
+
+            // Tagged appends under conditions, with tags and with types only
+            // (which locks the log: the INSERT grant allows it).
+            let seat = Tag::new("seat:s1").unwrap();
+            for query in [
+                Query::item(QueryItem::new().tags([seat.clone()])),
+                Query::item(QueryItem::new().types(["SeatTaken"])),
+            ] {
+                let read = app.read_query(&query, 0, 10).await.unwrap();
+                let e = NewEvent::from_raw("SeatTaken", 1, b"{}".to_vec(), Metadata::new());
+                let condition = AppendCondition::new(query, read.scanned_to);
+                app.append_tagged(
+                    "seat-1",
+                    vec![TaggedEvent::new(e, [seat.clone()])],
+                    Some(&condition),
+                )
+                .await
+                .unwrap();
+            }
 
             // History cannot change: each is a permission error (42501).
             let mut refused = Vec::new();

@@ -1,7 +1,8 @@
 //! What an append under a condition does besides the append itself
-//! ([`DcbAppend`]: the locks, the check, the tags) and a query as SQL
-//! ([`matching`]); used by the append (`crate::append`) and the reads
-//! (`super`).
+//! ([`DcbAppend`]: the locks, the check, the tags, bound to the append
+//! statement's call of `dcb_lock_and_check`, migration
+//! `20250101000006_dcb_append.sql`) and a query as SQL ([`matching`]); used
+//! by the append (`crate::append`) and the reads (`super`).
 
 use es_core::StoreError;
 use es_core::dcb::{AppendCondition, Query, TaggedEvent};
@@ -10,35 +11,44 @@ use crate::inline::PgTx;
 use crate::row::{to_i64, to_u64};
 use crate::schema::quote_ident;
 
-/// Where the append statement takes a condition's check (see
-/// [`DcbAppend::statement`]).
-pub(crate) const CONDITION_SLOT: &str = "/* condition */";
-
 fn backend(context: impl Into<String>, e: sqlx::Error) -> StoreError {
     StoreError::backend(context, e)
 }
 
+/// How [`matching`] refers to the texts it binds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Texts {
+    /// One parameter each, from `$2` on (`tag IN ($2, $3)`): a generic
+    /// plan of a prepared statement then estimates a tag's rows from its
+    /// statistics and reads the tag's index, where an array parameter (`tag
+    /// = ANY($2)`) was estimated so that a range scan of the position index
+    /// won, reading every tag row in the range (5.6 ms against 0.4 ms for
+    /// 30,000 rows).
+    Params,
+    /// Elements of the array `$2` (`tag IN ($2[1], $2[2])`), for the check
+    /// `dcb_lock_and_check` runs with `EXECUTE … USING`: planned once with
+    /// the values, so each tag's statistics count as with `Params`.
+    Array,
+}
+
 /// A query's matching positions after `$1` as SQL, with the texts it binds
-/// from `$2` on, one parameter each (`tag IN ($2, $3)`): a generic plan of a
-/// prepared statement then estimates a tag's rows from its statistics and
-/// reads the tag's index, where an array parameter (`tag = ANY($2)`) was
-/// estimated so that a range scan of the position index won, reading every
-/// tag row in the range (5.6 ms against 0.4 ms for 30,000 rows). `bound`: an
-/// extra condition on `global_position` (the read's settled bound), or none.
-/// `after`: the number of the parameter holding the position (`$1` in a
-/// statement of its own); the texts follow it.
+/// (see [`Texts`]). `bound`: an extra condition on `global_position` (the
+/// read's settled bound), or none.
 pub(crate) fn matching(
     s: &str,
     query: &Query,
     bound: Option<&str>,
-    after: usize,
+    texts: Texts,
 ) -> (String, Vec<String>) {
     let mut binds: Vec<String> = Vec::new();
     let mut list = |values: &mut dyn Iterator<Item = String>| {
         let mut params = Vec::new();
         for v in values {
             binds.push(v);
-            params.push(format!("${}", after + binds.len()));
+            params.push(match texts {
+                Texts::Params => format!("${}", 1 + binds.len()),
+                Texts::Array => format!("$2[{}]", binds.len()),
+            });
         }
         params.join(", ")
     };
@@ -54,15 +64,21 @@ pub(crate) fn matching(
         };
         if tags.is_empty() {
             parts.push(format!(
-                "SELECT global_position FROM {s}.events WHERE global_position > ${after}{below}{type_filter}"
+                "SELECT global_position FROM {s}.events WHERE global_position > $1{below}{type_filter}"
             ));
         } else {
             let count = tags.len();
             let params = list(&mut tags.iter().map(|t| t.as_str().to_owned()));
+            // An event has a tag once (the primary key): with one tag, each
+            // matching row is an event of its own, in the tag's index order.
+            let all_tags = if count == 1 {
+                String::new()
+            } else {
+                format!(" GROUP BY global_position HAVING count(*) = {count}")
+            };
             parts.push(format!(
                 "SELECT global_position FROM {s}.event_tags \
-                 WHERE tag IN ({params}) AND global_position > ${after}{below}{type_filter} \
-                 GROUP BY global_position HAVING count(*) = {count}"
+                 WHERE tag IN ({params}) AND global_position > $1{below}{type_filter}{all_tags}"
             ));
         }
     }
@@ -75,9 +91,16 @@ pub(crate) fn matching(
 /// What an append under a condition does besides the append itself.
 pub(crate) struct DcbAppend {
     schema: String,
-    /// Lock keys and whether each is exclusive.
-    keys: Vec<(String, bool)>,
+    /// The lock keys (`{schema}/{key}`) and whether each is exclusive.
+    lock_names: Vec<String>,
+    exclusive: Vec<bool>,
     condition: Option<AppendCondition>,
+    /// The condition's check (`SELECT EXISTS (…)` over `$1` and `$2[i]`)
+    /// and its texts: `None` without a condition.
+    check: Option<(String, Vec<String>)>,
+    /// Whether an item of the condition has no tag (see
+    /// [`DcbAppend::locks_the_log`]).
+    untagged_item: bool,
     /// The tag rows (see [`DcbAppend::tag_rows`]).
     tag_names: Vec<String>,
     tag_ords: Vec<i64>,
@@ -103,6 +126,21 @@ impl DcbAppend {
                 }
             }
         }
+        let (lock_names, exclusive) = keys
+            .into_iter()
+            .map(|(k, x)| (format!("{schema}/{k}"), x))
+            .unzip();
+        let s = quote_ident(schema);
+        let check = condition.map(|c| {
+            let (sql, texts) = matching(&s, &c.fail_if_events_match, None, Texts::Array);
+            (format!("SELECT EXISTS ({sql})"), texts)
+        });
+        let untagged_item = condition.is_some_and(|c| {
+            c.fail_if_events_match
+                .item_list()
+                .iter()
+                .any(|item| item.tag_list().is_empty())
+        });
         let (mut tag_names, mut tag_ords, mut tag_types) = (Vec::new(), Vec::new(), Vec::new());
         for (i, e) in events.iter().enumerate() {
             for t in &e.tags {
@@ -113,70 +151,78 @@ impl DcbAppend {
         }
         Self {
             schema: schema.to_owned(),
-            keys,
+            lock_names,
+            exclusive,
             condition: condition.cloned(),
+            check,
+            untagged_item,
             tag_names,
             tag_ords,
             tag_types,
         }
     }
 
-    /// Takes the locks, in the append's transaction, before it writes
-    /// anything (so its transaction id, and with it its events' positions,
-    /// comes after every writer it waited for).
-    pub(crate) async fn before(&self, tx: &mut PgTx) -> Result<(), StoreError> {
-        let (names, exclusive): (Vec<String>, Vec<bool>) = self
-            .keys
-            .iter()
-            .map(|(k, x)| (format!("{}/{k}", self.schema), *x))
-            .unzip();
-        sqlx::query(
-            "SELECT CASE WHEN x THEN pg_advisory_xact_lock(h) ELSE pg_advisory_xact_lock_shared(h) END \
-             FROM (SELECT hashtextextended(k, 0) AS h, bool_or(x) AS x \
-                   FROM unnest($1::text[], $2::bool[]) AS u(k, x) GROUP BY 1 ORDER BY 1) AS locks",
-        )
-        .bind(&names)
-        .bind(&exclusive)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| backend("taking the locks of a tagged append", e))?;
+    /// Whether the append must first lock the events table against every
+    /// other writer: its condition has an item without a tag (types only,
+    /// or everything), which events of plain appends (aggregates), taking
+    /// no advisory locks, can match. `SHARE ROW EXCLUSIVE` waits for every
+    /// append in flight to commit and holds off new ones (and other such
+    /// appends) until this one commits, so its check counts them all. It
+    /// is taken in a statement of its own, before the append statement
+    /// (which holds the table's `ROW EXCLUSIVE` lock from its start: taking
+    /// the stronger one there could deadlock with another such append).
+    pub(crate) fn locks_the_log(&self) -> bool {
+        self.untagged_item
+    }
+
+    /// Takes the log's lock (see [`DcbAppend::locks_the_log`]) in the
+    /// append's transaction, before its statement, through the function
+    /// `dcb_lock_log` (which has the rights the lock needs).
+    pub(crate) async fn lock_the_log(&self, tx: &mut PgTx) -> Result<(), StoreError> {
+        let s = quote_ident(&self.schema);
+        sqlx::query(&format!("SELECT {s}.dcb_lock_log()"))
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| backend("locking the log for a condition without tags", e))?;
         Ok(())
     }
 
-    /// The append statement for this append: `full` with the condition
-    /// checked in it (`None`: no condition, `full` as it is), the
-    /// condition's position and the texts it binds after the append's 13
-    /// parameters. The check runs in the statement after the locks' (under
-    /// READ COMMITTED its snapshot sees every commit a lock waited for);
-    /// the statement inserts nothing when an event matching the condition
-    /// is after the position.
-    pub(crate) fn statement(&self, full: &str) -> Option<(String, u64, Vec<String>)> {
-        let condition = self.condition.as_ref()?;
-        let s = quote_ident(&self.schema);
-        let (sql, binds) = matching(&s, &condition.fail_if_events_match, None, 14);
-        let check = format!(" AND NOT EXISTS ({sql})");
-        Some((
-            full.replacen(CONDITION_SLOT, &check, 1),
-            condition.after,
-            binds,
-        ))
+    /// What the append statement's call of `dcb_lock_and_check` binds
+    /// (`$14`-`$18`): the lock keys, whether each is exclusive, the check
+    /// (NULL without a condition), the condition's position and the
+    /// check's texts.
+    pub(crate) fn call_binds(&self) -> (&[String], &[bool], Option<&str>, i64, &[String]) {
+        let (check, texts) = match &self.check {
+            Some((sql, texts)) => (Some(sql.as_str()), texts.as_slice()),
+            None => (None, &[][..]),
+        };
+        let after = self.condition.as_ref().map_or(0, |c| to_i64(c.after));
+        (&self.lock_names, &self.exclusive, check, after, texts)
+    }
+
+    /// Whether the append is under a condition.
+    pub(crate) fn conditional(&self) -> bool {
+        self.condition.is_some()
     }
 
     /// The error of an append its condition stopped: the first matching
-    /// event after the condition's position, read in its transaction.
-    pub(crate) async fn failure(&self, tx: &mut PgTx) -> StoreError {
+    /// event after the condition's position.
+    pub(crate) async fn failure<'c, E>(&self, executor: E) -> StoreError
+    where
+        E: sqlx::Executor<'c, Database = sqlx::Postgres>,
+    {
         let Some(condition) = &self.condition else {
             return StoreError::backend("an append under no condition", "it wrote nothing");
         };
         let s = quote_ident(&self.schema);
-        let (sql, binds) = matching(&s, &condition.fail_if_events_match, None, 1);
+        let (sql, binds) = matching(&s, &condition.fail_if_events_match, None, Texts::Params);
         let statement = format!("SELECT min(global_position) FROM ({sql}) AS m(global_position)");
         let mut check =
             sqlx::query_scalar::<_, Option<i64>>(&statement).bind(to_i64(condition.after));
         for b in &binds {
             check = check.bind(b);
         }
-        match check.fetch_one(&mut **tx).await {
+        match check.fetch_one(executor).await {
             Ok(found) => StoreError::ConditionFailed {
                 after: condition.after,
                 position: found.map_or(condition.after, to_u64),
