@@ -13,7 +13,8 @@ use sqlx::postgres::{PgPool, PgRow};
 use uuid::Uuid;
 
 use crate::row::{
-    COLUMNS, POSITION_SHIFT, decode_event, decode_event_at, limit_i64, stream_end, to_i64, to_u64,
+    COLUMNS, POSITION_SHIFT, decode_event, decode_event_at, limit_i64, stream_window, to_i64,
+    to_u64,
 };
 use crate::schema::quote_ident;
 
@@ -134,10 +135,10 @@ FROM s"#
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let (to_version, to_time) = stream_end(to);
+        let (from, to_version, to_time) = stream_window(from_version, to, limit);
         let rows = sqlx::query(&self.read_stream)
             .bind(stream_id)
-            .bind(to_i64(from_version.max(1)))
+            .bind(from)
             .bind(to_version)
             .bind(to_time)
             .bind(limit_i64(limit))
@@ -186,17 +187,17 @@ FROM s"#
         if limit == 0 {
             return Ok(0);
         }
-        let (to_version, to_time) = stream_end(to);
+        let (from, to_version, to_time) = stream_window(from_version, to, limit);
         let backend = |e| StoreError::backend(format!("reading stream `{stream_id}`"), e);
         let query = match to_time {
             None => sqlx::query(&self.replay_stream_to_version)
                 .bind(stream_id)
-                .bind(to_i64(from_version.max(1)))
+                .bind(from)
                 .bind(to_version)
                 .bind(limit_i64(limit)),
             Some(t) => sqlx::query(&self.replay_stream)
                 .bind(stream_id)
-                .bind(to_i64(from_version.max(1)))
+                .bind(from)
                 .bind(to_version)
                 .bind(Some(t))
                 .bind(limit_i64(limit)),

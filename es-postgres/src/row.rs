@@ -30,12 +30,32 @@ pub(crate) fn limit_i64(limit: usize) -> i64 {
 
 /// A stream read's end as its statements bind it: the last version
 /// (`i64::MAX` for none) and the time bound, if any.
-pub(crate) fn stream_end(to: StreamEnd) -> (i64, Option<es_core::Timestamp>) {
-    match to {
-        StreamEnd::Head => (i64::MAX, None),
-        StreamEnd::Version(v) => (to_i64(v), None),
-        StreamEnd::Time(t) => (i64::MAX, Some(t)),
-    }
+/// The versions and time a page of a stream read covers: from
+/// `from_version` (at least 1) to the last version it may return, and the
+/// time bound of [`StreamEnd::Time`].
+///
+/// A stream's versions are dense (1, 2, 3, … with no gap: appends take the
+/// next ones and nothing is deleted), so a page of `limit` events without
+/// a time bound lies within `from_version ..= from_version + limit - 1`,
+/// and the statement says so: whatever plan the server picks, even on
+/// stale or missing statistics (a bulk load before ANALYZE, where it
+/// estimated a stream at 0.5% of the table and fetched and sorted the rest
+/// of a 300,000-event stream for each page), it touches at most `limit`
+/// rows. A time bound cannot narrow the versions (a later version may carry
+/// an earlier time), so such a page keeps the stream's end.
+pub(crate) fn stream_window(
+    from_version: u64,
+    to: StreamEnd,
+    limit: usize,
+) -> (i64, i64, Option<es_core::Timestamp>) {
+    let from = from_version.max(1);
+    let page_end = from.saturating_add(u64::try_from(limit.max(1)).unwrap_or(u64::MAX) - 1);
+    let (to_version, to_time) = match to {
+        StreamEnd::Head => (page_end, None),
+        StreamEnd::Version(v) => (v.min(page_end), None),
+        StreamEnd::Time(t) => (u64::MAX, Some(t)),
+    };
+    (to_i64(from), to_i64(to_version), to_time)
 }
 
 pub(crate) fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
