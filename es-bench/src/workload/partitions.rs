@@ -1,0 +1,147 @@
+//! Partitioned catch-up: the same projection caught up from the start by
+//! one engine (`ProjectionRunner::catch_up`), then by 2 and by 4 partition
+//! engines (`Engine::in_partition`, one task each, in this process) whose
+//! reads PostgreSQL filters by partition. Twice: with one upsert per event
+//! (`StreamTotals`, round-trip bound) and with one set-wise upsert per batch
+//! (`BatchedStreamTotals`). Figures: events per second with N partitions
+//! against the single engine (`partitions_catch_up_{per_event,batched}_{n}`),
+//! and the curve on stderr.
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use es_bench::{BATCHED_TOTALS_TABLE, BatchedStreamTotals, StreamTotals, TOTALS_TABLE};
+use es_core::consumer::{Engine, Partition};
+use es_postgres::{PgConsumer, PgProjection, ProjectionRunner};
+use serde_json::json;
+
+use crate::env::{Env, populate, scaled_step};
+use crate::measure::per_sec;
+use crate::report::Figure;
+
+const BATCH: usize = 1000;
+const COUNTS: [u32; 2] = [2, 4];
+
+/// Writes about 200,000 events (at scale 1) in 100-event streams, then
+/// catches each projection up with 1, 2 and 4 partitions.
+pub(crate) async fn partitions(env: &Env, scale: f64) -> Result<Vec<Figure>> {
+    const PER_STREAM: usize = 100;
+    let total = scaled_step(200_000.0, scale, PER_STREAM);
+    let streams: Vec<String> = (0..total / PER_STREAM)
+        .map(|i| format!("Counter-pt-{i}"))
+        .collect();
+    eprintln!("es-bench:   writing {total} events");
+    populate(&env.par_store, streams, PER_STREAM, PER_STREAM).await?;
+    sqlx::query("VACUUM ANALYZE es.events")
+        .execute(&env.par)
+        .await?;
+    let mut out = curve(env, "per_event", TOTALS_TABLE, StreamTotals::default).await?;
+    out.extend(
+        curve(
+            env,
+            "batched",
+            BATCHED_TOTALS_TABLE,
+            BatchedStreamTotals::default,
+        )
+        .await?,
+    );
+    Ok(out)
+}
+
+/// The single engine, then each partition count, from an empty read model.
+async fn curve<P>(env: &Env, label: &str, table: &str, make: fn() -> P) -> Result<Vec<Figure>>
+where
+    P: PgProjection + Send + Sync + 'static,
+{
+    reset(env, P::NAME, table).await?;
+    let started = Instant::now();
+    let mut runner = ProjectionRunner::new(env.par_store.clone(), make()).batch_size(BATCH);
+    let single_n = runner.catch_up().await? as usize;
+    runner.release().await;
+    let single_time = started.elapsed();
+    let single = per_sec(single_n, single_time);
+    let rows = rows(env, table).await?;
+    let mut points = vec![json!({ "partitions": 1, "events_per_s": single })];
+    let mut out = Vec::new();
+    for count in COUNTS {
+        reset(env, P::NAME, table).await?;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for p in Partition::all(count) {
+            let store = env.par_store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut engine = Engine::new(store, PgConsumer(make()))
+                    .in_partition(p)
+                    .batch_size(BATCH);
+                let n = engine.catch_up().await?;
+                engine.release().await;
+                Ok::<_, es_core::projection::ProjectionError>(n)
+            }));
+        }
+        let mut n = 0usize;
+        for t in tasks {
+            n += t.await?? as usize;
+        }
+        let time = started.elapsed();
+        if n != single_n || self::rows(env, table).await? != rows {
+            bail!(
+                "{count} partitions handled {n} events (one engine: {single_n}) or wrote other rows"
+            );
+        }
+        let fw = per_sec(n, time);
+        points.push(json!({ "partitions": count, "events_per_s": fw }));
+        out.push(Figure {
+            workload: format!("partitions_catch_up_{label}_{count}"),
+            unit: "events/s",
+            framework: fw,
+            baseline: single,
+            ratio: fw / single,
+            target: "- (curve)".into(),
+            met: None,
+            rss_framework_mb: 0.0,
+            rss_baseline_mb: 0.0,
+            details: json!({ "events": n, "partitions": count, "batch": BATCH,
+                             "framework": "one Engine::in_partition per partition, a task each, catch_up; reads filtered by partition in SQL",
+                             "baseline": "one ProjectionRunner::catch_up (unpartitioned)",
+                             "framework_s": time.as_secs_f64(), "baseline_s": single_time.as_secs_f64() }),
+        });
+    }
+    let curve: Vec<String> = points
+        .iter()
+        .map(|p| {
+            format!(
+                "{} -> {:.0}",
+                p["partitions"],
+                p["events_per_s"].as_f64().unwrap_or(0.0)
+            )
+        })
+        .collect();
+    eprintln!(
+        "es-bench:   partitions {label} (events/s): {}",
+        curve.join(", ")
+    );
+    if let Some(first) = out.first_mut() {
+        first.details["curve"] = json!(points);
+    }
+    Ok(out)
+}
+
+/// Empties the read model and removes the projection's checkpoints (its
+/// own, its partitions', the recorded count): each run starts from 0.
+async fn reset(env: &Env, name: &str, table: &str) -> Result<()> {
+    sqlx::query(&format!("TRUNCATE {table}"))
+        .execute(&env.par)
+        .await
+        .ok();
+    sqlx::query("DELETE FROM es.checkpoints WHERE projection = $1 OR projection LIKE $1 || '#%'")
+        .bind(name)
+        .execute(&env.par)
+        .await?;
+    Ok(())
+}
+
+async fn rows(env: &Env, table: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(&env.par)
+        .await?)
+}
