@@ -7,8 +7,6 @@
 //! against the single engine (`partitions_catch_up_{per_event,batched}_{n}`),
 //! and the curve on stderr.
 
-use std::time::Instant;
-
 use anyhow::{Result, bail};
 use es_bench::{BATCHED_TOTALS_TABLE, BatchedStreamTotals, StreamTotals, TOTALS_TABLE};
 use es_core::consumer::{Engine, Partition};
@@ -16,7 +14,7 @@ use es_postgres::{PgConsumer, PgProjection, ProjectionRunner};
 use serde_json::json;
 
 use crate::env::{Env, populate, scaled_step};
-use crate::measure::per_sec;
+use crate::measure::{measured, per_sec};
 use crate::report::Figure;
 
 const BATCH: usize = 1000;
@@ -54,35 +52,36 @@ where
     P: PgProjection + Send + Sync + 'static,
 {
     reset(env, P::NAME, table).await?;
-    let started = Instant::now();
     let mut runner = ProjectionRunner::new(env.par_store.clone(), make()).batch_size(BATCH);
-    let single_n = runner.catch_up().await? as usize;
+    let (single_n, single_time, single_rss) =
+        measured(async { Ok(runner.catch_up().await? as usize) }).await?;
     runner.release().await;
-    let single_time = started.elapsed();
     let single = per_sec(single_n, single_time);
     let rows = rows(env, table).await?;
     let mut points = vec![json!({ "partitions": 1, "events_per_s": single })];
     let mut out = Vec::new();
     for count in COUNTS {
         reset(env, P::NAME, table).await?;
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for p in Partition::all(count) {
-            let store = env.par_store.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut engine = Engine::new(store, PgConsumer(make()))
-                    .in_partition(p)
-                    .batch_size(BATCH);
-                let n = engine.catch_up().await?;
-                engine.release().await;
-                Ok::<_, es_core::projection::ProjectionError>(n)
-            }));
-        }
-        let mut n = 0usize;
-        for t in tasks {
-            n += t.await?? as usize;
-        }
-        let time = started.elapsed();
+        let (n, time, rss) = measured(async {
+            let mut tasks = Vec::new();
+            for p in Partition::all(count) {
+                let store = env.par_store.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut engine = Engine::new(store, PgConsumer(make()))
+                        .in_partition(p)
+                        .batch_size(BATCH);
+                    let n = engine.catch_up().await?;
+                    engine.release().await;
+                    Ok::<_, es_core::projection::ProjectionError>(n)
+                }));
+            }
+            let mut n = 0usize;
+            for t in tasks {
+                n += t.await?? as usize;
+            }
+            Ok(n)
+        })
+        .await?;
         if n != single_n || self::rows(env, table).await? != rows {
             bail!(
                 "{count} partitions handled {n} events (one engine: {single_n}) or wrote other rows"
@@ -98,8 +97,8 @@ where
             ratio: fw / single,
             target: "- (curve)".into(),
             met: None,
-            rss_framework_mb: 0.0,
-            rss_baseline_mb: 0.0,
+            rss_framework_mb: rss,
+            rss_baseline_mb: single_rss,
             details: json!({ "events": n, "partitions": count, "batch": BATCH,
                              "framework": "one Engine::in_partition per partition, a task each, catch_up; reads filtered by partition in SQL",
                              "baseline": "one ProjectionRunner::catch_up (unpartitioned)",
@@ -123,6 +122,9 @@ where
     if let Some(first) = out.first_mut() {
         first.details["curve"] = json!(points);
     }
+    // Leave the projection as never run: the workloads after this one run
+    // it unpartitioned, which its recorded partition count would refuse.
+    reset(env, P::NAME, table).await?;
     Ok(out)
 }
 
