@@ -5,11 +5,13 @@
 //! (`StreamTotals`, round-trip bound) and with one set-wise upsert per batch
 //! (`BatchedStreamTotals`). Figures: events per second with N partitions
 //! against the single engine (`partitions_catch_up_{per_event,batched}_{n}`),
-//! and the curve on stderr.
+//! and the curve on stderr. First, what filtering a partition in SQL saves
+//! over filtering `read_all` pages in the process (`partitions_read_4`).
 
 use anyhow::{Result, bail};
 use es_bench::{BATCHED_TOTALS_TABLE, BatchedStreamTotals, StreamTotals, TOTALS_TABLE};
-use es_core::consumer::{Engine, Partition};
+use es_core::EventStore;
+use es_core::consumer::{Backend, Engine, Partition};
 use es_postgres::{PgConsumer, PgProjection, ProjectionRunner};
 use serde_json::json;
 
@@ -33,7 +35,8 @@ pub(crate) async fn partitions(env: &Env, scale: f64) -> Result<Vec<Figure>> {
     sqlx::query("VACUUM ANALYZE es.events")
         .execute(&env.par)
         .await?;
-    let mut out = curve(env, "per_event", TOTALS_TABLE, StreamTotals::default).await?;
+    let mut out = vec![partition_reads(env).await?];
+    out.extend(curve(env, "per_event", TOTALS_TABLE, StreamTotals::default).await?);
     out.extend(
         curve(
             env,
@@ -44,6 +47,72 @@ pub(crate) async fn partitions(env: &Env, scale: f64) -> Result<Vec<Figure>> {
         .await?,
     );
     Ok(out)
+}
+
+/// What filtering in SQL saves: every event of the projection's types,
+/// read partition by partition (4 partitions, pages of [`BATCH`]), once
+/// through `read_partition` (PostgreSQL filters) and once as es-core's
+/// default does it, from `read_all` pages filtered in this process.
+/// Events of the partitions delivered per second.
+async fn partition_reads(env: &Env) -> Result<Figure> {
+    const COUNT: u32 = 4;
+    let store = &env.par_store;
+    let types = Some(&["Credited", "Debited"][..]);
+    let (sql_n, sql_time, sql_rss) = measured(async {
+        let mut n = 0;
+        for p in Partition::all(COUNT) {
+            let mut from = 0;
+            loop {
+                let page = store.read_partition(from, BATCH, types, p).await?;
+                n += page.events.len();
+                if page.events.len() < BATCH {
+                    break;
+                }
+                from = page.scanned_to;
+            }
+        }
+        Ok(n)
+    })
+    .await?;
+    let (client_n, client_time, client_rss) = measured(async {
+        let mut n = 0;
+        for p in Partition::all(COUNT) {
+            let mut from = 0;
+            loop {
+                let page = store.read_all(from, BATCH, types).await?;
+                n += page.events.iter().filter(|e| p.owns(&e.stream_id)).count();
+                if page.events.len() < BATCH {
+                    break;
+                }
+                from = page.scanned_to;
+            }
+        }
+        Ok(n)
+    })
+    .await?;
+    if sql_n != client_n {
+        bail!("the partitions read {sql_n} events filtered in SQL, {client_n} filtered here");
+    }
+    let fw = per_sec(sql_n, sql_time);
+    let base = per_sec(client_n, client_time);
+    eprintln!(
+        "es-bench:   reading {COUNT} partitions (events/s): filtered in SQL {fw:.0}, filtered in the process {base:.0}"
+    );
+    Ok(Figure {
+        workload: format!("partitions_read_{COUNT}"),
+        unit: "events/s",
+        framework: fw,
+        baseline: base,
+        ratio: fw / base,
+        target: "- (comparison)".into(),
+        met: None,
+        rss_framework_mb: sql_rss,
+        rss_baseline_mb: client_rss,
+        details: json!({ "events": sql_n, "partitions": COUNT, "page": BATCH,
+                         "framework": "Backend::read_partition on PostgreSQL: the partition hash computed in the page query",
+                         "baseline": "read_all pages of the same types, filtered by Partition::owns in the process (es-core's default read_partition)",
+                         "framework_s": sql_time.as_secs_f64(), "baseline_s": client_time.as_secs_f64() }),
+    })
 }
 
 /// The single engine, then each partition count, from an empty read model.
