@@ -124,7 +124,13 @@ pub struct PartitionedRunner<B: Backend, C, F> {
 pub struct Holding(Arc<Mutex<BTreeSet<Partition>>>);
 
 impl Holding {
-    /// The partitions held, in order.
+    /// The partitions held, in order (see [`PartitionedRunner`] for a
+    /// worker's).
+    ///
+    /// ```
+    /// let held = es_core::consumer::Holding::default();
+    /// assert_eq!(held.partitions(), []);
+    /// ```
     pub fn partitions(&self) -> Vec<Partition> {
         self.lock().iter().copied().collect()
     }
@@ -153,6 +159,19 @@ where
     /// A worker of a consumer split into `count` partitions (at least 1);
     /// `factory` makes the consumer of a partition each time the worker
     /// takes one.
+    ///
+    /// ```
+    /// # use es_core::consumer::{MemoryProjection, PartitionedRunner};
+    /// # use es_core::projection::{Dispatch, Projection, ProjectionError};
+    /// # #[derive(Default)] struct Count;
+    /// # impl Projection for Count { const NAME: &'static str = "count"; const EVENT_TYPES: &'static [&'static str] = &[]; }
+    /// # impl Dispatch for Count { async fn dispatch(&mut self, _: &es_core::RecordedEvent, _: &mut ()) -> Result<(), ProjectionError> { Ok(()) } }
+    /// let store = es_core::InMemoryEventStore::new();
+    /// let worker = PartitionedRunner::new(store, 8, |_| MemoryProjection::new(Count))
+    ///     .engine(|e| e.batch_size(200))
+    ///     .claim_interval(std::time::Duration::from_secs(1));
+    /// assert!(worker.holding().partitions().is_empty()); // nothing held before `run`
+    /// ```
     pub fn new(backend: B, count: u32, factory: F) -> Self {
         Self {
             backend,

@@ -62,12 +62,27 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
     }
 
     /// The partition it runs (`None`: the whole log).
+    ///
+    /// ```
+    /// # use es_core::consumer::{Engine, MemoryProjection, Partition};
+    /// # use es_core::projection::{Dispatch, Projection, ProjectionError};
+    /// # #[derive(Default)] struct Count;
+    /// # impl Projection for Count { const NAME: &'static str = "count"; const EVENT_TYPES: &'static [&'static str] = &[]; }
+    /// # impl Dispatch for Count { async fn dispatch(&mut self, _: &es_core::RecordedEvent, _: &mut ()) -> Result<(), ProjectionError> { Ok(()) } }
+    /// let store = es_core::InMemoryEventStore::new();
+    /// let whole = Engine::new(store.clone(), MemoryProjection::new(Count));
+    /// assert_eq!((whole.partition(), whole.key()), (None, "count"));
+    /// let p = Partition::new(1, 4).unwrap();
+    /// let part = Engine::new(store, MemoryProjection::new(Count)).in_partition(p);
+    /// assert_eq!((part.partition(), part.key()), (Some(p), "count#1/4"));
+    /// ```
     pub fn partition(&self) -> Option<Partition> {
         self.partition
     }
 
     /// The name its checkpoint, lease and dead letters are kept under: the
-    /// consumer's name, or its partition's [`Partition::key`].
+    /// consumer's name, or its partition's [`Partition::key`] (see
+    /// [`Engine::partition`] for an example).
     pub fn key(&self) -> &str {
         &self.key
     }
