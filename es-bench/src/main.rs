@@ -2,7 +2,7 @@
 //! work, on one PostgreSQL database in one run.
 //!
 //! ```text
-//! cargo run --release -p es-bench -- [--scale 0.1] [--json] [--only append,commands,dcb,cached,load,catchup,documents,process,memory,nats]
+//! cargo run --release -p es-bench -- [--scale 0.1] [--json] [--only append,commands,dcb,cached,load,catchup,partitions,documents,process,memory,nats]
 //! ```
 //!
 //! It creates a throwaway database on the server `DATABASE_URL` names
@@ -43,7 +43,7 @@ use sqlx::{ConnectOptions as _, Connection as _};
 use crate::env::setup;
 use crate::report::{Figure, machine_info, print_table};
 use crate::workload::{
-    append, cached, catch_up, commands, dcb, documents, in_memory, load, nats, process,
+    append, cached, catch_up, commands, dcb, documents, in_memory, load, nats, partitions, process,
 };
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -58,7 +58,7 @@ struct Args {
     /// Prints the figures as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Runs only these workloads (comma-separated: append, commands, dcb, cached, load, catchup, documents, process, memory, nats).
+    /// Runs only these workloads (comma-separated: append, commands, dcb, cached, load, catchup, partitions, documents, process, memory, nats).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The server; the benchmark creates and drops its own database on it.
@@ -78,6 +78,7 @@ fn main() -> Result<()> {
         "cached",
         "load",
         "catchup",
+        "partitions",
         "documents",
         "process",
         "memory",
@@ -174,6 +175,10 @@ async fn benchmark(args: &Args, options: PgConnectOptions) -> Result<Vec<Figure>
     if wants(args, "catchup") {
         eprintln!("es-bench: catch-up");
         figures.extend(catch_up(&env, args.scale).await?);
+    }
+    if wants(args, "partitions") {
+        eprintln!("es-bench: partitioned catch-up");
+        figures.extend(partitions(&env, args.scale).await?);
     }
     if wants(args, "documents") {
         eprintln!("es-bench: document projection");

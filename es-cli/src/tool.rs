@@ -80,7 +80,10 @@ Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to see more.";
 ///   while a runner holds the projection's lease; an unknown name exits 4.
 /// - `status [--json]`: each registered projection's checkpoint, lag (the
 ///   events of its own types after the checkpoint), dead letters, and
-///   whether a runner holds its lease (or has never started).
+///   whether a runner holds its lease (or has never started). A projection
+///   run in partitions (its count recorded as `{name}#partitions`) shows a
+///   row per partition instead, `{name}#{p}/{n}`, with that partition's
+///   checkpoint and lag (the events of its own streams).
 ///
 /// Exit codes are those of `es`: 0 success, 1 findings, 2 usage error,
 /// 3 connection or configuration error (or a missing `validate` path, or

@@ -15,6 +15,7 @@
 //! | [`Progress`] | read-your-writes: wait until the consumer has handled a write |
 //! | [`ErrorPolicy`] | stop, dead-letter or retry on a failing handler |
 //! | [`Transient`] | a consumer's error marked worth retrying: the batch is rolled back and retried with backoff |
+//! | [`Partition`], [`PartitionedRunner`] | a consumer split by stream into N partitions, each an engine with its own checkpoint and lease, spread over worker processes |
 //! | [`InlineConsumers`] | consumers a store runs inside each append's own transaction instead (inline projections) |
 //!
 //! The guarantees (exactly once across crashes, one active engine per name,
@@ -26,6 +27,8 @@ mod engine;
 mod inline;
 mod listener;
 pub(crate) mod memory;
+mod partition;
+mod partitioned;
 mod progress;
 
 pub use backend::{Backend, Consumer, ConsumerStatus, DeadLetter, Failed, Savepoint, Transient};
@@ -33,4 +36,6 @@ pub use engine::{Engine, ErrorPolicy};
 pub use inline::{InlineConsumer, InlineConsumers, InlineFailure};
 pub use listener::{Listener, listen};
 pub use memory::{MemoryLease, MemoryProjection, MemoryTx};
+pub use partition::{Partition, partition_hash};
+pub use partitioned::{Holding, PartitionedRunner, partitions_status};
 pub use progress::{Progress, WaitTimeout, Written};

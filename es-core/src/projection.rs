@@ -122,6 +122,25 @@ pub enum ProjectionError {
         /// The projection.
         projection: &'static str,
     },
+    /// A consumer was started with another partition layout than the one
+    /// its checkpoints were kept for (another partition count, or
+    /// partitioned where it ran as one engine, or the reverse). Nothing was
+    /// changed. Each partition's checkpoint only means something for the
+    /// count it was made with; a new count needs a rebuild (see
+    /// [`PartitionedRunner`](crate::consumer::PartitionedRunner)).
+    #[error(
+        "projection `{projection}` has checkpoints for {}, but was started with {}; changing the partition count needs a rebuild: stop every worker, empty the read model, delete the checkpoints `{projection}`, `{projection}#*`, and start the workers with the new count",
+        layout(*.stored),
+        layout(*.requested)
+    )]
+    PartitionsChanged {
+        /// The projection.
+        projection: &'static str,
+        /// The stored partition count (`None`: it ran as one engine).
+        stored: Option<u32>,
+        /// The count it was started with (`None`: as one engine).
+        requested: Option<u32>,
+    },
     /// The store failed while the projection read or wrote.
     #[error("store failure in projection `{projection}`")]
     Store {
@@ -131,6 +150,14 @@ pub enum ProjectionError {
         #[source]
         source: StoreError,
     },
+}
+
+/// How [`ProjectionError::PartitionsChanged`] names a layout.
+fn layout(count: Option<u32>) -> String {
+    match count {
+        Some(n) => format!("{n} partitions"),
+        None => "one unpartitioned engine".to_owned(),
+    }
 }
 
 impl ProjectionError {
@@ -201,7 +228,7 @@ impl ProjectionError {
     pub fn position(&self) -> Option<u64> {
         match self {
             Self::Decode { position, .. } | Self::Handler { position, .. } => Some(*position),
-            Self::NoReset { .. } | Self::Store { .. } => None,
+            Self::NoReset { .. } | Self::PartitionsChanged { .. } | Self::Store { .. } => None,
         }
     }
 }

@@ -3,11 +3,12 @@
 //! transaction), a projection's status (checkpoint, head, lag), and the
 //! dead letters a runner records.
 
+use es_core::consumer::Partition;
 use es_core::{RecordedEvent, StoreError};
 use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgPool};
 
-use crate::read::settled_bound;
+use crate::read::{partition_of, settled_bound};
 use crate::row::{to_i64, to_u64};
 use crate::schema::quote_ident;
 
@@ -27,10 +28,31 @@ pub(crate) struct Checkpoints {
     update: String,
     /// Position, head and lag of a projection ($1 name, $2 types).
     status: String,
+    /// `status` of one partition ($3 its index, $4 the count).
+    partition_status: String,
     record_dead_letter: String,
     record_unreadable: String,
     clear_dead_letters: String,
     dead_letters: String,
+}
+
+/// The status statement, with `extra` added to its events' filter.
+fn status_sql(s: &str, bound: &str, extra: &str) -> String {
+    format!(
+        r#"
+WITH s AS MATERIALIZED (SELECT {bound} AS bound),
+c AS MATERIALIZED (
+    SELECT COALESCE((SELECT position FROM {s}.checkpoints WHERE projection = $1), 0) AS position
+)
+SELECT c.position,
+       (SELECT COALESCE(max(global_position), 0) FROM {s}.events
+        WHERE ($2::text[] IS NULL OR event_type = ANY($2::text[])) {extra}
+          AND global_position < s.bound) AS head,
+       (SELECT count(*) FROM {s}.events
+        WHERE ($2::text[] IS NULL OR event_type = ANY($2::text[])) {extra}
+          AND global_position > c.position AND global_position < s.bound) AS lag
+FROM s, c"#
+    )
 }
 
 impl Checkpoints {
@@ -52,20 +74,11 @@ impl Checkpoints {
             update: format!(
                 "UPDATE {s}.checkpoints SET position = $2, updated_at = now() WHERE projection = $1"
             ),
-            status: format!(
-                r#"
-WITH s AS MATERIALIZED (SELECT {bound} AS bound),
-c AS MATERIALIZED (
-    SELECT COALESCE((SELECT position FROM {s}.checkpoints WHERE projection = $1), 0) AS position
-)
-SELECT c.position,
-       (SELECT COALESCE(max(global_position), 0) FROM {s}.events
-        WHERE ($2::text[] IS NULL OR event_type = ANY($2::text[]))
-          AND global_position < s.bound) AS head,
-       (SELECT count(*) FROM {s}.events
-        WHERE ($2::text[] IS NULL OR event_type = ANY($2::text[]))
-          AND global_position > c.position AND global_position < s.bound) AS lag
-FROM s, c"#
+            status: status_sql(&s, &bound, ""),
+            partition_status: status_sql(
+                &s,
+                &bound,
+                &format!("AND {} = $3::bigint", partition_of("$4")),
             ),
             record_dead_letter: format!(
                 "INSERT INTO {s}.dead_letters (projection, global_position, event_id, stream_id, \
@@ -241,9 +254,30 @@ FROM s, c"#
         projection: &str,
         types: Option<&[&str]>,
     ) -> Result<ProjectionStatus, StoreError> {
-        let row = sqlx::query(&self.status)
-            .bind(projection)
-            .bind(types)
+        self.status_of(pool, projection, types, None).await
+    }
+
+    /// [`status`](Self::status) of `projection`'s `partition` (its
+    /// checkpoint under the partition's key; head and lag over its events).
+    pub(crate) async fn status_of(
+        &self,
+        pool: &PgPool,
+        projection: &str,
+        types: Option<&[&str]>,
+        partition: Option<Partition>,
+    ) -> Result<ProjectionStatus, StoreError> {
+        let key = partition.map_or_else(|| projection.to_owned(), |p| p.key(projection));
+        let projection = key.as_str();
+        let mut query = match partition {
+            None => sqlx::query(&self.status),
+            Some(_) => sqlx::query(&self.partition_status),
+        }
+        .bind(projection)
+        .bind(types);
+        if let Some(p) = partition {
+            query = query.bind(i64::from(p.index())).bind(i64::from(p.count()));
+        }
+        let row = query
             .fetch_one(pool)
             .await
             .map_err(|e| StoreError::backend(format!("reading the status of `{projection}`"), e))?;

@@ -5,12 +5,13 @@
 //! checkpoint is a row of the `checkpoints` table, locked `FOR UPDATE` by
 //! the batch, so every batch of one name is serialized; dead letters are
 //! rows of `dead_letters`, written in the batch; the lease is a session
-//! advisory lock on a connection of its own (see [`PgLease`]).
+//! advisory lock on a connection of its own (see [`PgLease`]). A partition's
+//! read and status filter by the partition hash in SQL.
 
 use std::time::Duration;
 
-use es_core::StoreError;
-use es_core::consumer::{Backend, ConsumerStatus, Failed, Savepoint};
+use es_core::consumer::{Backend, ConsumerStatus, Failed, Partition, Savepoint};
+use es_core::{ReadAllPage, StoreError};
 
 use crate::error::is_transient;
 use crate::inline::PgTx;
@@ -135,6 +136,32 @@ impl Backend for PgEventStore {
         types: Option<&[&str]>,
     ) -> Result<ConsumerStatus, StoreError> {
         self.consumer_status_of(name, types).await
+    }
+
+    /// One statement: `read_all`'s, with the partition computed in SQL
+    /// (see `es_core::consumer::partition_hash`), so only the partition's
+    /// events leave the server.
+    async fn read_partition(
+        &self,
+        after_position: u64,
+        limit: usize,
+        types: Option<&[&str]>,
+        partition: Partition,
+    ) -> Result<ReadAllPage, StoreError> {
+        self.reads()
+            .read_all_page(self.pool(), after_position, limit, types, Some(partition))
+            .await
+    }
+
+    async fn partition_status(
+        &self,
+        name: &str,
+        types: Option<&[&str]>,
+        partition: Partition,
+    ) -> Result<ConsumerStatus, StoreError> {
+        self.checkpoints()
+            .status_of(self.pool(), name, types, Some(partition))
+            .await
     }
 
     fn is_transient(err: &(dyn std::error::Error + 'static)) -> bool {

@@ -150,9 +150,25 @@ pub type PgTx = Transaction<'static, Postgres>;
 /// A [`PgProjection`] as the engine's consumer: handlers and hooks on the
 /// batch transaction's connection. Inline projections run as this too
 /// (es-core's [`InlineConsumers`](es_core::consumer::InlineConsumers) on the
-/// append's transaction, which is a [`PgTx`] as well).
+/// append's transaction, which is a [`PgTx`] as well). Public for
+/// [`ProjectionRunner::partitioned`](crate::ProjectionRunner::partitioned),
+/// whose engines run it.
+///
+/// ```
+/// # use es_core::projection::*; use es_core::RecordedEvent; use sqlx::PgConnection;
+/// # struct Balances;
+/// # impl Projection for Balances { const NAME: &'static str = "balances"; const EVENT_TYPES: &'static [&'static str] = &["Deposited"]; }
+/// # impl Dispatch<PgConnection> for Balances {
+/// #     async fn dispatch(&mut self, _: &RecordedEvent, _: &mut PgConnection) -> Result<(), ProjectionError> { Ok(()) } }
+/// # impl es_postgres::PgProjection for Balances {}
+/// use es_core::consumer::Consumer;
+/// use es_postgres::{PgConsumer, PgTx};
+///
+/// let c = PgConsumer(Balances);
+/// assert_eq!(Consumer::<PgTx>::name(&c), "balances");
+/// ```
 #[derive(Clone)]
-pub(crate) struct PgConsumer<P>(pub(crate) P);
+pub struct PgConsumer<P>(pub P);
 
 impl<P: PgProjection> Consumer<PgTx> for PgConsumer<P> {
     fn name(&self) -> &'static str {

@@ -6,6 +6,7 @@
 use std::ops::ControlFlow;
 use std::time::Duration;
 
+use es_core::consumer::Partition;
 use es_core::{CommandRecord, ReadAllPage, RecordedEvent, ReplayedEvent, StoreError, StreamEnd};
 use futures::TryStreamExt;
 use sqlx::Row;
@@ -42,6 +43,13 @@ pub(crate) fn settled_bound() -> String {
     )
 }
 
+/// The partition of a row's stream among `$n` partitions, in SQL: the
+/// same value as `es_core::consumer::partition_hash(stream_id) % n` (the
+/// first 4 bytes of the MD5 of the stream id, big-endian).
+pub(crate) fn partition_of(n: &str) -> String {
+    format!("((('x' || substr(md5(stream_id), 1, 8))::bit(32)::bigint % {n}::bigint))")
+}
+
 /// The read statements, with the (validated, quoted) schema name filled in
 /// once, and how long a read of the global log waits for held-back commits.
 #[derive(Clone)]
@@ -53,6 +61,8 @@ pub(crate) struct Reads {
     /// `replay_stream` without a time bound.
     replay_stream_to_version: String,
     read_all: String,
+    /// `read_all` of one partition ($4 its index, $5 the count).
+    read_partition: String,
     head: String,
     stream_version: String,
     find_command: String,
@@ -84,24 +94,11 @@ impl Reads {
             // test: a prepared statement's generic plan would evaluate
             // `$4 IS NULL OR …` on every row.
             replay_stream_to_version: format!("{replay} ORDER BY stream_version LIMIT $4"),
-            read_all: format!(
-                r#"
-WITH b AS MATERIALIZED (SELECT {bound} AS bound),
-s AS MATERIALIZED (
-    SELECT b.bound,
-           (SELECT COALESCE(max(global_position), 0) FROM {s}.events) AS visible,
-           (SELECT COALESCE(max(global_position), 0) FROM {s}.events
-            WHERE global_position < b.bound) AS head
-    FROM b
-)
-SELECT s.bound, s.visible, s.head, e.*
-FROM s LEFT JOIN LATERAL (
-    SELECT {COLUMNS} FROM {s}.events
-    WHERE global_position > $1 AND global_position < s.bound
-      AND ($3::text[] IS NULL OR event_type = ANY($3::text[]))
-    ORDER BY global_position LIMIT $2
-) AS e ON true
-ORDER BY e.global_position"#
+            read_all: Self::read_all_sql(&s, &bound, ""),
+            read_partition: Self::read_all_sql(
+                &s,
+                &bound,
+                &format!("AND {} = $4::bigint", partition_of("$5")),
             ),
             head: format!(
                 r#"
@@ -120,6 +117,29 @@ FROM s"#
                  WHERE stream_id = $1 AND command_id = $2"
             ),
         }
+    }
+
+    /// The `read_all` statement, with `extra` added to its events' filter.
+    fn read_all_sql(s: &str, bound: &str, extra: &str) -> String {
+        format!(
+            r#"
+WITH b AS MATERIALIZED (SELECT {bound} AS bound),
+s AS MATERIALIZED (
+    SELECT b.bound,
+           (SELECT COALESCE(max(global_position), 0) FROM {s}.events) AS visible,
+           (SELECT COALESCE(max(global_position), 0) FROM {s}.events
+            WHERE global_position < b.bound) AS head
+    FROM b
+)
+SELECT s.bound, s.visible, s.head, e.*
+FROM s LEFT JOIN LATERAL (
+    SELECT {COLUMNS} FROM {s}.events
+    WHERE global_position > $1 AND global_position < s.bound
+      AND ($3::text[] IS NULL OR event_type = ANY($3::text[])) {extra}
+    ORDER BY global_position LIMIT $2
+) AS e ON true
+ORDER BY e.global_position"#
+        )
     }
 
     /// One `read_stream`: at most `limit` events of `stream_id` from
@@ -231,6 +251,7 @@ FROM s"#
         after_position: u64,
         limit: usize,
         types: Option<&[&str]>,
+        partition: Option<Partition>,
     ) -> Result<ReadAllPage, StoreError> {
         if limit == 0 {
             return Ok(ReadAllPage::new(Vec::new(), after_position));
@@ -241,13 +262,19 @@ FROM s"#
         let mut delay = Duration::from_millis(1);
         let fail = |e| StoreError::backend("reading all streams", e);
         loop {
-            let rows = sqlx::query(&self.read_all)
+            let sql = if partition.is_some() {
+                &self.read_partition
+            } else {
+                &self.read_all
+            };
+            let mut query = sqlx::query(sql)
                 .bind(to_i64(after_position))
                 .bind(limit_i64(limit))
-                .bind(&types)
-                .fetch_all(pool)
-                .await
-                .map_err(fail)?;
+                .bind(&types);
+            if let Some(p) = partition {
+                query = query.bind(i64::from(p.index())).bind(i64::from(p.count()));
+            }
+            let rows = query.fetch_all(pool).await.map_err(fail)?;
             let Some(first) = rows.first() else {
                 return Ok(ReadAllPage::new(Vec::new(), after_position));
             };

@@ -43,7 +43,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use es_core::StoreError;
-use es_core::consumer::{Engine, Progress};
+use es_core::consumer::{Engine, Partition, PartitionedRunner, Progress};
 use es_core::projection::ProjectionError;
 
 use crate::checkpoints::ProjectionStatus;
@@ -101,6 +101,48 @@ impl<P: PgProjection> ProjectionRunner<P> {
         Self {
             engine: Engine::new(store, PgConsumer(projection)),
         }
+    }
+
+    /// A worker of `projection` run as `count` partitions (a
+    /// [`PartitionedRunner`]): `projection(p)` makes the projection of
+    /// partition `p` each time the worker takes one. Start one in each
+    /// worker process with the same count; each partition's reads and
+    /// status are filtered by the store, in SQL. See [`PartitionedRunner`]
+    /// for what holds (each event handled once, by one partition; each
+    /// stream's events in order; takeover of a dead worker's partitions).
+    ///
+    /// ```no_run
+    /// # use es_core::projection::*; use es_core::RecordedEvent; use sqlx::PgConnection;
+    /// # struct Balances;
+    /// # impl Projection for Balances { const NAME: &'static str = "balances"; const EVENT_TYPES: &'static [&'static str] = &[]; }
+    /// # impl Dispatch<PgConnection> for Balances {
+    /// #     async fn dispatch(&mut self, _: &RecordedEvent, _: &mut PgConnection) -> Result<(), ProjectionError> { Ok(()) } }
+    /// # impl es_postgres::PgProjection for Balances {}
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use es_postgres::{PgEventStore, ProjectionRunner};
+    ///
+    /// let store = PgEventStore::connect("postgres://postgres@127.0.0.1:5432/app").await?;
+    /// let mut worker = ProjectionRunner::partitioned(store, 4, |_partition| Balances)
+    ///     .engine(|e| e.batch_size(200));
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// # drop(stop);
+    /// worker.run(async { let _ = stopped.await; }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn partitioned<F>(
+        store: PgEventStore,
+        count: u32,
+        projection: F,
+    ) -> PartitionedRunner<
+        PgEventStore,
+        PgConsumer<P>,
+        impl Fn(Partition) -> PgConsumer<P> + Send + Sync + 'static,
+    >
+    where
+        F: Fn(Partition) -> P + Send + Sync + 'static,
+    {
+        PartitionedRunner::new(store, count, move |p| PgConsumer(projection(p)))
     }
 
     fn map(

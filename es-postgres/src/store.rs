@@ -389,6 +389,11 @@ impl PgEventStore {
         &self.shared.checkpoints
     }
 
+    /// The read statements (the partitioned reads run them).
+    pub(crate) fn reads(&self) -> &crate::read::Reads {
+        &self.shared.reads
+    }
+
     /// The process managers' statements (see the `process` module).
     pub(crate) fn processes(&self) -> &Processes {
         &self.shared.processes
@@ -531,7 +536,7 @@ impl EventStore for PgEventStore {
             let page = self
                 .shared
                 .reads
-                .read_all_page(&self.shared.pool, after_position, limit, types)
+                .read_all_page(&self.shared.pool, after_position, limit, types, None)
                 .await?;
             let span = tracing::Span::current();
             span.record("events", page.len());

@@ -16,6 +16,7 @@ const JOURNAL_TABLE: &str = "CREATE TABLE engine_journal (
     position bigint NOT NULL
 )";
 
+#[derive(Clone)]
 struct PgJournal(&'static str);
 
 impl Journal<PgTx> for PgJournal {

@@ -200,7 +200,7 @@ mod watch;
 pub use checkpoints::{load_checkpoint_with, save_checkpoint_with};
 pub use consumer::{LEASE_TTL, SqliteLease};
 pub use es_core::consumer::{DeadLetter, ErrorPolicy, Listener};
-pub use projection::SqliteTx;
+pub use projection::{SqliteConsumer, SqliteTx};
 pub use runner::{DEFAULT_RUNNER_BATCH_SIZE, ProjectionRunner, ProjectionStatus, SqliteProjection};
 pub use schema::MIGRATOR;
 pub use store::{

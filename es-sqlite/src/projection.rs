@@ -103,8 +103,24 @@ pub type SqliteTx = Transaction<'static, Sqlite>;
 /// the batch transaction's connection. Inline projections run as this too
 /// (es-core's [`InlineConsumers`](es_core::consumer::InlineConsumers) on the
 /// append's `BEGIN IMMEDIATE` transaction, which is a [`SqliteTx`] as well).
+/// Public for [`ProjectionRunner::partitioned`](crate::ProjectionRunner::partitioned),
+/// whose engines run it.
+///
+/// ```
+/// # use es_core::projection::*; use es_core::RecordedEvent; use sqlx::SqliteConnection;
+/// # struct Balances;
+/// # impl Projection for Balances { const NAME: &'static str = "balances"; const EVENT_TYPES: &'static [&'static str] = &["Deposited"]; }
+/// # impl Dispatch<SqliteConnection> for Balances {
+/// #     async fn dispatch(&mut self, _: &RecordedEvent, _: &mut SqliteConnection) -> Result<(), ProjectionError> { Ok(()) } }
+/// # impl es_sqlite::SqliteProjection for Balances {}
+/// use es_core::consumer::Consumer;
+/// use es_sqlite::{SqliteConsumer, SqliteTx};
+///
+/// let c = SqliteConsumer(Balances);
+/// assert_eq!(Consumer::<SqliteTx>::name(&c), "balances");
+/// ```
 #[derive(Clone)]
-pub(crate) struct SqliteConsumer<P>(pub(crate) P);
+pub struct SqliteConsumer<P>(pub P);
 
 impl<P: SqliteProjection> Consumer<SqliteTx> for SqliteConsumer<P> {
     fn name(&self) -> &'static str {

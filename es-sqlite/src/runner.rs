@@ -47,7 +47,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use es_core::StoreError;
-use es_core::consumer::{Engine, Progress};
+use es_core::consumer::{Engine, Partition, PartitionedRunner, Progress};
 use es_core::projection::ProjectionError;
 
 use crate::projection::SqliteConsumer;
@@ -152,6 +152,50 @@ impl<P: SqliteProjection> ProjectionRunner<P> {
             engine: Engine::new(store, SqliteConsumer(projection))
                 .batch_size(DEFAULT_RUNNER_BATCH_SIZE),
         }
+    }
+
+    /// A worker of `projection` run as `count` partitions (a
+    /// [`PartitionedRunner`]): `projection(p)` makes the projection of
+    /// partition `p` each time the worker takes one. Start one in each
+    /// worker process with the same count. SQLite filters nothing by
+    /// partition: each partition reads every event of the projection's
+    /// types and keeps its own, and one writer at a time commits the
+    /// batches, so partitions mostly help a handler that waits on
+    /// something else. A dead worker's partitions are taken over once its
+    /// leases expire ([`LEASE_TTL`](crate::LEASE_TTL)). See
+    /// [`PartitionedRunner`] for what holds.
+    ///
+    /// ```no_run
+    /// # use es_core::projection::*; use es_core::RecordedEvent; use sqlx::SqliteConnection;
+    /// # struct Balances;
+    /// # impl Projection for Balances { const NAME: &'static str = "balances"; const EVENT_TYPES: &'static [&'static str] = &[]; }
+    /// # impl Dispatch<SqliteConnection> for Balances {
+    /// #     async fn dispatch(&mut self, _: &RecordedEvent, _: &mut SqliteConnection) -> Result<(), ProjectionError> { Ok(()) } }
+    /// # impl es_sqlite::SqliteProjection for Balances {}
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use es_sqlite::{ProjectionRunner, SqliteEventStore};
+    ///
+    /// let store = SqliteEventStore::open("app.db").await?;
+    /// let mut worker = ProjectionRunner::partitioned(store, 2, |_partition| Balances);
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// # drop(stop);
+    /// worker.run(async { let _ = stopped.await; }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn partitioned<F>(
+        store: SqliteEventStore,
+        count: u32,
+        projection: F,
+    ) -> PartitionedRunner<
+        SqliteEventStore,
+        SqliteConsumer<P>,
+        impl Fn(Partition) -> SqliteConsumer<P> + Send + Sync + 'static,
+    >
+    where
+        F: Fn(Partition) -> P + Send + Sync + 'static,
+    {
+        PartitionedRunner::new(store, count, move |p| SqliteConsumer(projection(p)))
     }
 
     fn map(self, f: impl FnOnce(SqliteEngine<P>) -> SqliteEngine<P>) -> Self {

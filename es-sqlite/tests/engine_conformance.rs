@@ -18,6 +18,7 @@ const JOURNAL_TABLE: &str = "CREATE TABLE engine_journal (
     position INTEGER NOT NULL
 )";
 
+#[derive(Clone)]
 struct SqliteJournal(&'static str);
 
 impl Journal<SqliteTx> for SqliteJournal {

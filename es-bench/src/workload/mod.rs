@@ -11,6 +11,7 @@ mod documents;
 mod in_memory;
 mod load;
 mod nats;
+mod partitions;
 mod process;
 
 pub(crate) use append::append;
@@ -22,4 +23,5 @@ pub(crate) use documents::documents;
 pub(crate) use in_memory::in_memory;
 pub(crate) use load::load;
 pub(crate) use nats::nats;
+pub(crate) use partitions::partitions;
 pub(crate) use process::process;

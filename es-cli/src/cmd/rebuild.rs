@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use chrono::SecondsFormat;
 use clap::Args;
-use es_core::consumer::{ConsumerStatus, Engine};
+use es_core::consumer::{ConsumerStatus, Engine, Partition};
 use es_core::document::{Document, DocumentBackend, DocumentProjection};
 use es_core::projection::ProjectionError;
 use es_core::{ErrorChain, StoreError};
@@ -35,7 +35,11 @@ pub(crate) struct RegisteredProjection {
     pub(crate) name: &'static str,
     rebuild: for<'a> fn(&'a Store, OnProgress<'a>) -> Job<'a, Result<u64, ProjectionError>>,
     status: fn(&Store) -> Job<'static, Result<ConsumerStatus, StoreError>>,
+    /// The status of one partition, when it runs partitioned.
+    partition_status: PartitionStatus,
 }
+
+type PartitionStatus = fn(&Store, Partition) -> Job<'static, Result<ConsumerStatus, StoreError>>;
 
 impl std::fmt::Debug for RegisteredProjection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,6 +58,7 @@ impl RegisteredProjection {
             name: P::NAME,
             rebuild: rebuild_as::<P>,
             status: status_of::<P>,
+            partition_status: partition_status_of::<P>,
         }
     }
 }
@@ -65,6 +70,7 @@ impl RegisteredProjection {
             name: D::NAME,
             rebuild: rebuild_document::<D>,
             status: document_status::<D>,
+            partition_status: document_partition_status::<D>,
         }
     }
 }
@@ -107,6 +113,16 @@ fn document_status<D: Document>(store: &Store) -> Job<'static, Result<ConsumerSt
     }
 }
 
+fn document_partition_status<D: Document>(
+    store: &Store,
+    p: Partition,
+) -> Job<'static, Result<ConsumerStatus, StoreError>> {
+    match store {
+        Store::Postgres(s) => Box::pin(document_engine::<D, _>(s).in_partition(p).status()),
+        Store::Sqlite(s) => Box::pin(document_engine::<D, _>(&s.store).in_partition(p).status()),
+    }
+}
+
 /// Rebuilds with the store's runner, then gives up the lease.
 fn rebuild_as<'a, P>(
     store: &'a Store,
@@ -144,6 +160,27 @@ where
         Store::Sqlite(s) => {
             Box::pin(es_sqlite::ProjectionRunner::new(s.store.clone(), P::default()).status())
         }
+    }
+}
+
+fn partition_status_of<P>(
+    store: &Store,
+    p: Partition,
+) -> Job<'static, Result<ConsumerStatus, StoreError>>
+where
+    P: PgProjection + SqliteProjection + Default + Send + Sync + 'static,
+{
+    match store {
+        Store::Postgres(s) => Box::pin(
+            Engine::new(s.clone(), es_postgres::PgConsumer(P::default()))
+                .in_partition(p)
+                .status(),
+        ),
+        Store::Sqlite(s) => Box::pin(
+            Engine::new(s.store.clone(), es_sqlite::SqliteConsumer(P::default()))
+                .in_partition(p)
+                .status(),
+        ),
     }
 }
 
@@ -265,7 +302,8 @@ pub(crate) async fn rebuild(
 
 #[derive(Debug, Serialize)]
 struct Row {
-    projection: &'static str,
+    /// The projection, or one of its partitions (`{name}#{p}/{n}`).
+    projection: String,
     /// Whether the store has a checkpoint for it (its runner has started).
     started: bool,
     position: u64,
@@ -287,11 +325,10 @@ pub(crate) async fn status(
 ) -> Result<(), CliError> {
     let checkpoints = backend::checkpoints(store).await?;
     let mut rows = Vec::with_capacity(projections.len());
-    for p in projections {
-        let s = (p.status)(store).await?;
-        let c: Option<&Checkpoint> = checkpoints.iter().find(|c| c.name == p.name);
-        rows.push(Row {
-            projection: p.name,
+    let row = |name: String, s: ConsumerStatus| {
+        let c: Option<&Checkpoint> = checkpoints.iter().find(|c| c.name == name);
+        Row {
+            projection: name,
             started: c.is_some(),
             position: s.position,
             head: s.head,
@@ -299,7 +336,26 @@ pub(crate) async fn status(
             dead_letters: c.map_or(0, |c| c.dead_letters),
             running: c.is_some_and(|c| c.active),
             updated_at: c.map(|c| c.updated_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
-        });
+        }
+    };
+    for p in projections {
+        // A partitioned projection: its count is recorded under the layout
+        // key; a row per partition instead of the unused whole.
+        let layout = Partition::layout_key(p.name);
+        let count = checkpoints
+            .iter()
+            .find(|c| c.name == layout)
+            .and_then(|c| u32::try_from(c.position).ok())
+            .filter(|n| *n > 0);
+        match count {
+            None => rows.push(row(p.name.to_owned(), (p.status)(store).await?)),
+            Some(n) => {
+                for part in Partition::all(n) {
+                    let s = (p.partition_status)(store, part).await?;
+                    rows.push(row(part.key(p.name), s));
+                }
+            }
+        }
     }
     if args.json {
         out::json_pretty(&rows);
@@ -317,7 +373,7 @@ pub(crate) async fn status(
         .iter()
         .map(|r| {
             vec![
-                r.projection.to_owned(),
+                r.projection.clone(),
                 r.position.to_string(),
                 count(r.lag),
                 out::count(r.dead_letters),
@@ -335,7 +391,11 @@ pub(crate) async fn status(
     let others: Vec<&str> = checkpoints
         .iter()
         .map(|c| c.name.as_str())
-        .filter(|n| !projections.iter().any(|p| p.name == *n))
+        .filter(|n| {
+            !projections
+                .iter()
+                .any(|p| p.name == *n || n.strip_prefix(p.name).is_some_and(|r| r.starts_with('#')))
+        })
         .collect();
     if !others.is_empty() {
         out::line(format!(

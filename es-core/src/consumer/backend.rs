@@ -176,6 +176,43 @@ pub trait Backend: EventStore + Clone + Send + Sync + 'static {
         types: Option<&[&str]>,
     ) -> impl Future<Output = Result<ConsumerStatus, StoreError>> + Send;
 
+    /// A page of `partition`'s events of `types` after `after_position`:
+    /// what [`read_all`](EventStore::read_all) would return with the other
+    /// partitions' events left out, with the same promise on
+    /// [`scanned_to`](crate::ReadAllPage::scanned_to) and a short page only
+    /// at the end (as far as the store vouched).
+    ///
+    /// The default reads `read_all` pages and filters them here (every
+    /// event is transferred to every partition); a store that can compute
+    /// [`partition_hash`](super::partition_hash) in its query overrides it.
+    fn read_partition(
+        &self,
+        after_position: u64,
+        limit: usize,
+        types: Option<&[&str]>,
+        partition: super::Partition,
+    ) -> impl Future<Output = Result<crate::ReadAllPage, StoreError>> + Send {
+        super::partition::read_partition_filtered(self, after_position, limit, types, partition)
+    }
+
+    /// The checkpoint of consumer `name`'s `partition` (kept under
+    /// [`Partition::key`](super::Partition::key)), and the head and lag of
+    /// that partition's events of `types`.
+    ///
+    /// The default reads the checkpoint with
+    /// [`consumer_status`](Backend::consumer_status) and counts the
+    /// partition's events after it through
+    /// [`read_partition`](Backend::read_partition); the head is then the
+    /// newest of them, or the checkpoint when there are none.
+    fn partition_status(
+        &self,
+        name: &str,
+        types: Option<&[&str]>,
+        partition: super::Partition,
+    ) -> impl Future<Output = Result<ConsumerStatus, StoreError>> + Send {
+        super::partition::partition_status_counted(self, name, types, partition)
+    }
+
     /// Whether `err` (or a cause) is worth retrying: a lost connection, a
     /// busy database, a serialization failure.
     fn is_transient(err: &(dyn std::error::Error + 'static)) -> bool;

@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 
+mod partitioned;
 mod steps;
 
 use super::backend::{Backend, Consumer, ConsumerStatus, Transient};
+use super::partition::Partition;
 use super::progress::Progress;
 use crate::error::ErrorChain;
 use crate::projection::{HandlerError, ProjectionError};
@@ -147,12 +149,21 @@ pub struct Engine<B: Backend, C> {
     events_read: u64,
     progress: Arc<tokio::sync::watch::Sender<u64>>,
     lag_refreshed: Option<Instant>,
+    /// The partition it runs (`None`: the whole log).
+    partition: Option<Partition>,
+    /// The name its checkpoint, lease and dead letters are kept under: the
+    /// consumer's, or its partition's ([`Partition::key`]).
+    key: Arc<str>,
+    /// Whether a lost lease makes it stand by (or return, under a
+    /// [`PartitionedRunner`](super::PartitionedRunner)).
+    stand_by: bool,
 }
 
 impl<B: Backend, C: Consumer<B::Tx>> std::fmt::Debug for Engine<B, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("consumer", &self.consumer.name())
+            .field("partition", &self.partition)
             .field("batch_size", &self.batch_size)
             .field("policy", &self.policy)
             .field("active", &self.lease.is_some())
@@ -191,6 +202,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
     /// backend's interval when no commit wakes it.
     pub fn new(backend: B, consumer: C) -> Self {
         let poll_interval = backend.poll_interval();
+        let key = Arc::from(consumer.name());
         Self {
             backend,
             consumer,
@@ -205,6 +217,9 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
             events_read: 0,
             progress: Arc::new(tokio::sync::watch::Sender::new(0)),
             lag_refreshed: None,
+            partition: None,
+            key,
+            stand_by: true,
         }
     }
 
@@ -286,9 +301,14 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
         let backend = self.backend.clone();
         let name = self.consumer.name();
         let types = self.consumer.event_types();
+        let partition = self.partition;
+        let key = self.key.to_string();
         async move {
-            let status = backend.consumer_status(name, types).await?;
-            metrics::gauge!("es_consumer_lag_events", "consumer" => name).set(status.lag as f64);
+            let status = match partition {
+                Some(p) => backend.partition_status(name, types, p).await?,
+                None => backend.consumer_status(name, types).await?,
+            };
+            metrics::gauge!("es_consumer_lag_events", "consumer" => key).set(status.lag as f64);
             Ok(status)
         }
     }
@@ -332,11 +352,19 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
     /// called after the reset and after each batch (`total`: the events of
     /// its types when the reset committed, raised to `done` if more
     /// arrive). Returns the events replayed. A consumer without a reset
-    /// hook is refused up front ([`ProjectionError::NoReset`]).
+    /// hook is refused up front ([`ProjectionError::NoReset`]), and so is
+    /// an engine of one partition ([`ProjectionError::Store`]: the reset
+    /// hook would empty the other partitions' part of the read model too).
     pub async fn rebuild<F>(&mut self, mut progress: F) -> Result<u64, ProjectionError>
     where
         F: FnMut(u64, u64) + Send,
     {
+        if let Some(p) = self.partition {
+            return Err(self.wrap(StoreError::backend(
+                format!("rebuilding partition {p}"),
+                "a partition cannot be rebuilt on its own: the reset hook empties the whole read model; stop every worker, empty the read model and delete the checkpoints instead",
+            )));
+        }
         let never = pin!(std::future::pending::<()>());
         self.drive(never, false, true, &mut progress).await
     }
@@ -345,7 +373,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
     pub async fn release(&mut self) {
         if let Some(lease) = self.lease.take() {
             self.backend.release_lease(lease).await;
-            tracing::info!(consumer = self.consumer.name(), "released the lease");
+            tracing::info!(consumer = %self.key, "released the lease");
         }
     }
 
@@ -397,6 +425,9 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
                 return Ok(handled);
             }
             let step = if self.lease.is_none() {
+                if !self.stand_by {
+                    return Ok(handled);
+                }
                 tokio::select! {
                     biased;
                     () = shutdown.as_mut() => return Ok(handled),
@@ -441,7 +472,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
                         // its lease.
                         lease_checked = Instant::now();
                         if !self.still_active(None).await {
-                            tracing::warn!(consumer = name, "lost the lease; standing by");
+                            tracing::warn!(consumer = %self.key, "lost the lease; standing by");
                             self.lease = None;
                         }
                     }
@@ -453,7 +484,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
                 }
                 Ok(Step::Moved | Step::Isolate) => {}
                 Ok(Step::LeaseLost) => {
-                    tracing::warn!(consumer = name, "lost the lease; standing by");
+                    tracing::warn!(consumer = %self.key, "lost the lease; standing by");
                     self.lease = None;
                 }
                 Err(e) if self.retries(&e) => {

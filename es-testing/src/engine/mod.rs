@@ -45,6 +45,8 @@
 //! | [`rebuild_without_reset_changes_nothing`] | a consumer without a reset hook: [`ProjectionError::NoReset`], no progress call, journal and checkpoint as they were |
 //! | [`only_listed_types_reach_the_handler`] | a two-type filter gets exactly those types; no filter gets every event |
 //! | [`wait_for_sees_the_write_in_the_journal`] | with `run` in a task: `Progress::wait_for` an append returns with the event already in the journal; also for an append of a type it does not read; a position never written times out with [`WaitTimeout`]; a shutdown stops `run` and releases the lease |
+//! | [`partitions_split_the_log_by_stream`] | an engine per partition of 3 ([`Engine::in_partition`]): each handles exactly its streams' events, in order; together every event once; each partition's status caught up at its last event; after one more round the partitions' lags add up to it; an engine of 4 partitions, and an unpartitioned one, are refused ([`ProjectionError::PartitionsChanged`]) and handle nothing |
+//! | [`partitioned_workers_share_and_take_over`] | two [`PartitionedRunner`] workers over 4 partitions: A alone takes 4; B joins and they settle at 2 and 2, disjoint; A shuts down and B takes all 4; every event once, each stream's in order (needs a `Clone + Sync` journal) |
 //! | [`retry_until_the_handler_succeeds`] | [`ErrorPolicy::Retry`]: a handler failing twice at *k* then succeeding: every event once, in order, *k* tried 3 times |
 //!
 //! On a store whose transaction rolls back ([`Backend::ROLLS_BACK`]), a
@@ -65,6 +67,9 @@
 //! have done.
 //!
 //! [`Engine`]: es_core::consumer::Engine
+//! [`Engine::in_partition`]: es_core::consumer::Engine::in_partition
+//! [`PartitionedRunner`]: es_core::consumer::PartitionedRunner
+//! [`ProjectionError::PartitionsChanged`]: es_core::projection::ProjectionError::PartitionsChanged
 //! [`Consumer`]: es_core::consumer::Consumer
 //! [`ErrorPolicy::Stop`]: es_core::consumer::ErrorPolicy::Stop
 //! [`ErrorPolicy::DeadLetter`]: es_core::consumer::ErrorPolicy::DeadLetter
@@ -206,6 +211,8 @@ macro_rules! engine_conformance_tests {
             only_listed_types_reach_the_handler
             wait_for_sees_the_write_in_the_journal
             retry_until_the_handler_succeeds
+            partitions_split_the_log_by_stream
+            partitioned_workers_share_and_take_over
         );
     };
     (@cases ($factory:expr) $($case:ident)*) => {

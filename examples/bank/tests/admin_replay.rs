@@ -251,3 +251,63 @@ fn bank_admin_after_the_story() {
     let rows = json_of(&admin(&url).args(["status", "--json"]).assert().success());
     assert_eq!(rows[0]["lag"], 0, "{rows}");
 }
+
+/// A projection run in partitions: `status` shows a row per partition
+/// (`account_summary#0/2`, `#1/2`), each with its own checkpoint and lag,
+/// instead of the unpartitioned whole; a partition that ran is caught up,
+/// one that did not lags by its own streams' events.
+#[tokio::test]
+async fn status_shows_each_partition() {
+    use es_core::consumer::{Engine, Partition};
+    use es_core::document::DocumentProjection;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bank.db");
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    write(&store).await;
+    let ran = Partition::new(0, 2).unwrap();
+    let mut engine = Engine::new(
+        store.clone(),
+        DocumentProjection::<bank::AccountSummary, _>::new(store.clone()),
+    )
+    .in_partition(ran);
+    engine.catch_up().await.unwrap();
+    engine.release().await;
+    store.close().await;
+    // acc-1 has 4 events, acc-2 one.
+    let events = |p: Partition| {
+        [("BankAccount-acc-1", 4), ("BankAccount-acc-2", 1)]
+            .iter()
+            .filter(|(s, _)| p.owns(s))
+            .map(|(_, n)| *n)
+            .sum::<u64>()
+    };
+
+    let rows = json_of(
+        &admin(&url(&path))
+            .args(["status", "--json"])
+            .assert()
+            .success(),
+    );
+    let rows = rows.as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["projection"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["account_summary#0/2", "account_summary#1/2"],
+        "{rows:?}"
+    );
+    assert_eq!(rows[0]["lag"], 0, "{rows:?}");
+    assert_eq!(rows[0]["started"], true, "{rows:?}");
+    let idle = Partition::new(1, 2).unwrap();
+    assert_eq!(rows[1]["lag"], events(idle), "{rows:?}");
+    assert_eq!(rows[1]["started"], false, "{rows:?}");
+    let text = stdout_of(&admin(&url(&path)).arg("status").assert().success());
+    assert!(
+        text.contains("account_summary#0/2") && text.contains("account_summary#1/2"),
+        "{text}"
+    );
+    assert!(!text.contains("not registered here"), "{text}");
+}

@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use super::{Engine, ErrorPolicy, Mode, Step};
 use crate::consumer::backend::{Backend, Consumer, Failed, Savepoint};
+use crate::consumer::partition::Partition;
 use crate::envelope::RecordedEvent;
 use crate::error::ErrorChain;
 use crate::projection::{HandlerError, NoResetHook, ProjectionError};
@@ -20,31 +21,39 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
     /// Takes the lease (waiting), runs the setup hook, creates the
     /// checkpoint and loads the position.
     pub(super) async fn activate(&mut self) -> Result<(), ProjectionError> {
-        let name = self.consumer.name();
         let mut standby_logged = false;
-        let lease = loop {
-            match self.backend.try_lease(name).await {
-                Ok(Some(lease)) => break lease,
-                Ok(None) => {
-                    if !standby_logged {
-                        tracing::info!(consumer = name, "another engine is active; standing by");
-                        standby_logged = true;
-                    }
-                    tokio::time::sleep(self.lease_retry).await;
-                }
-                Err(e) => return Err(self.wrap(e)),
+        loop {
+            if self.try_activate().await? {
+                return Ok(());
             }
-        };
-        self.lease = Some(lease);
-        let span = tracing::info_span!("es.consumer.setup", consumer = name);
+            if !standby_logged {
+                tracing::info!(consumer = %self.key, "another engine is active; standing by");
+                standby_logged = true;
+            }
+            tokio::time::sleep(self.lease_retry).await;
+        }
+    }
+
+    /// Tries once to take the lease; when it gets it, runs the setup hook,
+    /// checks the partition layout, creates the checkpoint and loads the
+    /// position. `Ok(false)`: another engine holds the lease.
+    pub(crate) async fn try_activate(&mut self) -> Result<bool, ProjectionError> {
+        let name = self.consumer.name();
+        match self.backend.try_lease(&self.key).await {
+            Ok(Some(lease)) => self.lease = Some(lease),
+            Ok(None) => return Ok(false),
+            Err(e) => return Err(self.wrap(e)),
+        }
+        let span = tracing::info_span!("es.consumer.setup", consumer = %self.key);
         let ready = async {
             let mut tx = self.backend.begin().await.map_err(|e| self.wrap(e))?;
+            self.check_layout(&mut tx).await?;
             guarded(self.consumer.setup(&mut tx), "the setup hook")
                 .await
                 .map_err(|e| self.hook_error("running the setup hook", e))?;
             let position = self
                 .backend
-                .init_checkpoint(&mut tx, name)
+                .init_checkpoint(&mut tx, &self.key)
                 .await
                 .map_err(|e| self.wrap(e))?;
             self.backend.commit(tx).await.map_err(|e| self.wrap(e))?;
@@ -55,14 +64,62 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
         match ready {
             Ok(position) => {
                 self.moved_to(position, true);
-                tracing::info!(consumer = name, position, "active");
-                Ok(())
+                tracing::info!(consumer = name, partition = %self.key, position, "active");
+                Ok(true)
             }
             Err(e) => {
                 self.release().await;
                 Err(e)
             }
         }
+    }
+
+    /// Refuses to run under another partition layout than the stored one
+    /// (see [`Partition::layout_key`]); the first partitioned engine of a
+    /// name records its count. In the activation's transaction, which holds
+    /// the layout row locked (where the store locks) until it commits.
+    async fn check_layout(&mut self, tx: &mut B::Tx) -> Result<(), ProjectionError> {
+        let name = self.consumer.name();
+        let layout = Partition::layout_key(name);
+        let changed = |stored, requested| ProjectionError::PartitionsChanged {
+            projection: name,
+            stored,
+            requested,
+        };
+        let Some(partition) = self.partition else {
+            return match self
+                .backend
+                .lock_checkpoint(tx, &layout)
+                .await
+                .map_err(|e| self.wrap(e))?
+            {
+                Some(n) if n > 0 => Err(changed(u32::try_from(n).ok(), None)),
+                _ => Ok(()),
+            };
+        };
+        let stored = self
+            .backend
+            .init_checkpoint(tx, &layout)
+            .await
+            .map_err(|e| self.wrap(e))?;
+        let requested = u64::from(partition.count());
+        if stored == 0 {
+            let unpartitioned = self
+                .backend
+                .lock_checkpoint(tx, name)
+                .await
+                .map_err(|e| self.wrap(e))?;
+            if unpartitioned.is_some_and(|p| p > 0) {
+                return Err(changed(None, Some(partition.count())));
+            }
+            self.backend
+                .save_checkpoint(tx, &layout, requested)
+                .await
+                .map_err(|e| self.wrap(e))?;
+        } else if stored != requested {
+            return Err(changed(u32::try_from(stored).ok(), Some(partition.count())));
+        }
+        Ok(())
     }
 
     /// Records that the stored checkpoint is `position` (`reset`: it may
@@ -83,7 +140,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
             *p = at;
             changed
         });
-        metrics::gauge!("es_consumer_position", "consumer" => self.consumer.name()).set(at as f64);
+        metrics::gauge!("es_consumer_position", "consumer" => self.key.to_string()).set(at as f64);
     }
 
     /// Whether the lease still holds (checked, and renewed, in `tx` when
@@ -104,7 +161,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
         let mut tx = self.backend.begin().await.map_err(|e| self.wrap(e))?;
         match self
             .backend
-            .lock_checkpoint(&mut tx, name)
+            .lock_checkpoint(&mut tx, &self.key)
             .await
             .map_err(|e| self.wrap(e))?
         {
@@ -130,9 +187,8 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
 
     /// Moves the checkpoint, checks the lease and commits.
     async fn finish(&mut self, mut tx: B::Tx, to: u64) -> Result<Option<Step>, ProjectionError> {
-        let name = self.consumer.name();
         self.backend
-            .save_checkpoint(&mut tx, name, to)
+            .save_checkpoint(&mut tx, &self.key, to)
             .await
             .map_err(|e| self.wrap(e))?;
         if !self.still_active(Some(&mut tx)).await {
@@ -164,11 +220,11 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
                     }
                 })?;
             self.backend
-                .clear_dead_letters(&mut tx, name)
+                .clear_dead_letters(&mut tx, &self.key)
                 .await
                 .map_err(|e| self.wrap(e))?;
             self.backend
-                .save_checkpoint(&mut tx, name, 0)
+                .save_checkpoint(&mut tx, &self.key, 0)
                 .await
                 .map_err(|e| self.wrap(e))?;
             if !self.still_active(Some(&mut tx)).await {
@@ -188,11 +244,16 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
     pub(super) async fn batch(&mut self) -> Result<Step, ProjectionError> {
         let name = self.consumer.name();
         let from = self.position.max(self.scanned);
-        let page = match self
-            .backend
-            .read_all(from, self.batch_size, self.consumer.event_types())
-            .await
-        {
+        let types = self.consumer.event_types();
+        let read = match self.partition {
+            None => self.backend.read_all(from, self.batch_size, types).await,
+            Some(p) => {
+                self.backend
+                    .read_partition(from, self.batch_size, types, p)
+                    .await
+            }
+        };
+        let page = match read {
             Ok(page) => page,
             Err(source) => {
                 if let (Some(position), ErrorPolicy::DeadLetter) =
@@ -223,8 +284,9 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
         let started = Instant::now();
         let step = self.apply_batch(&events, scanned_to).instrument(span).await;
         if let Ok(Step::Handled(n)) = step {
-            metrics::counter!("es_consumer_events_total", "consumer" => name).increment(n as u64);
-            metrics::histogram!("es_consumer_batch_seconds", "consumer" => name)
+            metrics::counter!("es_consumer_events_total", "consumer" => self.key.to_string())
+                .increment(n as u64);
+            metrics::histogram!("es_consumer_batch_seconds", "consumer" => self.key.to_string())
                 .record(started.elapsed().as_secs_f64());
         }
         step
@@ -251,10 +313,11 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
         );
         let text = ErrorChain(error).to_string();
         self.backend
-            .record_dead_letter(&mut tx, name, Failed::Unreadable(position), &text)
+            .record_dead_letter(&mut tx, &self.key, Failed::Unreadable(position), &text)
             .await
             .map_err(|e| self.wrap(e))?;
-        metrics::counter!("es_consumer_dead_letters_total", "consumer" => name).increment(1);
+        metrics::counter!("es_consumer_dead_letters_total", "consumer" => self.key.to_string())
+            .increment(1);
         Ok(self.finish(tx, position).await?.unwrap_or(Step::Moved))
     }
 
@@ -415,10 +478,10 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
                         );
                         let text = ErrorChain(&err).to_string();
                         self.backend
-                            .record_dead_letter(&mut tx, name, Failed::Event(e), &text)
+                            .record_dead_letter(&mut tx, &self.key, Failed::Event(e), &text)
                             .await
                             .map_err(|x| self.wrap(x))?;
-                        metrics::counter!("es_consumer_dead_letters_total", "consumer" => name)
+                        metrics::counter!("es_consumer_dead_letters_total", "consumer" => self.key.to_string())
                             .increment(1);
                         done = e.global_position;
                     }

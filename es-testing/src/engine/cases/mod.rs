@@ -14,12 +14,14 @@ use super::{BATCH, EngineHarness, OTHER, SECOND, TRACKED};
 mod catch_up;
 mod dead_letters;
 mod failures;
+mod partitions;
 mod takeover;
 mod wait_for;
 
 pub use catch_up::*;
 pub use dead_letters::*;
 pub use failures::*;
+pub use partitions::*;
 pub use takeover::*;
 pub use wait_for::*;
 
