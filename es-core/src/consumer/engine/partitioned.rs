@@ -12,12 +12,12 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
     /// [`Backend::read_partition`], with its own checkpoint, lease and dead
     /// letters under [`Partition::key`]. An engine per partition, each
     /// anywhere, together handle every event of the consumer's types once,
-    /// each stream's in order; [`PartitionedRunner`](super::PartitionedRunner)
+    /// each stream's in order; [`PartitionedRunner`](crate::consumer::PartitionedRunner)
     /// spreads them over worker processes.
     ///
     /// Activation refuses a partition count other than the one the
     /// consumer's checkpoints were made with
-    /// ([`ProjectionError::PartitionsChanged`]); a partition cannot be
+    /// ([`ProjectionError::PartitionsChanged`](crate::projection::ProjectionError::PartitionsChanged)); a partition cannot be
     /// rebuilt on its own (`rebuild` refuses: the reset hook empties the
     /// whole read model).
     ///
