@@ -103,26 +103,7 @@ async fn tag_reads_use_the_tag_index_under_generic_plans() {
         .await
         .unwrap();
     assert_eq!(mode, "force_generic_plan");
-    let tuples = || async {
-        sqlx::query("SELECT pg_stat_force_next_flush()")
-            .execute(generic.pool())
-            .await
-            .unwrap();
-        let mut conn = db.connect().await;
-        sqlx::query("SELECT pg_stat_clear_snapshot()")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(sum(idx_tup_read), 0)::bigint FROM pg_stat_user_indexes \
-             WHERE schemaname = 'es' AND relname = 'event_tags'",
-        )
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-        n
-    };
-    let before = tuples().await;
+    let before = common::rows_read(&db, generic.pool(), "event_tags").await;
     const READS: i64 = 20;
     for i in 0..READS {
         let tag = Tag::new(format!("counter:c{}", i * 7)).unwrap();
@@ -132,7 +113,7 @@ async fn tag_reads_use_the_tag_index_under_generic_plans() {
     }
     // The reading sessions flush their statistics; the numbers are read
     // from another session.
-    let read = tuples().await - before;
+    let read = common::rows_read(&db, generic.pool(), "event_tags").await - before;
     // Per read: the tag's 10 index entries, and each event's tags (10).
     assert!(
         read > 0 && read <= READS * 40,

@@ -250,22 +250,7 @@ async fn three_workers_over_four_partitions_survive_kills_and_equal_a_rebuild() 
             .unwrap();
     }
 
-    let seed = std::env::var("ES_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos() as u64
-        });
-    let mut rng = seed | 1;
-    let mut random = move |lo: u64, hi: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        lo + rng % (hi - lo)
-    };
+    let (seed, mut random) = common::seeded_random();
 
     let mut workers: Vec<ChildGuard> = (0..WORKERS).map(|_| spawn_worker(db.url())).collect();
 

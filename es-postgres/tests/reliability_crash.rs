@@ -167,22 +167,7 @@ async fn a_runner_killed_at_random_points_ends_equal_to_a_rebuild() {
             .unwrap();
     }
 
-    let seed = std::env::var("ES_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos() as u64
-        });
-    let mut rng = seed | 1;
-    let mut random_ms = |lo: u64, hi: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        lo + rng % (hi - lo)
-    };
+    let (seed, mut random_ms) = common::seeded_random();
 
     let mut progress = Vec::new();
     let mut mid_run = 0;

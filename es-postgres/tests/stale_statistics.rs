@@ -17,29 +17,6 @@ use sqlx::postgres::PgPoolOptions;
 const LONG: i64 = 200_000;
 const PAGE: usize = 1000;
 
-/// Index entries and table rows read on `events` so far (flushed by the
-/// session that read, read from another).
-async fn rows_read(db: &es_testing::postgres::TestDatabase, reader: &sqlx::PgPool) -> i64 {
-    sqlx::query("SELECT pg_stat_force_next_flush()")
-        .execute(reader)
-        .await
-        .unwrap();
-    let mut conn = db.connect().await;
-    sqlx::query("SELECT pg_stat_clear_snapshot()")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query_scalar(
-        "SELECT COALESCE(sum(idx_tup_read), 0)::bigint \
-               + (SELECT COALESCE(seq_tup_read, 0) FROM pg_stat_user_tables \
-                  WHERE schemaname = 'es' AND relname = 'events') \
-         FROM pg_stat_user_indexes WHERE schemaname = 'es' AND relname = 'events'",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_pages_read_one_page_of_rows_without_statistics() {
     let (db, store) = common::store().await;
@@ -88,7 +65,7 @@ async fn stream_pages_read_one_page_of_rows_without_statistics() {
         .await
         .unwrap();
     let reader = PgEventStore::builder().build(pool.clone());
-    let before = rows_read(&db, &pool).await;
+    let before = common::rows_read(&db, &pool, "events").await;
     let mut pages = 0;
     for from in [1, LONG as u64 / 2, LONG as u64 - 10] {
         let page = reader
@@ -115,7 +92,7 @@ async fn stream_pages_read_one_page_of_rows_without_statistics() {
         assert_eq!(replayed, PAGE.min((LONG as u64 - from + 1) as usize));
         pages += 1;
     }
-    let read = rows_read(&db, &pool).await - before;
+    let read = common::rows_read(&db, &pool, "events").await - before;
     // Each page reads at most its own rows (index entries and heap rows).
     assert!(
         read <= pages * 2 * PAGE as i64,

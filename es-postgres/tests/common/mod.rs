@@ -91,3 +91,51 @@ pub async fn older_schema(db: &TestDatabase, version: i64) {
     drop(conn);
     let _ = std::fs::remove_dir_all(&old);
 }
+
+/// The seed of a test's random points (`ES_TEST_SEED=<n>` replays a run;
+/// otherwise the clock's nanoseconds) and a xorshift generator of numbers
+/// in `lo..hi` from it.
+pub fn seeded_random() -> (u64, impl FnMut(u64, u64) -> u64) {
+    let seed = std::env::var("ES_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos() as u64
+        });
+    let mut rng = seed | 1;
+    let random = move |lo: u64, hi: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        lo + rng % (hi - lo)
+    };
+    (seed, random)
+}
+
+/// Index entries and table rows read on `es.{table}` so far, by every
+/// session: `reader`'s statistics are flushed first (a pool of one
+/// session, the one that read), then read from another session.
+pub async fn rows_read(db: &TestDatabase, reader: &sqlx::PgPool, table: &str) -> i64 {
+    sqlx::query("SELECT pg_stat_force_next_flush()")
+        .execute(reader)
+        .await
+        .unwrap();
+    let mut conn = db.connect().await;
+    sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query_scalar(
+        "SELECT COALESCE(sum(idx_tup_read), 0)::bigint \
+               + (SELECT COALESCE(seq_tup_read, 0) FROM pg_stat_user_tables \
+                  WHERE schemaname = 'es' AND relname = $1) \
+         FROM pg_stat_user_indexes WHERE schemaname = 'es' AND relname = $1",
+    )
+    .bind(table)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap()
+}
