@@ -130,6 +130,13 @@ impl Backend for PgEventStore {
         lease.close().await;
     }
 
+    async fn leases_held(&self, names: &[String]) -> Result<Option<Vec<bool>>, StoreError> {
+        PgLease::held(self, names)
+            .await
+            .map(Some)
+            .map_err(|e| backend("reading which leases are held", e))
+    }
+
     async fn consumer_status(
         &self,
         name: &str,

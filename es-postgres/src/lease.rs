@@ -61,6 +61,27 @@ impl PgLease {
         }
     }
 
+    /// Which of the leases `names` are held by any session of this
+    /// database, from `pg_locks` (a session lock on two keys shows them as
+    /// `classid` and `objid`, `objsubid` 2), on a pooled connection: no
+    /// lock taken, no connection opened.
+    pub(crate) async fn held(
+        store: &PgEventStore,
+        names: &[String],
+    ) -> Result<Vec<bool>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks l \
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
+                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                   AND l.classid = hashtext($1)::oid AND l.objid = hashtext(u.name)::oid) \
+             FROM unnest($2::text[]) WITH ORDINALITY AS u(name, i) ORDER BY u.i",
+        )
+        .bind(store.schema())
+        .bind(names)
+        .fetch_all(store.pool())
+        .await
+    }
+
     /// Whether the connection (and so the lock) is still there.
     pub(crate) async fn alive(&mut self) -> bool {
         self.conn.ping().await.is_ok()

@@ -366,3 +366,43 @@ async fn three_workers_over_four_partitions_survive_kills_and_equal_a_rebuild() 
     );
     db.drop_db().await;
 }
+
+/// `leases_held` reads the leases other sessions hold from `pg_locks`,
+/// without taking them: a worker slot held by another store's lease shows
+/// as held, a free one as free, and again free once it is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_held_are_read_without_taking_them() {
+    use es_core::consumer::Backend;
+    let (db, store) = common::store().await;
+    let names: Vec<String> = (0..3).map(|k| format!("ledger#worker/{k}")).collect();
+    assert_eq!(
+        store.leases_held(&names).await.unwrap(),
+        Some(vec![false, false, false])
+    );
+    let other = PgEventStore::from_pool(db.pool().clone());
+    let lease = other
+        .try_lease(&names[1])
+        .await
+        .unwrap()
+        .expect("a free lease");
+    assert_eq!(
+        store.leases_held(&names).await.unwrap(),
+        Some(vec![false, true, false])
+    );
+    // Another schema's lease of the same name is another lease.
+    let elsewhere = PgEventStore::builder()
+        .schema("other_schema")
+        .expect("a valid schema name")
+        .build(db.pool().clone());
+    assert_eq!(
+        elsewhere.leases_held(&names[1..2]).await.unwrap(),
+        Some(vec![false])
+    );
+    other.release_lease(lease).await;
+    assert_eq!(
+        store.leases_held(&names).await.unwrap(),
+        Some(vec![false, false, false])
+    );
+    drop((store, other, elsewhere));
+    db.drop_db().await;
+}

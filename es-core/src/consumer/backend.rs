@@ -169,6 +169,20 @@ pub trait Backend: EventStore + Clone + Send + Sync + 'static {
     /// Gives `lease` up.
     fn release_lease(&self, lease: Self::Lease) -> impl Future<Output = ()> + Send;
 
+    /// Which of the leases `names` some engine holds now, when the store
+    /// can tell without taking them (`None`: it cannot, and a caller that
+    /// needs to know tries each lease instead). The worker of a
+    /// [`PartitionedRunner`](super::PartitionedRunner) counts the live
+    /// workers with it every claim interval; on PostgreSQL a lease attempt
+    /// opens a connection, which this spares.
+    fn leases_held(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Option<Vec<bool>>, StoreError>> + Send {
+        let _ = names;
+        std::future::ready(Ok(None))
+    }
+
     /// `name`'s checkpoint, head and lag over `types`.
     fn consumer_status(
         &self,

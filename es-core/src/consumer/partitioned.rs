@@ -50,15 +50,16 @@ type Configure<B, C> = Box<dyn Fn(Engine<B, C>) -> Engine<B, C> + Send + Sync>;
 ///
 /// Each worker also holds one of `count` worker slots (a lease under
 /// `{name}#worker/{k}`), and every claim interval (500 ms by default)
-/// counts the slots held by others (a slot it can take is free; it gives it
-/// back at once): with `live` workers, it holds at most
+/// counts the slots held ([`Backend::leases_held`] where the store can
+/// tell, as PostgreSQL can from `pg_locks`; otherwise by trying each slot's
+/// lease, giving a free one back at once): with `live` workers, it holds at most
 /// `ceil(count / live)` partitions. It takes free partitions up to that
 /// share, and gives back the ones above it (the engine finishes its batch
 /// and releases the lease; the partition is left to the others for two
 /// claim intervals). So a worker that starts alone takes every partition,
 /// and hands some over as others join; a worker beyond `count` holds none
-/// and stands by. Counting the slots costs one lease attempt per slot and
-/// interval (on PostgreSQL, a connection opened and closed).
+/// and stands by. On PostgreSQL counting is one query per interval; on
+/// SQLite and in memory, one lease attempt per slot and interval.
 ///
 /// A partition's engine that stops with an error (a handler's, under
 /// [`ErrorPolicy::Stop`](super::ErrorPolicy::Stop)) stops the runner: the
@@ -356,17 +357,34 @@ where
         {
             *slot = None;
         }
+        let names: Vec<String> = (0..self.count)
+            .map(|k| format!("{name}#worker/{k}"))
+            .collect();
+        if let Some(held) = self.backend.leases_held(&names).await? {
+            // The store tells which slots are held (this worker's among
+            // them): take a free one only when holding none.
+            let mut live = held.iter().filter(|h| **h).count() as u32;
+            if slot.is_none() {
+                for (k, free) in held.iter().map(|h| !h).enumerate() {
+                    if !free {
+                        continue;
+                    }
+                    if let Some(lease) = self.backend.try_lease(&names[k]).await? {
+                        *slot = Some((k as u32, lease));
+                        live += 1;
+                        break;
+                    }
+                }
+            }
+            return Ok(live.max(1));
+        }
         let mut live = 0;
         for k in 0..self.count {
             if slot.as_ref().is_some_and(|(mine, _)| *mine == k) {
                 live += 1;
                 continue;
             }
-            match self
-                .backend
-                .try_lease(&format!("{name}#worker/{k}"))
-                .await?
-            {
+            match self.backend.try_lease(&names[k as usize]).await? {
                 Some(lease) if slot.is_none() => {
                     *slot = Some((k, lease));
                     live += 1;
