@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use es_core::consumer::{Backend, ConsumerStatus, Failed, Savepoint};
+use es_core::consumer::{Backend, ConsumerStatus, Failed, Partition, Savepoint};
 use es_core::store::{AppendResult, CommandRecord, CommitWatch, ReadAllPage, StreamEnd};
 use es_core::{
     EventStore, ExpectedVersion, NewEvent, RecordedEvent, ReplayedEvent, StoreError, Uuid,
@@ -306,6 +306,36 @@ impl<B: Backend> Backend for RelayStore<B> {
         types: Option<&[&str]>,
     ) -> impl Future<Output = Result<ConsumerStatus, StoreError>> + Send {
         self.inner.consumer_status(name, types)
+    }
+
+    // The partition reads and the lease survey go to the wrapped store (its
+    // own SQL where it has some), past the read-ahead, which serves the
+    // relay's unpartitioned `read_all` only.
+    fn read_partition(
+        &self,
+        after_position: u64,
+        limit: usize,
+        types: Option<&[&str]>,
+        partition: Partition,
+    ) -> impl Future<Output = Result<ReadAllPage, StoreError>> + Send {
+        self.inner
+            .read_partition(after_position, limit, types, partition)
+    }
+
+    fn partition_status(
+        &self,
+        name: &str,
+        types: Option<&[&str]>,
+        partition: Partition,
+    ) -> impl Future<Output = Result<ConsumerStatus, StoreError>> + Send {
+        self.inner.partition_status(name, types, partition)
+    }
+
+    fn leases_held(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Option<Vec<bool>>, StoreError>> + Send {
+        self.inner.leases_held(names)
     }
 
     fn is_transient(err: &(dyn std::error::Error + 'static)) -> bool {
