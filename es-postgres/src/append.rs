@@ -20,7 +20,7 @@ mod batch;
 mod statements;
 
 use batch::{Batch, Outcome, PgQuery, db_error};
-use statements::{full_statement, tagged_statement};
+use statements::{full_statement, lock_and_check, tagged_statement};
 
 use crate::dcb::condition::DcbAppend;
 use crate::error::InvalidPayload;
@@ -126,13 +126,8 @@ RETURNING global_position, stream_version"#
             full: full_statement(&s, ""),
             tagged: tagged_statement(&s),
             // The full statement with the locks and the check of a tagged
-            // append ($14-$18, see `crate::dcb`): still one statement.
-            tagged_full: full_statement(
-                &s,
-                &format!(
-                    "\n      AND {s}.dcb_lock_and_check($14::text[], $15::bool[], $16::text, $17::int8, $18::text[])"
-                ),
-            ),
+            // append ($14-$23, see `crate::dcb`): still one statement.
+            tagged_full: full_statement(&s, &format!("\n      AND {}", lock_and_check(&s, 14))),
         }
     }
 
@@ -451,19 +446,14 @@ RETURNING global_position, stream_version"#
                 .bind(None::<Vec<String>>);
         };
         let (tags, ords, types) = dcb.tag_rows();
-        let (keys, exclusive, check, after, texts) = dcb.call_binds();
-        batch
+        let query = batch
             .bind(sqlx::query(&self.tagged_full), stream_id, expected)
             .bind(command_id)
             .bind(notify_in_transaction.then_some(self.channel.as_str()))
             .bind(tags)
             .bind(ords)
-            .bind(types)
-            .bind(keys)
-            .bind(exclusive)
-            .bind(check)
-            .bind(after)
-            .bind(texts)
+            .bind(types);
+        dcb.bind_call(query)
     }
 }
 
@@ -476,15 +466,8 @@ impl Appends {
         batch: &'q Batch,
         dcb: &'q DcbAppend,
     ) -> PgQuery<'q> {
-        let (keys, exclusive, check, after, texts) = dcb.call_binds();
         let (tags, ords, types) = dcb.tag_rows();
-        batch
-            .bind(sqlx::query(&self.tagged), stream_id, expected)
-            .bind(keys)
-            .bind(exclusive)
-            .bind(check)
-            .bind(after)
-            .bind(texts)
+        dcb.bind_call(batch.bind(sqlx::query(&self.tagged), stream_id, expected))
             .bind(tags)
             .bind(ords)
             .bind(types)

@@ -5,11 +5,17 @@
 //!
 //! An append under a condition is one statement, in a transaction of its
 //! own (one round trip). Before it inserts anything, its version check
-//! calls the function `dcb_lock_and_check` (migration
-//! `20250101000006_dcb_append.sql`), which takes transaction-scoped
+//! calls the function `dcb_lock_and_check_items` (migration
+//! `20250101000007_dcb_static_check.sql`), which takes transaction-scoped
 //! advisory locks, then checks the condition; the statement inserts the
 //! events and their tags only if it holds, then commits (which releases
-//! the locks).
+//! the locks). The check of items with tags is written out in the
+//! function, so the server plans it once per session; items without tags
+//! are checked by SQL the store builds for the query.
+//!
+//! An event's tags are kept twice: in `event_tags`, the index that reads
+//! and checks search (by tag, in log order), and on the event's row
+//! (`events.tags`), which a read returns with the event.
 //!
 //! - The locks. The condition's query locks, exclusively, one key per item
 //!   (its first tag; its types when it has no tag; `*` when it matches
@@ -133,8 +139,7 @@ impl PgEventStore {
                     (SELECT COALESCE(max(global_position), 0) FROM ({unbounded}) AS v(global_position)) AS visible, \
                     (SELECT bound FROM b) AS bound, e.* \
              FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
-                 SELECT {COLUMNS}, (SELECT array_agg(t.tag ORDER BY t.tag) FROM {s}.event_tags t \
-                                    WHERE t.global_position = ev.global_position) AS tags \
+                 SELECT {COLUMNS}, ev.tags \
                  FROM {s}.events ev WHERE ev.global_position IN (SELECT global_position FROM m) \
              ) AS e ON true ORDER BY e.global_position",
             bound = settled_bound(),

@@ -232,6 +232,88 @@ async fn migrate_upgrades_a_schema_without_the_append_function() {
     db.drop_db().await;
 }
 
+/// A schema of the version before tags were kept on the event's row, with
+/// a tagged event in it: `migrate` puts its tags (sorted) on its row from
+/// `event_tags`, leaves an untagged event without, and the log refuses
+/// changes again afterwards; reads by query return the tags, and a
+/// condition still checks the older event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_puts_the_tags_of_older_events_on_their_rows() {
+    let db = TestDatabase::create().await;
+    common::older_schema(&db, 20250101000007).await;
+    let store = PgEventStore::from_pool(db.pool().clone());
+    let raw = |t: &str| NewEvent::from_raw(t, 1, b"{}".to_vec(), Metadata::new());
+    let written = store
+        .append(
+            "seat-1",
+            ExpectedVersion::NoStream,
+            vec![raw("SeatTaken"), raw("SeatFreed")],
+        )
+        .await
+        .expect("an append on the older schema");
+    let tagged_at = written.last_position.unwrap() as i64 - 1;
+    for tag in ["seat:s1", "hall:h1"] {
+        sqlx::query("INSERT INTO es.event_tags (tag, global_position, event_type) VALUES ($1, $2, 'SeatTaken')")
+            .bind(tag)
+            .bind(tagged_at)
+            .execute(db.pool())
+            .await
+            .expect("its tag");
+    }
+    store.migrate().await.expect("migrate upgrades the schema");
+
+    let rows: Vec<(String, Option<Vec<String>>)> =
+        sqlx::query_as("SELECT event_type, tags FROM es.events ORDER BY global_position")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "SeatTaken".to_owned(),
+                Some(vec!["hall:h1".to_owned(), "seat:s1".to_owned()])
+            ),
+            ("SeatFreed".to_owned(), None),
+        ]
+    );
+    let update = sqlx::query("UPDATE es.events SET tags = NULL")
+        .execute(db.pool())
+        .await;
+    assert!(
+        update.is_err(),
+        "the log refuses changes after the migration: {update:?}"
+    );
+
+    let seat = Query::item(QueryItem::new().tags([Tag::new("seat:s1").unwrap()]));
+    let page = store.read_query(&seat, 0, 10).await.unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(
+        page.events[0].tags,
+        vec![Tag::new("hall:h1").unwrap(), Tag::new("seat:s1").unwrap()]
+    );
+    let next = || {
+        let e = raw("SeatTaken");
+        vec![TaggedEvent::new(e, [Tag::new("seat:s1").unwrap()])]
+    };
+    let stale = AppendCondition::new(seat.clone(), 0);
+    let refused = store.append_tagged("seat-2", next(), Some(&stale)).await;
+    assert!(
+        matches!(refused, Err(StoreError::ConditionFailed { position, .. }) if position == tagged_at as u64),
+        "{refused:?}"
+    );
+    store
+        .append_tagged(
+            "seat-2",
+            next(),
+            Some(&AppendCondition::new(seat, page.scanned_to)),
+        )
+        .await
+        .expect("an append under a condition that holds");
+    drop(store);
+    db.drop_db().await;
+}
+
 /// A plain append (an aggregate's, taking no advisory lock) of an event a
 /// condition's item matches by type alone, in flight while the
 /// conditional append runs: the conditional append waits for it to commit

@@ -73,6 +73,7 @@ macro_rules! dcb_conformance_tests {
             reads_page_and_vouch_for_what_they_scanned
             untagged_events_match_items_without_tags
             a_condition_fails_when_a_matching_event_came_after
+            a_condition_checks_every_item_with_all_its_tags
             racers_on_one_tag_set_commit_exactly_one
             racers_on_unrelated_tags_never_conflict
         );

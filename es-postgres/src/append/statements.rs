@@ -40,9 +40,10 @@ WITH cur AS MATERIALIZED (
           FROM ok) AS x
 ), ins AS (
     INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version,
-        aggregate_type, event_type, schema_version, payload, metadata, tx_id)
+        aggregate_type, event_type, schema_version, payload, metadata, tx_id, tags)
     SELECT txn.base + e.ord, e.event_id, $1, ok.version + e.ord, $2, e.event_type,
-           e.schema_version, e.payload::jsonb, COALESCE(e.metadata::jsonb, '{{}}'::jsonb), txn.id
+           e.schema_version, e.payload::jsonb, COALESCE(e.metadata::jsonb, '{{}}'::jsonb), txn.id,
+           {event_tags_11}
     FROM ok, txn, unnest($4::uuid[], $5::text[], $6::int4[], $7::text[], $8::text[])
         WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata, ord)
     RETURNING global_position, stream_version
@@ -69,13 +70,46 @@ SELECT cur.version AS current_version, summary.n, summary.first_version,
        (SELECT count(*) FROM cmd) AS commands, (SELECT count(*) FROM notified) AS notified
 FROM cur CROSS JOIN summary LEFT JOIN dup ON true"#,
         per_tx = 1i64 << POSITION_SHIFT,
+        event_tags_11 = event_tags("$11", "$12"),
+    )
+}
+
+/// An event's tags for its row (`events.tags`, sorted as a read by query
+/// returns them; NULL without tags), from the tag rows the statement binds
+/// (`tags`: each tag, `ords`: its event's ordinal in the batch).
+fn event_tags(tags: &str, ords: &str) -> String {
+    format!(
+        "(SELECT array_agg(t.tag ORDER BY t.tag) FROM unnest({tags}::text[], {ords}::int8[]) \
+         AS t(tag, ord) WHERE t.ord = e.ord)"
+    )
+}
+
+/// The call of `dcb_lock_and_check_items` (migration
+/// `20250101000007_dcb_static_check.sql`) from parameter `$first` on (ten
+/// parameters, bound by `DcbAppend::bind_call`).
+pub(super) fn lock_and_check(s: &str, first: usize) -> String {
+    let p = |i: usize| format!("${}", first + i);
+    format!(
+        "{s}.dcb_lock_and_check_items({}::text[], {}::bool[], {}::int8, {}::text[], {}::text[], \
+         {}::int4[], {}::text[], {}::int4[], {}::text, {}::text[])",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+        p(8),
+        p(9)
     )
 }
 
 /// The append of a tagged batch with no command id, outside an inline
-/// projection's transaction: `plain`, with the call of `dcb_lock_and_check`
-/// (`$9`-`$13`: the locks, then the condition's check, see `crate::dcb`) in
-/// its version check and the tags (`$14`-`$16`) inserted beside the events.
+/// projection's transaction: `plain`, with the call of
+/// `dcb_lock_and_check_items` (`$9`-`$18`: the locks, then the condition's
+/// check, see `crate::dcb`) in its version check and the tags (`$19`-`$21`)
+/// inserted beside the events and on their rows.
 /// One statement in a transaction of its own, so one round trip. The
 /// transaction id (and with it the positions) is taken from `ok`'s row,
 /// after whatever the locks waited for. No rows: the condition did not hold
@@ -88,22 +122,24 @@ WITH ok AS MATERIALIZED (
     FROM (SELECT COALESCE(max(stream_version), 0) AS version
           FROM {s}.events WHERE stream_id = $1) AS cur
     WHERE ($3::bigint IS NULL OR cur.version = $3::bigint)
-      AND {s}.dcb_lock_and_check($9::text[], $10::bool[], $11::text, $12::int8, $13::text[])
+      AND {call}
 ), ins AS (
     INSERT INTO {s}.events (global_position, event_id, stream_id, stream_version,
-        aggregate_type, event_type, schema_version, payload, metadata, tx_id)
+        aggregate_type, event_type, schema_version, payload, metadata, tx_id, tags)
     SELECT (ok.tx_id::text::bigint << {POSITION_SHIFT}) + e.ord, e.event_id, $1,
            ok.version + e.ord, $2, e.event_type, e.schema_version, e.payload::jsonb,
-           COALESCE(e.metadata::jsonb, '{{}}'::jsonb), ok.tx_id
+           COALESCE(e.metadata::jsonb, '{{}}'::jsonb), ok.tx_id, {event_tags_19}
     FROM ok, unnest($4::uuid[], $5::text[], $6::int4[], $7::text[], $8::text[])
         WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata, ord)
     RETURNING global_position, stream_version
 ), tags AS (
     INSERT INTO {s}.event_tags (tag, global_position, event_type)
     SELECT t.tag, (ok.tx_id::text::bigint << {POSITION_SHIFT}) + t.ord, t.event_type
-    FROM ok, unnest($14::text[], $15::int8[], $16::text[]) AS t(tag, ord, event_type)
+    FROM ok, unnest($19::text[], $20::int8[], $21::text[]) AS t(tag, ord, event_type)
     RETURNING 1
 )
-SELECT global_position, stream_version FROM ins"#
+SELECT global_position, stream_version FROM ins"#,
+        call = lock_and_check(s, 9),
+        event_tags_19 = event_tags("$19", "$20"),
     )
 }

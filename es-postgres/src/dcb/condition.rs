@@ -1,8 +1,9 @@
 //! What an append under a condition does besides the append itself
 //! ([`DcbAppend`]: the locks, the check, the tags, bound to the append
-//! statement's call of `dcb_lock_and_check`, migration
-//! `20250101000006_dcb_append.sql`) and a query as SQL ([`matching`]); used
-//! by the append (`crate::append`) and the reads (`super`).
+//! statement's call of `dcb_lock_and_check_items`, migration
+//! `20250101000007_dcb_static_check.sql`) and a query as SQL
+//! ([`matching`]); used by the append (`crate::append`) and the reads
+//! (`super`).
 
 use es_core::StoreError;
 use es_core::dcb::{AppendCondition, Query, TaggedEvent};
@@ -10,6 +11,9 @@ use es_core::dcb::{AppendCondition, Query, TaggedEvent};
 use crate::inline::PgTx;
 use crate::row::{to_i64, to_u64};
 use crate::schema::quote_ident;
+
+/// A statement with its parameters bound so far.
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 fn backend(context: impl Into<String>, e: sqlx::Error) -> StoreError {
     StoreError::backend(context, e)
@@ -25,9 +29,10 @@ pub(crate) enum Texts {
     /// won, reading every tag row in the range (5.6 ms against 0.4 ms for
     /// 30,000 rows).
     Params,
-    /// Elements of the array `$2` (`tag IN ($2[1], $2[2])`), for the check
-    /// `dcb_lock_and_check` runs with `EXECUTE … USING`: planned once with
-    /// the values, so each tag's statistics count as with `Params`.
+    /// Elements of the array `$2` (`event_type IN ($2[1], $2[2])`), for the
+    /// check of items without tags that `dcb_lock_and_check_items` runs
+    /// with `EXECUTE … USING`: planned with the values, so each type's
+    /// statistics count as with `Params`.
     Array,
 }
 
@@ -95,16 +100,51 @@ pub(crate) struct DcbAppend {
     lock_names: Vec<String>,
     exclusive: Vec<bool>,
     condition: Option<AppendCondition>,
-    /// The condition's check (`SELECT EXISTS (…)` over `$1` and `$2[i]`)
-    /// and its texts: `None` without a condition.
-    check: Option<(String, Vec<String>)>,
-    /// Whether an item of the condition has no tag (see
-    /// [`DcbAppend::locks_the_log`]).
-    untagged_item: bool,
+    /// The condition's items with tags, as `dcb_lock_and_check_items`
+    /// takes them (see [`TaggedItems`]).
+    tagged: TaggedItems,
+    /// The check of the condition's items without tags (`SELECT EXISTS
+    /// (…)` over `$1` and `$2[i]`) and its texts: `None` when it has none.
+    untagged_check: Option<(String, Vec<String>)>,
     /// The tag rows (see [`DcbAppend::tag_rows`]).
     tag_names: Vec<String>,
     tag_ords: Vec<i64>,
     tag_types: Vec<String>,
+}
+
+/// A condition's items with tags, flattened into arrays for the static
+/// check of `dcb_lock_and_check_items` (migration
+/// `20250101000007_dcb_static_check.sql`): per item its first tag; its
+/// other tags and its types, each with the item's index (from 1).
+#[derive(Default)]
+struct TaggedItems {
+    first_tags: Vec<String>,
+    more_tags: Vec<String>,
+    more_items: Vec<i32>,
+    types: Vec<String>,
+    type_items: Vec<i32>,
+}
+
+impl TaggedItems {
+    fn of(query: &Query) -> Self {
+        let mut items = Self::default();
+        for item in query.item_list() {
+            let Some((first, more)) = item.tag_list().split_first() else {
+                continue;
+            };
+            items.first_tags.push(first.as_str().to_owned());
+            let index = i32::try_from(items.first_tags.len()).unwrap_or(i32::MAX);
+            for t in more {
+                items.more_tags.push(t.as_str().to_owned());
+                items.more_items.push(index);
+            }
+            for t in item.event_types() {
+                items.types.push(t.clone());
+                items.type_items.push(index);
+            }
+        }
+        items
+    }
 }
 
 impl DcbAppend {
@@ -131,15 +171,22 @@ impl DcbAppend {
             .map(|(k, x)| (format!("{schema}/{k}"), x))
             .unzip();
         let s = quote_ident(schema);
-        let check = condition.map(|c| {
-            let (sql, texts) = matching(&s, &c.fail_if_events_match, None, Texts::Array);
-            (format!("SELECT EXISTS ({sql})"), texts)
+        let tagged = condition.map_or_else(TaggedItems::default, |c| {
+            TaggedItems::of(&c.fail_if_events_match)
         });
-        let untagged_item = condition.is_some_and(|c| {
-            c.fail_if_events_match
-                .item_list()
-                .iter()
-                .any(|item| item.tag_list().is_empty())
+        // The items without tags, checked by SQL planned with its values.
+        let untagged = condition.map(|c| {
+            Query::items(
+                c.fail_if_events_match
+                    .item_list()
+                    .iter()
+                    .filter(|item| item.tag_list().is_empty())
+                    .cloned(),
+            )
+        });
+        let untagged_check = untagged.filter(|q| !q.is_empty()).map(|q| {
+            let (sql, texts) = matching(&s, &q, None, Texts::Array);
+            (format!("SELECT EXISTS ({sql})"), texts)
         });
         let (mut tag_names, mut tag_ords, mut tag_types) = (Vec::new(), Vec::new(), Vec::new());
         for (i, e) in events.iter().enumerate() {
@@ -154,8 +201,8 @@ impl DcbAppend {
             lock_names,
             exclusive,
             condition: condition.cloned(),
-            check,
-            untagged_item,
+            tagged,
+            untagged_check,
             tag_names,
             tag_ords,
             tag_types,
@@ -172,7 +219,7 @@ impl DcbAppend {
     /// (which holds the table's `ROW EXCLUSIVE` lock from its start: taking
     /// the stronger one there could deadlock with another such append).
     pub(crate) fn locks_the_log(&self) -> bool {
-        self.untagged_item
+        self.untagged_check.is_some()
     }
 
     /// Takes the log's lock (see [`DcbAppend::locks_the_log`]) in the
@@ -187,17 +234,30 @@ impl DcbAppend {
         Ok(())
     }
 
-    /// What the append statement's call of `dcb_lock_and_check` binds
-    /// (`$14`-`$18`): the lock keys, whether each is exclusive, the check
-    /// (NULL without a condition), the condition's position and the
-    /// check's texts.
-    pub(crate) fn call_binds(&self) -> (&[String], &[bool], Option<&str>, i64, &[String]) {
-        let (check, texts) = match &self.check {
+    /// Binds the arguments of the append statement's call of
+    /// `dcb_lock_and_check_items`, ten parameters from the next one `query`
+    /// takes: the lock keys, whether each is exclusive, the condition's
+    /// position (0 without a condition), its items with tags (five arrays,
+    /// see [`TaggedItems`]), and the check of its items without tags (NULL
+    /// when it has none) with that check's texts.
+    pub(crate) fn bind_call<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        let (check, texts) = match &self.untagged_check {
             Some((sql, texts)) => (Some(sql.as_str()), texts.as_slice()),
             None => (None, &[][..]),
         };
         let after = self.condition.as_ref().map_or(0, |c| to_i64(c.after));
-        (&self.lock_names, &self.exclusive, check, after, texts)
+        let t = &self.tagged;
+        query
+            .bind(&self.lock_names)
+            .bind(&self.exclusive)
+            .bind(after)
+            .bind(&t.first_tags)
+            .bind(&t.more_tags)
+            .bind(&t.more_items)
+            .bind(&t.types)
+            .bind(&t.type_items)
+            .bind(check)
+            .bind(texts)
     }
 
     /// Whether the append is under a condition.

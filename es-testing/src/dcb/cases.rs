@@ -311,3 +311,113 @@ pub async fn a_condition_fails_when_a_matching_event_came_after<S: DcbStore>(s: 
         .await,
     );
 }
+
+/// A condition of several items: one with two tags and a type, one with a
+/// tag alone, one with a type alone. An event after the condition's
+/// position fails the append only when it matches an item: all of the
+/// item's tags, and one of its types when it names any; an untagged event
+/// matches the item with a type alone.
+pub async fn a_condition_checks_every_item_with_all_its_tags<S: DcbStore>(s: S) {
+    let query = Query::items([
+        QueryItem::new()
+            .types(["StudentSubscribed"])
+            .tags([tag("course:c1"), tag("student:s1")]),
+        QueryItem::new().tags([tag("course:c9")]),
+        QueryItem::new().types(["CourseArchived"]),
+    ]);
+    let attempt = |after: u64| {
+        let condition = AppendCondition::new(query.clone(), after);
+        let s = &s;
+        async move {
+            s.append_tagged(
+                "Course-attempt",
+                vec![tagged("StudentSubscribed", &["course:c1", "student:s1"])],
+                Some(&condition),
+            )
+            .await
+        }
+    };
+    let failed_on = |what: &str, r: Result<es_core::AppendResult, StoreError>, at: u64| match r {
+        Err(StoreError::ConditionFailed { position, .. }) => {
+            same(format_args!("the event named after {what}"), position, at);
+        }
+        other => panic!(
+            "dcb conformance: an append under a condition after {what} returned {other:?}, and should have failed with ConditionFailed"
+        ),
+    };
+
+    // Near misses: one of the item's two tags; both, of another type.
+    let start = ok("head_position", s.head_position().await);
+    for (stream, event_type, tags) in [
+        ("Course-c1", "StudentSubscribed", &["course:c1"][..]),
+        (
+            "Student-s1",
+            "StudentSubscribed",
+            &["student:s1", "course:c2"][..],
+        ),
+        (
+            "Course-c1",
+            "CourseRenamed",
+            &["course:c1", "student:s1"][..],
+        ),
+    ] {
+        ok(
+            "append_tagged",
+            s.append_tagged(stream, vec![tagged(event_type, tags)], None)
+                .await,
+        );
+    }
+    let first = ok(
+        "an append whose condition only near misses follow",
+        attempt(start).await,
+    );
+    let first = first.last_position.expect("a position");
+    // The event it appended has both tags and the type.
+    failed_on("an event with both tags", attempt(start).await, first);
+
+    // The second item: its tag, on an event of any type with more tags.
+    let at = ok("head_position", s.head_position().await);
+    let c9 = ok(
+        "append_tagged",
+        s.append_tagged(
+            "Course-c9",
+            vec![tagged("CourseCreated", &["course:c9", "term:t1"])],
+            None,
+        )
+        .await,
+    );
+    failed_on(
+        "an event with the second item's tag",
+        attempt(at).await,
+        c9.last_position.expect("a position"),
+    );
+
+    // The third item: its type, on an event without tags.
+    let at = ok("head_position", s.head_position().await);
+    let plain = ok(
+        "append",
+        s.append(
+            "Course-c7",
+            ExpectedVersion::Any,
+            vec![NewEvent::from_raw(
+                "CourseArchived",
+                1,
+                b"{}".to_vec(),
+                Metadata::new(),
+            )],
+        )
+        .await,
+    );
+    failed_on(
+        "an untagged event of the third item's type",
+        attempt(at).await,
+        plain.last_position.expect("a position"),
+    );
+
+    // Nothing after the head: it holds.
+    let at = ok("head_position", s.head_position().await);
+    ok(
+        "an append with nothing after its position",
+        attempt(at).await,
+    );
+}
