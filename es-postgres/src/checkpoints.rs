@@ -58,7 +58,7 @@ FROM s, c"#
 impl Checkpoints {
     pub(crate) fn new(schema: &str) -> Self {
         let s = quote_ident(schema);
-        let bound = settled_bound();
+        let bound = settled_bound(&s);
         Self {
             load: format!("SELECT position FROM {s}.checkpoints WHERE projection = $1"),
             save: format!(

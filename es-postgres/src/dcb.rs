@@ -6,7 +6,7 @@
 //! An append under a condition is one statement, in a transaction of its
 //! own (one round trip). Before it inserts anything, its version check
 //! calls the function `dcb_lock_and_check_items` (migration
-//! `20250101000007_dcb_static_check.sql`), which takes transaction-scoped
+//! `20250101000007_lean_reads_and_checks.sql`), which takes transaction-scoped
 //! advisory locks, then checks the condition; the statement inserts the
 //! events and their tags only if it holds, then commits (which releases
 //! the locks). The check of items with tags is written out in the
@@ -142,7 +142,7 @@ impl PgEventStore {
                  SELECT {COLUMNS}, ev.tags \
                  FROM {s}.events ev WHERE ev.global_position IN (SELECT global_position FROM m) \
              ) AS e ON true ORDER BY e.global_position",
-            bound = settled_bound(),
+            bound = settled_bound(&s),
         );
         let fail = |e| backend("reading events by query", e);
         let deadline = tokio::time::Instant::now() + self.settle_timeout();

@@ -28,7 +28,7 @@ fn grants(role: &str, database: &str) -> Vec<String> {
         // The log and the command ids: append and read, nothing else. No
         // sequence is involved (positions come from the transaction id) and
         // the functions an append calls (pg_current_xact_id, pg_notify,
-        // pg_current_snapshot) are PUBLIC.
+        // pg_current_snapshot, the schema's settled_bound) are PUBLIC.
         format!("GRANT SELECT, INSERT ON es.events, es.commands TO {role}"),
         // Snapshots are replaced (upsert).
         format!("GRANT SELECT, INSERT, UPDATE ON es.snapshots TO {role}"),

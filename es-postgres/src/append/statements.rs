@@ -85,7 +85,7 @@ fn event_tags(tags: &str, ords: &str) -> String {
 }
 
 /// The call of `dcb_lock_and_check_items` (migration
-/// `20250101000007_dcb_static_check.sql`) from parameter `$first` on (ten
+/// `20250101000007_lean_reads_and_checks.sql`) from parameter `$first` on (ten
 /// parameters, bound by `DcbAppend::bind_call`).
 pub(super) fn lock_and_check(s: &str, first: usize) -> String {
     let p = |i: usize| format!("${}", first + i);

@@ -1,7 +1,7 @@
 //! What an append under a condition does besides the append itself
 //! ([`DcbAppend`]: the locks, the check, the tags, bound to the append
 //! statement's call of `dcb_lock_and_check_items`, migration
-//! `20250101000007_dcb_static_check.sql`) and a query as SQL
+//! `20250101000007_lean_reads_and_checks.sql`) and a query as SQL
 //! ([`matching`]); used by the append (`crate::append`) and the reads
 //! (`super`).
 
@@ -114,7 +114,7 @@ pub(crate) struct DcbAppend {
 
 /// A condition's items with tags, flattened into arrays for the static
 /// check of `dcb_lock_and_check_items` (migration
-/// `20250101000007_dcb_static_check.sql`): per item its first tag; its
+/// `20250101000007_lean_reads_and_checks.sql`): per item its first tag; its
 /// other tags and its types, each with the item's index (from 1).
 #[derive(Default)]
 struct TaggedItems {

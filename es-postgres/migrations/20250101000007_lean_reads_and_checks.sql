@@ -1,13 +1,46 @@
--- Faster decisions (consistency boundaries by query, es_core::dcb): an
--- event's tags on its row, and a condition's check that is planned once.
--- Run with `search_path` set to the store's schema, like every migration
--- here.
+-- Leaner reads and checks: the settled bound of the global log as a
+-- function; for decisions (consistency boundaries by query, es_core::dcb)
+-- an event's tags on its row, and a condition's check that is planned
+-- once. Run with `search_path` set to the store's schema, like every
+-- migration here.
+
+-- The bound below which every transaction has finished (committed or
+-- rolled back), as a global position (`transaction id << 20`): what
+-- `read_all`, the head and a read by query return events below (see
+-- `settled_bound` in es-postgres/src/read.rs). It is the `xmin` of the
+-- calling statement's snapshot (STABLE: the function runs in that
+-- snapshot), except that transactions known to run in another database
+-- are left out: they cannot write this database's events, and a long one
+-- would otherwise hold every reader back. A transaction is left out only
+-- when pg_stat_activity shows it in another database; one that is not
+-- found still counts, so the bound is never too high. As a function, the
+-- statements that use it carry one call instead of the lookup's joins
+-- (which the server set up on every execution), and the lookup runs only
+-- when a transaction is in progress.
+CREATE FUNCTION settled_bound() RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    snap pg_snapshot := pg_current_snapshot();
+BEGIN
+    IF pg_snapshot_xmin(snap) = pg_snapshot_xmax(snap) THEN
+        RETURN pg_snapshot_xmax(snap)::text::bigint << 20;
+    END IF;
+    RETURN LEAST(pg_snapshot_xmax(snap)::text::bigint,
+                 (SELECT min(x::text::bigint) FROM pg_snapshot_xip(snap) AS x
+                  WHERE NOT EXISTS (
+                      SELECT 1 FROM pg_stat_activity AS a
+                      WHERE a.backend_xid IS NOT NULL
+                        AND a.backend_xid::text::bigint = (x::text::bigint & 4294967295)
+                        AND a.datname IS DISTINCT FROM current_database()))) << 20;
+END
+$$;
 
 -- An event's tags, sorted, on its own row (NULL: no tags), written with
 -- the event by a tagged append. A read by query returns them with the
 -- event instead of looking them up in `event_tags` per event (an index
 -- probe each). `event_tags` stays the tag index that reads and checks
--- search.
+-- search (by tag), so its index by position, which served that lookup,
+-- goes (after the fill below, which reads by position).
 ALTER TABLE events ADD COLUMN tags text[];
 
 -- The events tagged before this migration get theirs from `event_tags`.
@@ -19,6 +52,7 @@ FROM (SELECT global_position, array_agg(tag ORDER BY tag) AS tags
       FROM event_tags GROUP BY global_position) AS t
 WHERE e.global_position = t.global_position;
 ALTER TABLE events ENABLE TRIGGER events_immutable;
+DROP INDEX event_tags_position_idx;
 
 -- `dcb_lock_and_check` (migration 6) with the condition's check for items
 -- with tags written out here, not passed as SQL text: PL/pgSQL plans this
@@ -78,6 +112,13 @@ BEGIN
             END IF;
             IF coalesce(cardinality(first_tags), 0) = 0 THEN
                 RETURN true;
+            END IF;
+            -- The common condition: one item with one tag.
+            IF cardinality(first_tags) = 1 AND coalesce(cardinality(more_tags), 0) = 0 THEN
+                RETURN NOT EXISTS (
+                    SELECT 1 FROM %1$I.event_tags AS t
+                    WHERE t.tag = first_tags[1] AND t.global_position > after
+                      AND (coalesce(cardinality(types), 0) = 0 OR t.event_type = ANY (types)));
             END IF;
             RETURN NOT EXISTS (
                 SELECT 1
