@@ -17,16 +17,17 @@
 //! and checks search (by tag, in log order), and on the event's row
 //! (`events.tags`), which a read returns with the event.
 //!
-//! - The locks. The condition's query locks, exclusively, one key per item
-//!   (its first tag; its types when it has no tag; `*` when it matches
-//!   everything: [`Query::lock_keys`]). Each appended event locks, shared,
-//!   its tags, its type and `*` ([`Query::event_keys`]). An event matching
-//!   an item carries the item's first tag (or has one of its types), so a
-//!   writer checking a condition and a writer appending an event that
-//!   matches it always lock one key in common, in conflicting modes: one
-//!   waits until the other commits. Writers whose keys do not meet (other
-//!   tags) never wait for each other. All keys are taken in one statement,
-//!   in one order (by their hash), so no two writers wait in a circle.
+//! - The locks. The condition's query locks, exclusively, the first tag of
+//!   each item with tags ([`Query::lock_keys`]). Each appended event
+//!   locks, shared, its tags ([`Query::event_keys`]). An event matching an
+//!   item carries the item's first tag, so a writer checking a condition
+//!   and a writer appending an event that matches it always lock one key
+//!   in common, in conflicting modes: one waits until the other commits.
+//!   Writers whose keys do not meet (other tags) never wait for each
+//!   other. All keys are taken in one statement, in one order (by their
+//!   hash), so no two writers wait in a circle. (The keys `Query` gives
+//!   items without tags and every event's type and `*` are not taken here:
+//!   such items lock the whole log, below.)
 //! - The check runs after the locks, in a statement of its own inside the
 //!   function: under READ COMMITTED each statement a VOLATILE function runs
 //!   takes a fresh snapshot, so it sees everything committed before it,
@@ -42,8 +43,9 @@
 //!   (the function `dcb_lock_log`, which has the rights that mode needs),
 //!   in a statement of its own in the append's transaction: it waits for
 //!   every append in flight and holds off new ones until it commits, so its
-//!   check counts them all. Conditions whose items all have tags never take
-//!   it.
+//!   check counts them all, tagged or not, and no other such condition
+//!   runs beside it (the mode conflicts with itself). Conditions whose
+//!   items all have tags never take it.
 //! - The positions. A global position is `transaction id << 20 | n`, and a
 //!   read returns only events below the oldest transaction still running
 //!   (`settled_bound`, as `read_all`), vouching for them with `scanned_to`.

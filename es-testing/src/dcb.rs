@@ -76,6 +76,7 @@ macro_rules! dcb_conformance_tests {
             a_condition_checks_every_item_with_all_its_tags
             racers_on_one_tag_set_commit_exactly_one
             racers_on_unrelated_tags_never_conflict
+            racers_on_one_type_commit_exactly_one
         );
     };
     (@cases ($factory:expr) $($case:ident)*) => {

@@ -153,15 +153,22 @@ impl DcbAppend {
         events: &[TaggedEvent],
         condition: Option<&AppendCondition>,
     ) -> Self {
+        // Only tags are locked: the keys of items without tags (their types,
+        // `*`) and the shared keys every event took for them (its type,
+        // `*`) met only writers that lock the whole log first (see
+        // [`DcbAppend::locks_the_log`]), which waits for every append in
+        // flight anyway. Each key named as `Query::lock_keys` names it.
+        let tag_key = |k: &String| k.starts_with("t:");
         let mut keys: Vec<(String, bool)> = condition
             .map(|c| c.fail_if_events_match.lock_keys())
             .unwrap_or_default()
             .into_iter()
+            .filter(tag_key)
             .map(|k| (k, true))
             .collect();
         for e in events {
             for k in Query::event_keys(&e.event.event_type, &e.tags) {
-                if !keys.iter().any(|(have, _)| *have == k) {
+                if tag_key(&k) && !keys.iter().any(|(have, _)| *have == k) {
                     keys.push((k, false));
                 }
             }

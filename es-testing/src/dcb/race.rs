@@ -92,3 +92,21 @@ pub async fn racers_on_unrelated_tags_never_conflict<S: DcbStore>(s: S) {
         same("writers committed", won, 16);
     }
 }
+
+/// 8 writers, each with a tag of its own, read a query by type alone and
+/// append an event of that type under it at once, 20 rounds: exactly one
+/// commits each round (nothing but the type brings them together).
+pub async fn racers_on_one_type_commit_exactly_one<S: DcbStore>(s: S) {
+    for round in 0..20 {
+        let (won, _) = race(&s, round, 8, |i| {
+            let q = Query::item(QueryItem::new().types(["SeatTaken"]));
+            (q, vec![format!("seat:{round}-{i}")])
+        })
+        .await;
+        same(
+            format_args!("writers committed in round {round} of 8 racing on one type"),
+            won,
+            1,
+        );
+    }
+}
