@@ -144,3 +144,76 @@ BEGIN
         current_schema());
 END
 $migration$;
+
+-- A read by query of one item with tags (a decision model's usual query),
+-- as one function whose statements PL/pgSQL plans once per session: the
+-- events after `after` that carry `first_tag` and every tag of
+-- `more_tags`, of one of `types` when it names any, below the settled
+-- bound, in log order, at most `page` of them. Each row starts with the
+-- head (the newest position below the bound), the newest matching
+-- position (settled or not) and the bound, as the store's statement for
+-- other queries returns them; when no event matches, one row has only
+-- those three. STABLE: its statements run in the snapshot of the
+-- statement that calls it, so the bound and the events agree.
+DO $migration$
+BEGIN
+    EXECUTE format(
+        $create$
+        CREATE FUNCTION %1$I.dcb_read_item(
+            first_tag text,
+            more_tags text[],
+            types     text[],
+            after     bigint,
+            page      bigint
+        ) RETURNS TABLE (
+            head bigint, visible bigint, bound bigint,
+            global_position bigint, event_id uuid, stream_id text, stream_version bigint,
+            event_type text, schema_version integer, payload text, metadata text,
+            recorded_at timestamptz, tags text[]
+        )
+        LANGUAGE plpgsql STABLE AS $body$
+        #variable_conflict use_column
+        DECLARE
+            b bigint := %1$I.settled_bound();
+            v bigint;
+            h bigint;
+            any_type boolean := coalesce(cardinality(types), 0) = 0;
+            one_tag boolean := coalesce(cardinality(more_tags), 0) = 0;
+        BEGIN
+            SELECT coalesce(max(t.global_position), 0) INTO v
+            FROM %1$I.event_tags AS t
+            WHERE t.tag = first_tag AND t.global_position > after
+              AND (any_type OR t.event_type = ANY (types))
+              AND (one_tag OR NOT EXISTS (
+                  SELECT 1 FROM unnest(more_tags) AS m(tag)
+                  WHERE NOT EXISTS (SELECT 1 FROM %1$I.event_tags AS u
+                                    WHERE u.tag = m.tag
+                                      AND u.global_position = t.global_position)));
+            SELECT coalesce(max(e.global_position), 0) INTO h
+            FROM %1$I.events AS e WHERE e.global_position < b;
+            RETURN QUERY
+            SELECT h, v, b, ev.global_position, ev.event_id, ev.stream_id, ev.stream_version,
+                   ev.event_type, ev.schema_version, ev.payload::text, ev.metadata::text,
+                   ev.recorded_at, ev.tags
+            FROM %1$I.event_tags AS t
+            JOIN %1$I.events AS ev ON ev.global_position = t.global_position
+            WHERE t.tag = first_tag AND t.global_position > after AND t.global_position < b
+              AND (any_type OR t.event_type = ANY (types))
+              AND (one_tag OR NOT EXISTS (
+                  SELECT 1 FROM unnest(more_tags) AS m(tag)
+                  WHERE NOT EXISTS (SELECT 1 FROM %1$I.event_tags AS u
+                                    WHERE u.tag = m.tag
+                                      AND u.global_position = t.global_position)))
+            ORDER BY t.global_position
+            LIMIT page;
+            IF NOT FOUND THEN
+                RETURN QUERY SELECT h, v, b, NULL::bigint, NULL::uuid, NULL::text, NULL::bigint,
+                    NULL::text, NULL::integer, NULL::text, NULL::text, NULL::timestamptz,
+                    NULL::text[];
+            END IF;
+        END
+        $body$
+        $create$,
+        current_schema());
+END
+$migration$;
