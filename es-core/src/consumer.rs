@@ -37,5 +37,5 @@ pub use inline::{InlineConsumer, InlineConsumers, InlineFailure};
 pub use listener::{Listener, listen};
 pub use memory::{MemoryLease, MemoryProjection, MemoryTx};
 pub use partition::{Partition, partition_hash};
-pub use partitioned::{Holding, PartitionedRunner, partitions_status};
+pub use partitioned::{Holding, PartitionedRunner, partitions_dead_letters, partitions_status};
 pub use progress::{Progress, WaitTimeout, Written};

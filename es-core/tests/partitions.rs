@@ -211,3 +211,71 @@ async fn a_changed_partition_count_is_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("store failure"), "{err}");
 }
+
+/// Refuses the events of every fifth version.
+struct Picky;
+
+impl Projection for Picky {
+    const NAME: &'static str = "picky";
+    const EVENT_TYPES: &'static [&'static str] = &["Ticked"];
+}
+
+impl Dispatch for Picky {
+    async fn dispatch(&mut self, e: &RecordedEvent, _: &mut ()) -> Result<(), ProjectionError> {
+        if e.stream_version.is_multiple_of(5) {
+            return Err(ProjectionError::handler::<Picky>(
+                e,
+                "a fifth version".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Each partition keeps its dead letters under its own key;
+/// `partitions_dead_letters` lists them all, in global order, each naming
+/// the partition of its stream.
+#[tokio::test]
+async fn dead_letters_are_listed_across_the_partitions() {
+    let store = InMemoryEventStore::new();
+    seed(&store, 7, 6).await;
+    for p in Partition::all(3) {
+        Engine::new(store.clone(), MemoryProjection::new(Picky))
+            .in_partition(p)
+            .error_policy(es_core::consumer::ErrorPolicy::DeadLetter)
+            .catch_up()
+            .await
+            .unwrap();
+    }
+    let letters = es_core::consumer::partitions_dead_letters(&store, "picky", 3)
+        .await
+        .unwrap();
+    let all = store.read_all(0, 10_000, Some(&["Ticked"])).await.unwrap();
+    let refused: Vec<u64> = all
+        .events
+        .iter()
+        .filter(|e| e.stream_version.is_multiple_of(5))
+        .map(|e| e.global_position)
+        .collect();
+    assert!(!refused.is_empty());
+    assert_eq!(
+        letters
+            .iter()
+            .map(|d| d.global_position)
+            .collect::<Vec<_>>(),
+        refused,
+        "every refused event once, in global order"
+    );
+    for d in &letters {
+        assert_eq!(d.projection, Partition::of(&d.stream_id, 3).key("picky"));
+    }
+    assert!(
+        letters
+            .iter()
+            .map(|d| &d.projection)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            > 1,
+        "the refused events fall in more than one partition"
+    );
+}

@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use es_core::consumer::{Backend, ConsumerStatus, Failed, Partition, Savepoint};
+use es_core::consumer::{Backend, ConsumerStatus, DeadLetter, Failed, Partition, Savepoint};
 use es_core::store::{AppendResult, CommandRecord, CommitWatch, ReadAllPage, StreamEnd};
 use es_core::{
     EventStore, ExpectedVersion, NewEvent, RecordedEvent, ReplayedEvent, StoreError, Uuid,
@@ -271,6 +271,13 @@ impl<B: Backend> Backend for RelayStore<B> {
         error: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.inner.record_dead_letter(tx, name, failed, error)
+    }
+
+    fn dead_letters(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send {
+        self.inner.dead_letters(name)
     }
 
     fn clear_dead_letters(

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use es_core::consumer::{Backend, ConsumerStatus, Failed, Partition, Savepoint};
+use es_core::consumer::{Backend, ConsumerStatus, DeadLetter, Failed, Partition, Savepoint};
 use es_core::{ReadAllPage, StoreError};
 
 use crate::error::is_transient;
@@ -107,6 +107,10 @@ impl Backend for PgEventStore {
             _ => Ok(()),
         };
         r.map_err(|e| backend(format!("recording a dead letter of `{name}`"), e))
+    }
+
+    async fn dead_letters(&self, name: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        PgEventStore::dead_letters(self, name).await
     }
 
     async fn clear_dead_letters(&self, tx: &mut PgTx, name: &str) -> Result<(), StoreError> {

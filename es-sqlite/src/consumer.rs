@@ -252,6 +252,10 @@ impl Backend for SqliteEventStore {
             .map_err(|e| backend(format!("recording a dead letter of `{name}`"), e))
     }
 
+    async fn dead_letters(&self, name: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        SqliteEventStore::dead_letters(self, name).await
+    }
+
     async fn clear_dead_letters(&self, tx: &mut SqliteTx, name: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM dead_letters WHERE projection = ?")
             .bind(name)

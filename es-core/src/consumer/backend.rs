@@ -144,6 +144,12 @@ pub trait Backend: EventStore + Clone + Send + Sync + 'static {
         error: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// `name`'s dead letters, in global order.
+    fn dead_letters(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+
     /// Deletes `name`'s dead letters (a rebuild starts clean).
     fn clear_dead_letters(
         &self,

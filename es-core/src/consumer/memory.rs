@@ -193,6 +193,10 @@ impl Backend for InMemoryEventStore {
         Ok(())
     }
 
+    async fn dead_letters(&self, name: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        Ok(InMemoryEventStore::dead_letters(self, name))
+    }
+
     async fn clear_dead_letters(&self, tx: &mut MemoryTx, name: &str) -> Result<(), StoreError> {
         tx.ops.push(Op::Clear(name.to_owned()));
         Ok(())

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use tokio::task::JoinSet;
 
-use super::backend::{Backend, Consumer, ConsumerStatus};
+use super::backend::{Backend, Consumer, ConsumerStatus, DeadLetter};
 use super::engine::Engine;
 use super::partition::Partition;
 use crate::error::ErrorChain;
@@ -453,5 +453,31 @@ pub async fn partitions_status<B: Backend>(
     for p in Partition::all(count.max(1)) {
         out.push((p, backend.partition_status(name, types, p).await?));
     }
+    Ok(out)
+}
+
+/// The dead letters of every one of the `count` partitions of consumer
+/// `name`, in global order; each names its partition's key in
+/// [`DeadLetter::projection`] (`{name}#{index}/{count}`, see
+/// [`Partition::key`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use es_core::InMemoryEventStore;
+/// let store = InMemoryEventStore::new();
+/// let letters = es_core::consumer::partitions_dead_letters(&store, "orders", 3).await?;
+/// assert!(letters.is_empty());
+/// # Ok(()) }
+/// ```
+pub async fn partitions_dead_letters<B: Backend>(
+    backend: &B,
+    name: &str,
+    count: u32,
+) -> Result<Vec<DeadLetter>, StoreError> {
+    let mut out = Vec::new();
+    for p in Partition::all(count.max(1)) {
+        out.extend(backend.dead_letters(&p.key(name)).await?);
+    }
+    out.sort_by_key(|d| d.global_position);
     Ok(out)
 }
