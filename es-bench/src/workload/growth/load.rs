@@ -138,6 +138,16 @@ pub(super) async fn vacuum_analyze(pool: &PgPool, table: &str) -> Result<()> {
     Ok(())
 }
 
+/// `CHECKPOINT` after a load step, so the dirty pages of the load are
+/// written before the figures are taken and not by the checkpointer in the
+/// middle of them (a superuser's statement, as the benchmark's role is
+/// here; skipped with a note where it is not allowed).
+pub(super) async fn checkpoint(pool: &PgPool) {
+    if let Err(e) = sqlx::query("CHECKPOINT").execute(pool).await {
+        eprintln!("es-bench:   no CHECKPOINT after the load: {e}");
+    }
+}
+
 /// Bytes on disk of a table with its indexes and TOAST: (total, heap,
 /// indexes). For a partitioned table, the sum over its partitions.
 pub(super) async fn size_on_disk(pool: &PgPool, table: &str) -> Result<(i64, i64, i64)> {
