@@ -148,13 +148,44 @@ pub(super) async fn read_stream(
         lengths.push(read[0]);
     }
     let events_per_stream = lengths.iter().sum::<usize>() / lengths.len().max(1);
+    let buffers = stream_buffers(env, chunks, rng, 10).await?;
     Ok(timed_point(
         "read_stream",
         [fw, raw],
         json!({ "streams": n, "events_per_stream": events_per_stream,
+                "buffers_per_read_median": { "shared_hit": buffers.0, "read_from_os": buffers.1 },
                 "framework": "PgEventStore::read_stream(stream, 1, StreamEnd::Head, 1000)",
                 "baseline": "SELECT the same columns WHERE stream_id = $1 ORDER BY stream_version" }),
     ))
+}
+
+/// Where a stream read's pages come from: `EXPLAIN (ANALYZE, BUFFERS)` of
+/// the raw stream read on `n` other random ledger streams; the medians of
+/// the pages found in PostgreSQL's buffer cache and of those read from the
+/// operating system.
+async fn stream_buffers(
+    env: &Env,
+    chunks: &[Chunk],
+    rng: &mut Sampler,
+    n: usize,
+) -> Result<(i64, i64)> {
+    let (mut hit, mut read) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        // The stream ids are this module's own (no quoting needed).
+        let stream = ledger_stream(chunks, rng);
+        let plan: serde_json::Value = sqlx::query_scalar(&format!(
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT {RAW_COLUMNS} FROM es.events \
+             WHERE stream_id = '{stream}' ORDER BY stream_version"
+        ))
+        .fetch_one(&env.seq)
+        .await?;
+        let top = &plan[0]["Plan"];
+        hit.push(top["Shared Hit Blocks"].as_i64().unwrap_or(0));
+        read.push(top["Shared Read Blocks"].as_i64().unwrap_or(0));
+    }
+    hit.sort_unstable();
+    read.sort_unstable();
+    Ok((hit[n / 2], read[n / 2]))
 }
 
 /// `n` pages of [`PAGE`] events after random positions in the middle half
