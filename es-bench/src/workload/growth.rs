@@ -14,7 +14,7 @@
 //!
 //! Figures: `growth_{name}@{size}` (framework against raw at one size),
 //! `growth_{name}_{size}_vs_{first}` (the framework's figure at a size
-//! against the first size, with the whole curve in `details.curve` and the
+//! against the reference's, with the whole curve in `details.curve` and the
 //! relative cost in `details.cost_curve`, which `es-bench plot` draws),
 //! `growth_log_size` (bytes on disk per size) and
 //! `growth_part_{name}@{size}`.
@@ -22,6 +22,7 @@
 mod load;
 mod partitioned;
 mod points;
+mod writes;
 
 use std::time::Instant;
 
@@ -33,8 +34,9 @@ use serde_json::json;
 use sqlx::PgConnection;
 
 use self::load::{CHUNK, Chunk, checkpoint, disk_free, load_chunk, size_on_disk, vacuum_analyze};
-use self::points::Point;
+use self::points::{Log, Point};
 use crate::env::{Env, scaled};
+use crate::measure::{Side, abba};
 use crate::report::Figure;
 
 /// The log sizes by default (events, times the scale).
@@ -111,6 +113,73 @@ struct Size {
     vacuum_s: f64,
     bytes: (i64, i64, i64),
     points: Vec<Point>,
+    /// The reference log's figures, taken in rounds with these (none at
+    /// the first size).
+    reference: Option<Vec<Point>>,
+}
+
+/// How much each figure measures at one size.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    /// Streams read and pages read.
+    n: usize,
+    /// Catch-ups of the rare type.
+    reps: usize,
+    commands: usize,
+    appended: usize,
+    /// Events behind the head the rare type is caught up from.
+    tail: u64,
+}
+
+impl Plan {
+    /// Half of each (a round of two), at least a few.
+    fn halved(self) -> Self {
+        Self {
+            n: (self.n / 2).max(5),
+            reps: (self.reps / 2).max(3),
+            commands: (self.commands / 2).max(4),
+            appended: (self.appended / 2).max(200),
+            tail: self.tail,
+        }
+    }
+}
+
+/// The six figures on one log.
+async fn measure_log(
+    log: &Log,
+    chunks: &[Chunk],
+    rng: &mut Sampler,
+    plan: &Plan,
+    label: &str,
+) -> Result<Vec<Point>> {
+    Ok(vec![
+        points::read_stream(log, chunks, rng, plan.n).await?,
+        points::read_all_page(log, chunks, rng, plan.n).await?,
+        points::rare_catch_up(log, plan.tail, plan.reps).await?,
+        points::rare_read(log, plan.tail, plan.reps).await?,
+        writes::commands(log, chunks, rng, plan.commands, 4.min(plan.commands)).await?,
+        writes::append(log, label, plan.appended, 4).await?,
+    ])
+}
+
+/// The reference: a copy of the log at its first size in a schema of its
+/// own (`growth_ref`, migrated by the framework), so that each later size
+/// is measured in rounds with it, and drift on the machine between the
+/// sizes falls on both.
+async fn copy_reference(env: &Env, chunks: &[Chunk]) -> Result<(Log, Vec<Chunk>)> {
+    let log = Log::in_schema(env, "growth_ref", "growth_ref.events")?;
+    log.par_store.migrate().await?;
+    let t = Instant::now();
+    sqlx::query("INSERT INTO growth_ref.events SELECT * FROM es.events ORDER BY global_position")
+        .execute(&env.par)
+        .await?;
+    vacuum_analyze(&env.par, "growth_ref.events").await?;
+    checkpoint(&env.par).await;
+    eprintln!(
+        "es-bench:   reference copy (schema growth_ref) in {:.0} s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok((log, chunks.to_vec()))
 }
 
 /// Grows the log to each size, measures there, and returns the figures.
@@ -133,9 +202,16 @@ pub(crate) async fn growth(env: &Env, scale: f64, sizes: &[u64]) -> Result<Vec<F
     let mut out = Vec::new();
     let partition_at = scaled(10_000_000.0, scale, 2000) as u64;
     let mut partitioned_done = false;
-    let n = scaled(100.0, scale.max(0.05), 5);
-    let tail = scaled(100_000.0, scale, 1000) as u64;
-    let reps = scaled(10.0, scale, 5);
+    let plan = Plan {
+        n: scaled(100.0, scale.max(0.05), 5),
+        reps: scaled(10.0, scale, 5),
+        commands: scaled(1000.0, scale, 8),
+        appended: scaled(50_000.0, scale, 400),
+        tail: scaled(100_000.0, scale, 1000) as u64,
+    };
+    let tail = plan.tail;
+    let first_target = targets[0];
+    let mut ref_log: Option<(Log, Vec<Chunk>)> = None;
     for &target in &targets {
         if target <= have {
             continue;
@@ -184,19 +260,40 @@ pub(crate) async fn growth(env: &Env, scale: f64, sizes: &[u64]) -> Result<Vec<F
             bytes.0 >> 20
         );
         let size = label(target);
-        let mut pts = vec![
-            points::read_stream(env, &chunks, &mut rng, n).await?,
-            points::read_all_page(env, &chunks, &mut rng, n).await?,
-            points::rare_catch_up(env, tail, reps).await?,
-            points::rare_read(env, tail, reps).await?,
-        ];
-        let commands = scaled(1000.0, scale, 8);
-        pts.push(points::commands(env, &chunks, &mut rng, commands, 4.min(commands)).await?);
-        let appended = scaled(50_000.0, scale, 400);
-        pts.push(points::append(env, &size, appended, 4).await?);
-        for p in &pts {
+        let main = Log::main(env);
+        let (pts, reference) = if let Some((log, ref_chunks)) = &ref_log {
+            // A later size: the grown log and the reference in two
+            // rounds, the first of them alternating.
+            let half = plan.halved();
+            let (mut grown, mut refs) = (Vec::new(), Vec::new());
+            for r in 0..2 {
+                for side in abba(r) {
+                    if side == Side::Framework {
+                        let l = format!("{size}r{r}");
+                        grown.push(measure_log(&main, &chunks, &mut rng, &half, &l).await?);
+                    } else {
+                        let l = format!("{size}ref{r}");
+                        refs.push(measure_log(log, ref_chunks, &mut rng, &half, &l).await?);
+                    }
+                }
+            }
+            (points::mean(&grown), Some(points::mean(&refs)))
+        } else {
+            // The first size: its figures, then the reference copy of it.
+            let pts = measure_log(&main, &chunks, &mut rng, &plan, &size).await?;
+            ref_log = Some(copy_reference(env, &chunks).await?);
+            (pts, None)
+        };
+        for (i, p) in pts.iter().enumerate() {
+            let against = reference.as_ref().map_or(String::new(), |r| {
+                format!(
+                    "  reference ({}) {:>10.3}",
+                    label(first_target),
+                    r[i].framework
+                )
+            });
             eprintln!(
-                "es-bench:   {size}: {:<14} framework {:>10.3}  raw {:>10.3}  {}",
+                "es-bench:   {size}: {:<14} framework {:>10.3}  raw {:>10.3}{against}  {}",
                 p.name, p.framework, p.baseline, p.unit
             );
         }
@@ -221,6 +318,7 @@ pub(crate) async fn growth(env: &Env, scale: f64, sizes: &[u64]) -> Result<Vec<F
             vacuum_s,
             bytes,
             points: pts,
+            reference,
         });
     }
     let mut figures = figures(&done);
@@ -230,7 +328,7 @@ pub(crate) async fn growth(env: &Env, scale: f64, sizes: &[u64]) -> Result<Vec<F
 
 /// The figures of the sizes measured: per size, per figure against the
 /// first size (with the curve), and the size on disk.
-fn figures(done: &[Size]) -> Vec<Figure> {
+fn figures<'d>(done: &'d [Size]) -> Vec<Figure> {
     let mut out = Vec::new();
     for s in done {
         for p in &s.points {
@@ -256,13 +354,26 @@ fn figures(done: &[Size]) -> Vec<Figure> {
         return out;
     };
     for (i, p0) in first.points.iter().enumerate() {
-        // The cost relative to the first size: time over time, or rate
-        // over rate inverted.
-        let cost = |p: &Point| {
+        // The cost of the framework's figure at a size against the first
+        // size's: against the reference copy measured in the same rounds
+        // where there is one, else against the first size's own figure.
+        // A time over a time, or a rate over a rate inverted.
+        let against = |s: &'d Size| s.reference.as_ref().map_or(p0, |r| &r[i]);
+        let cost = |s: &'d Size| {
+            let (p, q) = (&s.points[i], against(s));
             if p.rate {
-                p0.framework / p.framework
+                q.framework / p.framework
             } else {
-                p.framework / p0.framework
+                p.framework / q.framework
+            }
+        };
+        // The same for the raw side.
+        let raw_cost = |s: &'d Size| {
+            let (p, q) = (&s.points[i], against(s));
+            if p.rate {
+                q.baseline / p.baseline
+            } else {
+                p.baseline / q.baseline
             }
         };
         let curve: Vec<_> = done
@@ -270,19 +381,21 @@ fn figures(done: &[Size]) -> Vec<Figure> {
             .map(|s| {
                 let p = &s.points[i];
                 json!({ "size": label(s.target), "events": s.events, "framework": p.framework,
-                        "baseline": p.baseline, "cost": cost(p) })
+                        "baseline": p.baseline, "reference_framework": against(s).framework,
+                        "reference_baseline": against(s).baseline,
+                        "cost": cost(s), "raw_cost": raw_cost(s) })
             })
             .collect();
         for s in &done[1..] {
-            let p = &s.points[i];
+            let (p, q) = (&s.points[i], against(s));
             // The target: 10 times the first size.
             let tenfold = s.target == first.target * 10;
             let (target, met) = match (tenfold, p.rate) {
                 (true, true) => (
                     format!(">= {:.3} (cost <= {TARGET}x)", 1.0 / TARGET),
-                    Some(cost(p) <= TARGET),
+                    Some(cost(s) <= TARGET),
                 ),
-                (true, false) => (format!("<= {TARGET} (cost)"), Some(cost(p) <= TARGET)),
+                (true, false) => (format!("<= {TARGET} (cost)"), Some(cost(s) <= TARGET)),
                 (false, _) => ("- (curve)".to_owned(), None),
             };
             out.push(Figure {
@@ -294,13 +407,15 @@ fn figures(done: &[Size]) -> Vec<Figure> {
                 ),
                 unit: p.unit,
                 framework: p.framework,
-                baseline: p0.framework,
-                ratio: p.framework / p0.framework,
+                baseline: q.framework,
+                ratio: p.framework / q.framework,
                 target,
                 met,
                 rss_framework_mb: 0.0,
                 rss_baseline_mb: 0.0,
-                details: json!({ "measure": p.name, "rate": p.rate, "cost": cost(p),
+                details: json!({ "measure": p.name, "rate": p.rate, "cost": cost(s),
+                                 "raw_cost": raw_cost(s),
+                                 "against": if s.reference.is_some() { "the reference copy of the first size, measured in the same rounds" } else { "the first size's own figure" },
                                  "curve": curve, "cost_curve": curve.iter().map(|c| json!({
                                      "events": c["events"], "cost": c["cost"] })).collect::<Vec<_>>() }),
             });

@@ -17,9 +17,9 @@ use serde_json::json;
 use super::Sampler;
 use super::load::{Chunk, checkpoint, size_on_disk, vacuum_analyze};
 use super::points::{
-    PAGE, RAW_COLUMNS, RawRow, counter_ids, ledger_stream, middle_position, raw_batch, raw_command,
-    raw_rare_pages, tail_checkpoint,
+    PAGE, RAW_COLUMNS, RawRow, ledger_stream, middle_position, raw_rare_pages, tail_checkpoint,
 };
+use super::writes::{counter_ids, raw_batch, raw_command};
 use crate::env::Env;
 use crate::measure::{Side, abba, median, per_sec, percentiles};
 use crate::report::Figure;

@@ -1,33 +1,68 @@
-//! The six figures at one size of the log, each through the framework and
-//! through raw sqlx on the same table (`es.events`, the framework's rows
-//! and indexes), the two sides interleaved (ABBA): a 1,000-event stream
-//! read, a `read_all` page from the middle, a rare type caught up from a
-//! checkpoint by a projection runner and read by `read_all` alone, the
-//! command round trip on existing aggregates and batched appends.
+//! The four read figures at one size of the log, each through the
+//! framework and through raw sqlx on the same table (`es.events` or the
+//! reference copy's: the framework's rows and indexes), the two sides
+//! interleaved (ABBA): a 1,000-event stream read, a `read_all` page from
+//! the middle, a rare type caught up from a checkpoint by a projection
+//! runner and read by `read_all` alone (the writes are in `writes`); the
+//! log they are taken on (`Log`) and the figure (`Point`).
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail, ensure};
-use es_bench::{Counter, CounterEvent, Credit, RawAmount};
-use es_core::{
-    EventStore, ExpectedVersion, Metadata, NewEvent, Projection as _, Repository, StreamEnd,
-};
-use es_postgres::ProjectionRunner;
+use anyhow::{Result, ensure};
+use es_core::{EventStore, Projection as _, StreamEnd};
+use es_postgres::{PgEventStore, ProjectionRunner};
 use serde_json::json;
-use sqlx::Row as _;
 use sqlx::postgres::PgPool;
 use uuid::Uuid;
 
 use super::load::{Chunk, LONG_STREAM, RARE_TYPE};
 use super::{FlaggedCount, Sampler};
-use crate::env::{Env, small_event};
-use crate::measure::{Side, Tally, abba, median, per_sec, percentiles, round_range};
+use crate::env::Env;
+use crate::measure::{Side, abba, median, percentiles};
 
 /// A `read_all` page and a catch-up batch.
 pub(super) const PAGE: usize = 1000;
 
-/// Events per append batch.
-const APPEND_BATCH: usize = 100;
+/// A log the figures are taken on: the framework's stores on one schema
+/// (one connection for the timed reads and writes, the pool of eight for
+/// the runner) and its events table, for the raw side.
+#[derive(Clone)]
+pub(super) struct Log {
+    pub(super) seq: PgPool,
+    pub(super) par: PgPool,
+    pub(super) seq_store: PgEventStore,
+    pub(super) par_store: PgEventStore,
+    /// The events table, with its schema.
+    pub(super) table: &'static str,
+}
+
+impl Log {
+    /// The benchmark's own log (schema `es`).
+    pub(super) fn main(env: &Env) -> Self {
+        Self {
+            seq: env.seq.clone(),
+            par: env.par.clone(),
+            seq_store: env.seq_store.clone(),
+            par_store: env.par_store.clone(),
+            table: "es.events",
+        }
+    }
+
+    /// A log in schema `schema` of the same database (`table` its events).
+    pub(super) fn in_schema(env: &Env, schema: &str, table: &'static str) -> Result<Self> {
+        Ok(Self {
+            seq: env.seq.clone(),
+            par: env.par.clone(),
+            seq_store: PgEventStore::builder()
+                .schema(schema)?
+                .build(env.seq.clone()),
+            par_store: PgEventStore::builder()
+                .schema(schema)?
+                .build(env.par.clone()),
+            table,
+        })
+    }
+}
 
 /// One figure at one size: the framework's and the baseline's.
 #[derive(Debug, Clone)]
@@ -40,6 +75,34 @@ pub(super) struct Point {
     pub(super) framework: f64,
     pub(super) baseline: f64,
     pub(super) details: serde_json::Value,
+}
+
+/// The figures of several rounds as one: the mean of each side's figure,
+/// the rounds' figures in the details (of the first round).
+pub(super) fn mean(rounds: &[Vec<Point>]) -> Vec<Point> {
+    let k = rounds.len().max(1) as f64;
+    rounds[0]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let fw = rounds.iter().map(|r| r[i].framework).sum::<f64>() / k;
+            let raw = rounds.iter().map(|r| r[i].baseline).sum::<f64>() / k;
+            let mut details = p.details.clone();
+            if let Some(d) = details.as_object_mut() {
+                let each: Vec<_> = rounds
+                    .iter()
+                    .map(|r| json!({ "framework": r[i].framework, "baseline": r[i].baseline }))
+                    .collect();
+                d.insert("rounds_of_this_size".into(), json!(each));
+            }
+            Point {
+                framework: fw,
+                baseline: raw,
+                details,
+                ..p.clone()
+            }
+        })
+        .collect()
 }
 
 /// The columns a reader of the log gets, as the raw side decodes them.
@@ -103,13 +166,14 @@ pub(super) fn middle_position(chunks: &[Chunk], rng: &mut Sampler) -> i64 {
 /// columns. Each stream is read once by each side, the first reader
 /// alternating. Figure: the median time.
 pub(super) async fn read_stream(
-    env: &Env,
+    log: &Log,
     chunks: &[Chunk],
     rng: &mut Sampler,
     n: usize,
 ) -> Result<Point> {
+    let table = log.table;
     let sql =
-        format!("SELECT {RAW_COLUMNS} FROM es.events WHERE stream_id = $1 ORDER BY stream_version");
+        format!("SELECT {RAW_COLUMNS} FROM {table} WHERE stream_id = $1 ORDER BY stream_version");
     let (mut fw, mut raw) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut lengths = Vec::with_capacity(n);
     for r in 0..n {
@@ -119,7 +183,7 @@ pub(super) async fn read_stream(
             let t = Instant::now();
             match side {
                 Side::Framework => {
-                    let events = env
+                    let events = log
                         .seq_store
                         .read_stream(&stream, 1, StreamEnd::Head, LONG_STREAM as usize)
                         .await?;
@@ -137,7 +201,7 @@ pub(super) async fn read_stream(
                 Side::Baseline => {
                     let rows: Vec<RawRow> = sqlx::query_as(&sql)
                         .bind(&stream)
-                        .fetch_all(&env.seq)
+                        .fetch_all(&log.seq)
                         .await?;
                     raw.push(t.elapsed());
                     read[1] = rows.len();
@@ -148,7 +212,7 @@ pub(super) async fn read_stream(
         lengths.push(read[0]);
     }
     let events_per_stream = lengths.iter().sum::<usize>() / lengths.len().max(1);
-    let buffers = stream_buffers(env, chunks, rng, 10).await?;
+    let buffers = stream_buffers(log, chunks, rng, 10).await?;
     Ok(timed_point(
         "read_stream",
         [fw, raw],
@@ -164,7 +228,7 @@ pub(super) async fn read_stream(
 /// the pages found in PostgreSQL's buffer cache and of those read from the
 /// operating system.
 async fn stream_buffers(
-    env: &Env,
+    log: &Log,
     chunks: &[Chunk],
     rng: &mut Sampler,
     n: usize,
@@ -173,11 +237,12 @@ async fn stream_buffers(
     for _ in 0..n {
         // The stream ids are this module's own (no quoting needed).
         let stream = ledger_stream(chunks, rng);
+        let table = log.table;
         let plan: serde_json::Value = sqlx::query_scalar(&format!(
-            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT {RAW_COLUMNS} FROM es.events \
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT {RAW_COLUMNS} FROM {table} \
              WHERE stream_id = '{stream}' ORDER BY stream_version"
         ))
-        .fetch_one(&env.seq)
+        .fetch_one(&log.seq)
         .await?;
         let top = &plan[0]["Plan"];
         hit.push(top["Shared Hit Blocks"].as_i64().unwrap_or(0));
@@ -192,13 +257,14 @@ async fn stream_buffers(
 /// of the log: `read_all` against a raw select of the same columns. Figure:
 /// the median time of a page.
 pub(super) async fn read_all_page(
-    env: &Env,
+    log: &Log,
     chunks: &[Chunk],
     rng: &mut Sampler,
     n: usize,
 ) -> Result<Point> {
+    let table = log.table;
     let sql = format!(
-        "SELECT {RAW_COLUMNS} FROM es.events WHERE global_position > $1 \
+        "SELECT {RAW_COLUMNS} FROM {table} WHERE global_position > $1 \
          ORDER BY global_position LIMIT $2"
     );
     let (mut fw, mut raw) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -209,7 +275,7 @@ pub(super) async fn read_all_page(
             let t = Instant::now();
             match side {
                 Side::Framework => {
-                    let page = env.seq_store.read_all(after as u64, PAGE, None).await?;
+                    let page = log.seq_store.read_all(after as u64, PAGE, None).await?;
                     fw.push(t.elapsed());
                     read[0] = page.len();
                 }
@@ -217,7 +283,7 @@ pub(super) async fn read_all_page(
                     let rows: Vec<RawRow> = sqlx::query_as(&sql)
                         .bind(after)
                         .bind(PAGE as i64)
-                        .fetch_all(&env.seq)
+                        .fetch_all(&log.seq)
                         .await?;
                     raw.push(t.elapsed());
                     read[1] = rows.len();
@@ -286,18 +352,18 @@ pub(super) async fn raw_rare_pages(pool: &PgPool, table: &str, cp: i64) -> Resul
 /// before the head, `reps` times: a fresh `ProjectionRunner` (lease, setup,
 /// type-filtered pages, one batch transaction per page) against raw
 /// type-filtered pages. Figure: the median time of the whole catch-up.
-pub(super) async fn rare_catch_up(env: &Env, tail: u64, reps: usize) -> Result<Point> {
-    let (cp, rare) = tail_checkpoint(&env.par, "es.events", tail).await?;
+pub(super) async fn rare_catch_up(log: &Log, tail: u64, reps: usize) -> Result<Point> {
+    let (cp, rare) = tail_checkpoint(&log.par, log.table, tail).await?;
     let (mut fw, mut raw) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
     for r in 0..reps {
         for side in abba(r) {
             match side {
                 Side::Framework => {
-                    env.par_store
-                        .save_checkpoint(&env.par, FlaggedCount::NAME, cp as u64)
+                    log.par_store
+                        .save_checkpoint(&log.par, FlaggedCount::NAME, cp as u64)
                         .await?;
                     let mut runner =
-                        ProjectionRunner::new(env.par_store.clone(), FlaggedCount::default())
+                        ProjectionRunner::new(log.par_store.clone(), FlaggedCount::default())
                             .batch_size(PAGE);
                     let t = Instant::now();
                     let n = runner.catch_up().await?;
@@ -310,7 +376,7 @@ pub(super) async fn rare_catch_up(env: &Env, tail: u64, reps: usize) -> Result<P
                 }
                 Side::Baseline => {
                     let t = Instant::now();
-                    let n = raw_rare_pages(&env.seq, "es.events", cp).await?;
+                    let n = raw_rare_pages(&log.seq, log.table, cp).await?;
                     raw.push(t.elapsed());
                     ensure!(n as i64 == rare, "read {n} of {rare} {RARE_TYPE} events");
                 }
@@ -330,8 +396,8 @@ pub(super) async fn rare_catch_up(env: &Env, tail: u64, reps: usize) -> Result<P
 /// of the rare type from a checkpoint `tail` events before the head, until
 /// one comes back short, `reps` times, against the raw pages. Figure: the
 /// median time of the whole tail.
-pub(super) async fn rare_read(env: &Env, tail: u64, reps: usize) -> Result<Point> {
-    let (cp, rare) = tail_checkpoint(&env.par, "es.events", tail).await?;
+pub(super) async fn rare_read(log: &Log, tail: u64, reps: usize) -> Result<Point> {
+    let (cp, rare) = tail_checkpoint(&log.par, log.table, tail).await?;
     let types = [RARE_TYPE];
     let (mut fw, mut raw) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
     for r in 0..reps {
@@ -341,7 +407,7 @@ pub(super) async fn rare_read(env: &Env, tail: u64, reps: usize) -> Result<Point
                 Side::Framework => {
                     let (mut pos, mut n) = (cp as u64, 0);
                     loop {
-                        let page = env.seq_store.read_all(pos, PAGE, Some(&types)).await?;
+                        let page = log.seq_store.read_all(pos, PAGE, Some(&types)).await?;
                         n += page.len();
                         if page.len() < PAGE {
                             break;
@@ -352,7 +418,7 @@ pub(super) async fn rare_read(env: &Env, tail: u64, reps: usize) -> Result<Point
                     n
                 }
                 Side::Baseline => {
-                    let n = raw_rare_pages(&env.seq, "es.events", cp).await?;
+                    let n = raw_rare_pages(&log.seq, log.table, cp).await?;
                     raw.push(t.elapsed());
                     n
                 }
@@ -367,234 +433,4 @@ pub(super) async fn rare_read(env: &Env, tail: u64, reps: usize) -> Result<Point
                 "framework": "PgEventStore::read_all(after, 1000, Some(&[\"Flagged\"])) pages from the checkpoint, no runner",
                 "baseline": "type-filtered raw pages of 1000 (event_type = ANY($3) AND global_position > $1)" }),
     ))
-}
-
-/// The raw command on the framework's table: SELECT the stream's rows,
-/// fold them, decide, INSERT one row at the next version with the
-/// framework's position (`tx_id << 20 | 1`).
-pub(super) async fn raw_command(pool: &PgPool, table: &str, stream: &str) -> Result<()> {
-    let rows = sqlx::query(&format!(
-        "SELECT stream_version, event_type, payload::text AS payload FROM {table} \
-         WHERE stream_id = $1 ORDER BY stream_version"
-    ))
-    .bind(stream)
-    .fetch_all(pool)
-    .await?;
-    let mut state = Counter::default();
-    let mut version = 0i64;
-    for row in &rows {
-        let a: RawAmount = serde_json::from_str(row.try_get("payload")?)?;
-        match row.try_get("event_type")? {
-            "Credited" => state.balance += a.amount,
-            "Debited" => state.balance -= a.amount,
-            other => bail!("unknown event type {other}"),
-        }
-        state.events += 1;
-        version = row.try_get("stream_version")?;
-    }
-    ensure!(version > 0, "{stream} has no events");
-    std::hint::black_box(&state);
-    sqlx::query(&format!(
-        "INSERT INTO {table} (global_position, event_id, stream_id, stream_version, \
-           aggregate_type, event_type, schema_version, payload) \
-         VALUES ((pg_current_xact_id()::text::bigint << 20) + 1, $1, $2, $3, 'Counter', \
-           'Credited', 1, '{{\"amount\":1}}'::jsonb)"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(stream)
-    .bind(version + 1)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// `2n + 2` distinct random counter streams of the loaded chunks, as ids
-/// (`g{k}-{m}`, the stream `Counter-g{k}-{m}`).
-pub(super) fn counter_ids(chunks: &[Chunk], rng: &mut Sampler, n: usize) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    let mut ids = Vec::with_capacity(n);
-    let total: u64 = chunks.iter().map(Chunk::small_streams).sum();
-    while ids.len() < n.min(total as usize) {
-        let c = chunks[rng.below(chunks.len() as u64) as usize];
-        if c.small_streams() == 0 {
-            continue;
-        }
-        let m = rng.below(c.small_streams());
-        if seen.insert((c.k, m)) {
-            ids.push(format!("g{}-{m}", c.k));
-        }
-    }
-    ids
-}
-
-/// Command round trips on `n` random existing counters per side (10 events
-/// of history each), sequential on one connection, in `rounds` ABBA
-/// rounds: `Repository::execute` against [`raw_command`]. Figure: commands
-/// per second, with latency percentiles.
-pub(super) async fn commands(
-    env: &Env,
-    chunks: &[Chunk],
-    rng: &mut Sampler,
-    n: usize,
-    rounds: usize,
-) -> Result<Point> {
-    let ids = counter_ids(chunks, rng, 2 * n + 2);
-    ensure!(ids.len() == 2 * n + 2, "too few counter streams loaded");
-    let (fw_ids, rest) = ids.split_at(n + 1);
-    let raw_streams: Vec<String> = rest.iter().map(|id| format!("Counter-{id}")).collect();
-    let repo = Repository::<Counter, _>::new(env.seq_store.clone());
-    // Warm-up (statement preparation), one command per side.
-    repo.execute(&fw_ids[n], Credit { amount: 1 }).await?;
-    raw_command(&env.seq, "es.events", &raw_streams[n]).await?;
-    let (mut fw_tally, mut raw_tally) = (Tally::default(), Tally::default());
-    let (mut fw_lat, mut raw_lat) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for r in 0..rounds {
-        let range = round_range(n, rounds, r);
-        for side in abba(r) {
-            match side {
-                Side::Framework => {
-                    let (lat, _) = fw_tally
-                        .round(async {
-                            let mut lat = Vec::new();
-                            for id in &fw_ids[range.clone()] {
-                                let t = Instant::now();
-                                let done = repo.execute(id, Credit { amount: 1 }).await?;
-                                lat.push(t.elapsed());
-                                // The loaded history was read and decoded.
-                                ensure!(done.version >= 2, "Counter-{id} had no history");
-                            }
-                            Ok(lat)
-                        })
-                        .await?;
-                    fw_lat.extend(lat);
-                }
-                Side::Baseline => {
-                    let (lat, _) = raw_tally
-                        .round(async {
-                            let mut lat = Vec::new();
-                            for stream in &raw_streams[range.clone()] {
-                                let t = Instant::now();
-                                raw_command(&env.seq, "es.events", stream).await?;
-                                lat.push(t.elapsed());
-                            }
-                            Ok(lat)
-                        })
-                        .await?;
-                    raw_lat.extend(lat);
-                }
-            }
-        }
-    }
-    Ok(Point {
-        name: "command",
-        unit: "commands/s",
-        rate: true,
-        framework: per_sec(n, fw_tally.time),
-        baseline: per_sec(n, raw_tally.time),
-        details: json!({ "commands": n, "rounds": rounds,
-                         "framework_latency": percentiles(fw_lat),
-                         "baseline_latency": percentiles(raw_lat),
-                         "cpu_us_per_command": { "framework": fw_tally.cpu_us_per(n),
-                                                 "baseline": raw_tally.cpu_us_per(n) },
-                         "framework": "Repository::<Counter>::execute on an existing counter (10 events), one connection",
-                         "baseline": "SELECT the stream, fold, INSERT one row with the framework's position" }),
-    })
-}
-
-/// One raw batch into `table`: one UNNEST insert with the framework's
-/// positions at versions `after + 1 ..`.
-pub(super) async fn raw_batch(pool: &PgPool, table: &str, stream: &str, after: i64) -> Result<()> {
-    let mut ids = Vec::with_capacity(APPEND_BATCH);
-    let mut types = Vec::with_capacity(APPEND_BATCH);
-    let mut payloads = Vec::with_capacity(APPEND_BATCH);
-    for i in 0..APPEND_BATCH {
-        let (t, p) = match small_event(i) {
-            CounterEvent::Credited(e) => ("Credited", serde_json::to_string(&e)?),
-            CounterEvent::Debited(e) => ("Debited", serde_json::to_string(&e)?),
-        };
-        ids.push(Uuid::now_v7());
-        types.push(t);
-        payloads.push(p);
-    }
-    sqlx::query(&format!(
-        "INSERT INTO {table} (global_position, event_id, stream_id, stream_version, \
-           aggregate_type, event_type, schema_version, payload) \
-         SELECT (pg_current_xact_id()::text::bigint << 20) + e.ord, e.id, $1, $2 + e.ord, \
-           'Counter', e.t, 1, e.p::jsonb \
-         FROM UNNEST($3::uuid[], $4::text[], $5::text[]) WITH ORDINALITY AS e(id, t, p, ord)"
-    ))
-    .bind(stream)
-    .bind(after)
-    .bind(&ids)
-    .bind(&types)
-    .bind(&payloads)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// `events` events in 100-event batches to 100 new streams per side, on
-/// one connection, in `rounds` ABBA rounds: `PgEventStore::append` against
-/// [`raw_batch`]. Figure: events per second.
-pub(super) async fn append(env: &Env, label: &str, events: usize, rounds: usize) -> Result<Point> {
-    let batches = (events / APPEND_BATCH).max(1);
-    let events = batches * APPEND_BATCH;
-    let streams = batches.min(100);
-    let stream = |side: &str, b: usize| format!("Counter-{side}{label}-{}", b % streams);
-    // Warm-up (statement preparation).
-    let warm = format!("Counter-gw{label}");
-    let batch = || {
-        (0..APPEND_BATCH)
-            .map(|i| NewEvent::new(&small_event(i), Metadata::new()))
-            .collect::<Result<Vec<_>, _>>()
-    };
-    env.seq_store
-        .append(&warm, ExpectedVersion::NoStream, batch()?)
-        .await?;
-    raw_batch(&env.seq, "es.events", &format!("{warm}r"), 0).await?;
-    let (mut fw_tally, mut raw_tally) = (Tally::default(), Tally::default());
-    let (mut fw_versions, mut raw_versions) = (vec![0u64; streams], vec![0i64; streams]);
-    for r in 0..rounds {
-        let range = round_range(batches, rounds, r);
-        for side in abba(r) {
-            match side {
-                Side::Framework => {
-                    let f = async {
-                        for b in range.clone() {
-                            let s = b % streams;
-                            let v = ExpectedVersion::from_version(fw_versions[s]);
-                            let done = env.seq_store.append(&stream("ga", b), v, batch()?).await?;
-                            fw_versions[s] = done.last_version;
-                        }
-                        Ok(())
-                    };
-                    fw_tally.round(f).await?;
-                }
-                Side::Baseline => {
-                    let f = async {
-                        for b in range.clone() {
-                            let s = b % streams;
-                            raw_batch(&env.seq, "es.events", &stream("gr", b), raw_versions[s])
-                                .await?;
-                            raw_versions[s] += APPEND_BATCH as i64;
-                        }
-                        Ok(())
-                    };
-                    raw_tally.round(f).await?;
-                }
-            }
-        }
-    }
-    Ok(Point {
-        name: "append",
-        unit: "events/s",
-        rate: true,
-        framework: per_sec(events, fw_tally.time),
-        baseline: per_sec(events, raw_tally.time),
-        details: json!({ "events": events, "batch": APPEND_BATCH, "streams": streams, "rounds": rounds,
-                         "cpu_us_per_event": { "framework": fw_tally.cpu_us_per(events),
-                                               "baseline": raw_tally.cpu_us_per(events) },
-                         "framework": "PgEventStore::append of 100-event batches to 100 new streams, one connection",
-                         "baseline": "one UNNEST INSERT per batch into es.events with the framework's positions" }),
-    })
 }
