@@ -59,6 +59,18 @@ fn curves(path: &Path) -> Result<BTreeMap<String, Curve>> {
     Ok(out)
 }
 
+/// An x-axis label: only at 1, 2, 3 and 5 times a power of ten (the log
+/// axis offers every integer multiple, whose labels run into each other).
+fn tick(x: f64) -> String {
+    let v = x.round() as u64;
+    let mag = 10u64.pow(v.max(1).ilog10());
+    if v.is_multiple_of(mag) && [1, 2, 3, 5].contains(&(v / mag)) {
+        crate::workload::label(v)
+    } else {
+        String::new()
+    }
+}
+
 /// Draws the curves of `runs` into `png`.
 pub(crate) fn plot(png: &Path, runs: &[PathBuf]) -> Result<()> {
     if runs.is_empty() {
@@ -101,7 +113,7 @@ pub(crate) fn plot(png: &Path, runs: &[PathBuf]) -> Result<()> {
             .configure_mesh()
             .x_desc("events in the log")
             .y_desc("cost relative to the first size")
-            .x_label_formatter(&|x| crate::workload::label(x.round() as u64))
+            .x_label_formatter(&|x| tick(*x))
             .label_style(("sans-serif", 15))
             .draw()?;
         chart
