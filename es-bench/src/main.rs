@@ -9,7 +9,7 @@
 //!
 //! A plain run (no `--only`) runs every workload but `nats` (it needs a
 //! NATS server) and `growth` (cost as the log grows: it loads 10M events
-//! and takes a quarter of an hour or more); those run only when named.
+//! and takes about six minutes here at 1M and 10M); those run only when named.
 //! `plot` draws the growth curve of one or more `--only growth --json`
 //! outputs as a PNG.
 //!
