@@ -2,8 +2,16 @@
 //! work, on one PostgreSQL database in one run.
 //!
 //! ```text
-//! cargo run --release -p es-bench -- [--scale 0.1] [--json] [--only append,commands,dcb,cached,load,catchup,partitions,documents,process,memory,nats]
+//! cargo run --release -p es-bench -- [--scale 0.1] [--json] [--only append,commands,dcb,cached,load,catchup,partitions,documents,process,memory,nats,growth]
+//! cargo run --release -p es-bench -- --only growth [--growth-sizes 1000000,10000000,30000000] --json > growth.json
+//! cargo run --release -p es-bench -- plot growth.png growth.json [more runs' JSON…]
 //! ```
+//!
+//! A plain run (no `--only`) runs every workload but `nats` (it needs a
+//! NATS server) and `growth` (cost as the log grows: it loads 10M events
+//! and takes about six minutes here at 1M and 10M); those run only when named.
+//! `plot` draws the growth curve of one or more `--only growth --json`
+//! outputs as a PNG.
 //!
 //! It creates a throwaway database on the server `DATABASE_URL` names
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`), runs every
@@ -31,6 +39,7 @@
 
 mod env;
 mod measure;
+mod plot;
 mod report;
 mod workload;
 
@@ -43,7 +52,8 @@ use sqlx::{ConnectOptions as _, Connection as _};
 use crate::env::setup;
 use crate::report::{Figure, machine_info, print_table};
 use crate::workload::{
-    append, cached, catch_up, commands, dcb, documents, in_memory, load, nats, partitions, process,
+    DEFAULT_SIZES, append, cached, catch_up, commands, dcb, documents, growth, in_memory, load,
+    nats, partitions, process,
 };
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -58,16 +68,39 @@ struct Args {
     /// Prints the figures as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Runs only these workloads (comma-separated: append, commands, dcb, cached, load, catchup, partitions, documents, process, memory, nats).
+    /// Runs only these workloads (comma-separated: append, commands, dcb, cached, load, catchup, partitions, documents, process, memory, nats, growth). Without it every one runs but nats and growth, which run only when named.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// The log sizes of the growth workload, in events (times --scale); add 30000000 for 30M where the disk allows.
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_SIZES)]
+    growth_sizes: Vec<u64>,
     /// The server; the benchmark creates and drops its own database on it.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     database_url: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What to do instead of benchmarking.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Draws the growth curve of `--only growth --json` outputs as a PNG.
+    Plot {
+        /// The PNG to write.
+        png: std::path::PathBuf,
+        /// One or more JSON outputs (one line per run).
+        #[arg(required = true)]
+        json: Vec<std::path::PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(Command::Plot { png, json }) = &args.command {
+        plot::plot(png, json)?;
+        eprintln!("es-bench: wrote {}", png.display());
+        return Ok(());
+    }
     if !(args.scale > 0.0 && args.scale.is_finite()) {
         bail!("--scale must be a positive number");
     }
@@ -83,6 +116,7 @@ fn main() -> Result<()> {
         "process",
         "memory",
         "nats",
+        "growth",
     ];
     for w in &args.only {
         if !known.contains(&w.as_str()) {
@@ -95,9 +129,15 @@ fn main() -> Result<()> {
     runtime.block_on(run(args))
 }
 
-/// Whether `--only` leaves workload `name` in (an empty list: every one).
+/// Whether `--only` leaves workload `name` in (an empty list: every one
+/// but those run only when named).
 fn wants(args: &Args, name: &str) -> bool {
-    args.only.is_empty() || args.only.iter().any(|w| w == name)
+    args.only.is_empty() || named(args, name)
+}
+
+/// Whether `--only` names workload `name`.
+fn named(args: &Args, name: &str) -> bool {
+    args.only.iter().any(|w| w == name)
 }
 
 /// Creates the throwaway database, benchmarks, drops it, then prints the
@@ -194,9 +234,14 @@ async fn benchmark(args: &Args, options: PgConnectOptions) -> Result<Vec<Figure>
     }
     // Needs a NATS server with JetStream as well (NATS_URL, default
     // 127.0.0.1:4222): only when asked for by name.
-    if args.only.iter().any(|w| w == "nats") {
+    if named(args, "nats") {
         eprintln!("es-bench: relay to NATS JetStream");
         figures.extend(nats(&env, args.scale).await?);
+    }
+    // Loads 10M events and more: only when asked for by name.
+    if named(args, "growth") {
+        eprintln!("es-bench: cost as the log grows");
+        figures.extend(growth(&env, args.scale, &args.growth_sizes).await?);
     }
     env.seq.close().await;
     env.par.close().await;
