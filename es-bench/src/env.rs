@@ -95,6 +95,14 @@ pub(crate) fn small_event(i: usize) -> CounterEvent {
     }
 }
 
+/// [`small_event`] as the raw side writes it: its type and its JSON.
+pub(crate) fn small_event_raw(i: usize) -> serde_json::Result<(&'static str, String)> {
+    Ok(match small_event(i) {
+        CounterEvent::Credited(e) => ("Credited", serde_json::to_string(&e)?),
+        CounterEvent::Debited(e) => ("Debited", serde_json::to_string(&e)?),
+    })
+}
+
 /// Appends `per_stream` events to each stream through the framework, in
 /// batches of `batch`, with 4 concurrent writers.
 pub(crate) async fn populate(

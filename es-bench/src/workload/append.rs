@@ -5,14 +5,13 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use es_bench::CounterEvent;
 use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent};
 use es_postgres::PgEventStore;
 use serde_json::json;
 use sqlx::postgres::PgPool;
 use uuid::Uuid;
 
-use crate::env::{Env, scaled, scaled_step, small_event};
+use crate::env::{Env, scaled, scaled_step, small_event, small_event_raw};
 use crate::measure::{Side, Tally, abba, per_sec, round_range, round3};
 use crate::report::Figure;
 
@@ -57,10 +56,7 @@ async fn append_raw(
         let mut svs = Vec::with_capacity(APPEND_BATCH);
         let mut payloads = Vec::with_capacity(APPEND_BATCH);
         for i in 0..APPEND_BATCH {
-            let (t, p) = match small_event(i) {
-                CounterEvent::Credited(e) => ("Credited", serde_json::to_string(&e)?),
-                CounterEvent::Debited(e) => ("Debited", serde_json::to_string(&e)?),
-            };
+            let (t, p) = small_event_raw(i)?;
             ids.push(Uuid::now_v7());
             vs.push(versions[s] + 1 + i as i64);
             types.push(t);

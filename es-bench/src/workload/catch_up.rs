@@ -22,7 +22,7 @@ use crate::measure::{measured, per_sec};
 use crate::report::Figure;
 
 /// The columns a reader of the log gets, as the raw baseline decodes them.
-type RawRow = (
+pub(crate) type RawRow = (
     i64,
     Uuid,
     String,

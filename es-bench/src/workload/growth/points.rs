@@ -13,7 +13,6 @@ use es_core::{EventStore, Projection as _, StreamEnd};
 use es_postgres::{PgEventStore, ProjectionRunner};
 use serde_json::json;
 use sqlx::postgres::PgPool;
-use uuid::Uuid;
 
 use super::load::{Chunk, LONG_STREAM, RARE_TYPE};
 use super::{FlaggedCount, Sampler};
@@ -105,18 +104,7 @@ pub(super) fn mean(rounds: &[Vec<Point>]) -> Vec<Point> {
         .collect()
 }
 
-/// The columns a reader of the log gets, as the raw side decodes them.
-pub(super) type RawRow = (
-    i64,
-    Uuid,
-    String,
-    i64,
-    String,
-    i32,
-    String,
-    String,
-    chrono::DateTime<chrono::Utc>,
-);
+pub(super) use crate::workload::catch_up::RawRow;
 
 /// The raw side's column list.
 pub(super) const RAW_COLUMNS: &str = "global_position, event_id, stream_id, stream_version, \

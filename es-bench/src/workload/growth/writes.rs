@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::{Result, bail, ensure};
-use es_bench::{Counter, CounterEvent, Credit, RawAmount};
+use es_bench::{Counter, Credit, RawAmount};
 use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, Repository};
 use serde_json::json;
 use sqlx::Row as _;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::Sampler;
 use super::load::Chunk;
 use super::points::{Log, Point};
-use crate::env::small_event;
+use crate::env::{small_event, small_event_raw};
 use crate::measure::{Side, Tally, abba, per_sec, percentiles, round_range};
 
 /// Events per append batch.
@@ -160,10 +160,7 @@ pub(super) async fn raw_batch(pool: &PgPool, table: &str, stream: &str, after: i
     let mut types = Vec::with_capacity(APPEND_BATCH);
     let mut payloads = Vec::with_capacity(APPEND_BATCH);
     for i in 0..APPEND_BATCH {
-        let (t, p) = match small_event(i) {
-            CounterEvent::Credited(e) => ("Credited", serde_json::to_string(&e)?),
-            CounterEvent::Debited(e) => ("Debited", serde_json::to_string(&e)?),
-        };
+        let (t, p) = small_event_raw(i)?;
         ids.push(Uuid::now_v7());
         types.push(t);
         payloads.push(p);
