@@ -126,14 +126,37 @@ impl PgEventStore {
         after: u64,
         limit: usize,
     ) -> Result<TaggedPage, StoreError> {
-        let read = ReadStatement::of(self.schema(), query);
+        let s = quote_ident(self.schema());
+        let (sql, binds) = matching(&s, query, Some("(SELECT bound FROM b)"), Texts::Params);
+        // The same query without the bound (the same parameters): the
+        // newest matching event committed, settled or not.
+        let (unbounded, _) = matching(&s, query, None, Texts::Params);
+        let limit_param = binds.len() + 2;
+        let statement = format!(
+            "WITH b AS MATERIALIZED (SELECT {bound} AS bound), \
+             m AS (SELECT DISTINCT global_position FROM ({sql}) AS q(global_position) \
+                   ORDER BY 1 LIMIT ${limit_param}) \
+             SELECT (SELECT COALESCE(max(global_position), 0) FROM {s}.events \
+                     WHERE global_position < (SELECT bound FROM b)) AS head, \
+                    (SELECT COALESCE(max(global_position), 0) FROM ({unbounded}) AS v(global_position)) AS visible, \
+                    (SELECT bound FROM b) AS bound, e.* \
+             FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
+                 SELECT {COLUMNS}, ev.tags \
+                 FROM {s}.events ev WHERE ev.global_position IN (SELECT global_position FROM m) \
+             ) AS e ON true ORDER BY e.global_position",
+            bound = settled_bound(&s),
+        );
         let fail = |e| backend("reading events by query", e);
         let deadline = tokio::time::Instant::now() + self.settle_timeout();
         let mut target: Option<i64> = None;
         let mut delay = std::time::Duration::from_millis(1);
         loop {
-            let rows = read
-                .bind(after, limit)
+            let mut q = sqlx::query(&statement).bind(to_i64(after));
+            for b in &binds {
+                q = q.bind(b);
+            }
+            let rows = q
+                .bind(limit_i64(limit))
                 .fetch_all(self.pool())
                 .await
                 .map_err(fail)?;
@@ -162,88 +185,6 @@ impl PgEventStore {
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(std::time::Duration::from_millis(50));
-        }
-    }
-}
-
-/// The statement of a read by query, with what it binds. Its rows: the
-/// head (the newest position below the bound), the newest matching
-/// position (settled or not), the bound, then the event's [`COLUMNS`] and
-/// its tags (NULL columns when nothing matched).
-enum ReadStatement {
-    /// One item with tags (a decision model's usual query): the function
-    /// `dcb_read_item` (migration `20250101000007_lean_reads_and_checks.sql`),
-    /// whose statements the server plans once per session.
-    Item {
-        sql: String,
-        first_tag: String,
-        more_tags: Vec<String>,
-        types: Vec<String>,
-    },
-    /// Any other query: a statement built for it ([`matching`]).
-    Built { sql: String, binds: Vec<String> },
-}
-
-impl ReadStatement {
-    fn of(schema: &str, query: &Query) -> Self {
-        let s = quote_ident(schema);
-        if let [item] = query.item_list()
-            && let Some((first, more)) = item.tag_list().split_first()
-        {
-            return Self::Item {
-                sql: format!("SELECT * FROM {s}.dcb_read_item($1, $2, $3, $4, $5)"),
-                first_tag: first.as_str().to_owned(),
-                more_tags: more.iter().map(|t| t.as_str().to_owned()).collect(),
-                types: item.event_types().to_vec(),
-            };
-        }
-        let (sql, binds) = matching(&s, query, Some("(SELECT bound FROM b)"), Texts::Params);
-        // The same query without the bound (the same parameters): the
-        // newest matching event committed, settled or not.
-        let (unbounded, _) = matching(&s, query, None, Texts::Params);
-        let limit_param = binds.len() + 2;
-        let sql = format!(
-            "WITH b AS MATERIALIZED (SELECT {bound} AS bound), \
-             m AS (SELECT DISTINCT global_position FROM ({sql}) AS q(global_position) \
-                   ORDER BY 1 LIMIT ${limit_param}) \
-             SELECT (SELECT COALESCE(max(global_position), 0) FROM {s}.events \
-                     WHERE global_position < (SELECT bound FROM b)) AS head, \
-                    (SELECT COALESCE(max(global_position), 0) FROM ({unbounded}) AS v(global_position)) AS visible, \
-                    (SELECT bound FROM b) AS bound, e.* \
-             FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
-                 SELECT {COLUMNS}, ev.tags \
-                 FROM {s}.events ev WHERE ev.global_position IN (SELECT global_position FROM m) \
-             ) AS e ON true ORDER BY e.global_position",
-            bound = settled_bound(&s),
-        );
-        Self::Built { sql, binds }
-    }
-
-    /// The statement bound to read after `after`, at most `limit` events.
-    fn bind(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        match self {
-            Self::Item {
-                sql,
-                first_tag,
-                more_tags,
-                types,
-            } => sqlx::query(sql)
-                .bind(first_tag)
-                .bind(more_tags)
-                .bind(types)
-                .bind(to_i64(after))
-                .bind(limit_i64(limit)),
-            Self::Built { sql, binds } => {
-                let mut q = sqlx::query(sql).bind(to_i64(after));
-                for b in binds {
-                    q = q.bind(b);
-                }
-                q.bind(limit_i64(limit))
-            }
         }
     }
 }

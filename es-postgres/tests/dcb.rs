@@ -120,7 +120,7 @@ async fn tag_reads_use_the_tag_index_under_generic_plans() {
         read > 0 && read <= READS * 20,
         "{read} tag index entries read for {READS} reads of 10 events (a range scan of the position index reads all 30,000 per read)"
     );
-    // Queries of two items go through a statement built for the query.
+    // And queries of two items.
     let before = common::rows_read(&db, generic.pool(), "event_tags").await;
     for i in 0..READS {
         let item = |k: i64| {
