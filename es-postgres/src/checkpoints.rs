@@ -8,7 +8,7 @@ use es_core::{RecordedEvent, StoreError};
 use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgPool};
 
-use crate::read::{partition_of, settled_bound};
+use crate::read::partition_of;
 use crate::row::{to_i64, to_u64};
 use crate::schema::quote_ident;
 
@@ -37,28 +37,32 @@ pub(crate) struct Checkpoints {
 }
 
 /// The status statement, with `extra` added to its events' filter.
-fn status_sql(s: &str, bound: &str, extra: &str) -> String {
+///
+/// Head and lag count every committed event the statement sees, not only
+/// those below the settled bound that reads stop at: an event committed
+/// while an older transaction is still open is not yet readable, but it is
+/// not handled either, so it counts as lag. A consumer is caught up
+/// (`lag == 0`) only once it has handled every event committed before the
+/// status was read.
+fn status_sql(s: &str, extra: &str) -> String {
     format!(
         r#"
-WITH s AS MATERIALIZED (SELECT {bound} AS bound),
-c AS MATERIALIZED (
+WITH c AS MATERIALIZED (
     SELECT COALESCE((SELECT position FROM {s}.checkpoints WHERE projection = $1), 0) AS position
 )
 SELECT c.position,
        (SELECT COALESCE(max(global_position), 0) FROM {s}.events
-        WHERE ($2::text[] IS NULL OR event_type = ANY($2::text[])) {extra}
-          AND global_position < s.bound) AS head,
+        WHERE ($2::text[] IS NULL OR event_type = ANY($2::text[])) {extra}) AS head,
        (SELECT count(*) FROM {s}.events
         WHERE ($2::text[] IS NULL OR event_type = ANY($2::text[])) {extra}
-          AND global_position > c.position AND global_position < s.bound) AS lag
-FROM s, c"#
+          AND global_position > c.position) AS lag
+FROM c"#
     )
 }
 
 impl Checkpoints {
     pub(crate) fn new(schema: &str) -> Self {
         let s = quote_ident(schema);
-        let bound = settled_bound(&s);
         Self {
             load: format!("SELECT position FROM {s}.checkpoints WHERE projection = $1"),
             save: format!(
@@ -74,12 +78,8 @@ impl Checkpoints {
             update: format!(
                 "UPDATE {s}.checkpoints SET position = $2, updated_at = now() WHERE projection = $1"
             ),
-            status: status_sql(&s, &bound, ""),
-            partition_status: status_sql(
-                &s,
-                &bound,
-                &format!("AND {} = $3::bigint", partition_of("$4")),
-            ),
+            status: status_sql(&s, ""),
+            partition_status: status_sql(&s, &format!("AND {} = $3::bigint", partition_of("$4"))),
             record_dead_letter: format!(
                 "INSERT INTO {s}.dead_letters (projection, global_position, event_id, stream_id, \
                    stream_version, event_type, schema_version, error) \

@@ -790,3 +790,46 @@ async fn a_lost_lease_connection_mid_batch_applies_nothing_twice() {
     assert_eq!(live.1 as u64, listed);
     assert_eq!(rebuilt(&store, db.pool()).await, live);
 }
+
+/// The status counts an event committed while an older transaction is
+/// still open: the runner cannot read it yet (it stops at the settled
+/// bound), but it has not handled it either, so it is lag, and the status
+/// never says "caught up" while a committed event is unhandled.
+#[tokio::test]
+async fn the_status_counts_events_behind_an_open_transaction_as_lag() {
+    let (db, store) = store().await;
+    let listed = seed(&store, 10, 0).await;
+    let mut runner = ProjectionRunner::new(store.clone(), Balances::default());
+    assert_eq!(runner.catch_up().await.unwrap(), listed);
+    let before = store
+        .projection_status(Balances::NAME, Balances::EVENT_TYPES)
+        .await
+        .unwrap();
+    assert_eq!((before.lag, before.position), (0, before.head));
+
+    // An open transaction with a transaction id older than the next append.
+    let mut open = db.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *open)
+        .await
+        .unwrap();
+    let more = seed(&store, 4, 1).await;
+    let behind = store
+        .projection_status(Balances::NAME, Balances::EVENT_TYPES)
+        .await
+        .unwrap();
+    assert_eq!(behind.lag, more, "{behind:?}");
+    assert!(behind.head > before.head, "{behind:?}");
+    assert_eq!(behind.position, before.position);
+    // The runner stops at the open transaction: nothing readable yet.
+    assert_eq!(runner.catch_up().await.unwrap(), 0);
+
+    open.rollback().await.unwrap();
+    assert_eq!(runner.catch_up().await.unwrap(), more);
+    let after = store
+        .projection_status(Balances::NAME, Balances::EVENT_TYPES)
+        .await
+        .unwrap();
+    assert_eq!((after.lag, after.position), (0, behind.head));
+    runner.release().await;
+}

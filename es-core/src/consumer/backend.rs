@@ -19,11 +19,12 @@ pub struct ConsumerStatus {
     /// The checkpoint: every event of its types at or before it is handled
     /// (0: none).
     pub position: u64,
-    /// The newest position of its types (0: none).
+    /// The newest committed position of its types (0: none).
     pub head: u64,
-    /// How many events of its types lie after the checkpoint. (Other types
-    /// leave gaps between a consumer's positions, so lag is counted in
-    /// events, not positions.)
+    /// How many committed events of its types lie after the checkpoint,
+    /// including any a store cannot hand out yet because an older
+    /// transaction is still open. (Other types leave gaps between a
+    /// consumer's positions, so lag is counted in events, not positions.)
     pub lag: u64,
 }
 
