@@ -133,7 +133,7 @@ FROM s"#
     /// order, and every plan PostgreSQL makes for the join of one row to it
     /// keeps that order. A Sort there copied each page's rows once more on
     /// the server (about a third of a page's execution time, from `EXPLAIN
-    /// ANALYZE`); `in_log_order` checks the order and sorts only if a plan
+    /// ANALYZE`); `fetched_page` checks the order and sorts only if a plan
     /// ever did not keep it, so the page's order never depends on the plan.
     fn read_all_sql(s: &str, bound: &str, extra: &str) -> String {
         format!(
@@ -273,7 +273,6 @@ FROM s LEFT JOIN LATERAL (
         let deadline = tokio::time::Instant::now() + self.settle_timeout;
         let mut target: Option<i64> = None;
         let mut delay = Duration::from_millis(1);
-        let fail = |e| StoreError::backend("reading all streams", e);
         loop {
             let sql = match (partition.is_some(), types.is_some()) {
                 (false, false) => &self.read_all,
@@ -296,38 +295,18 @@ FROM s LEFT JOIN LATERAL (
             if let Some(p) = partition {
                 query = query.bind(i64::from(p.index())).bind(i64::from(p.count()));
             }
-            let rows = in_log_order(query.fetch_all(pool).await.map_err(fail)?);
-            let Some(first) = rows.first() else {
+            let Some(page) = fetched_page(query.fetch(pool), after_position).await? else {
                 return Ok(ReadAllPage::new(Vec::new(), after_position));
             };
-            let bound: i64 = first.try_get("bound").map_err(fail)?;
-            let visible: i64 = first.try_get("visible").map_err(fail)?;
-            // The newest position below the bound, from the same snapshot
-            // as the events: how far a short page has scanned.
-            let head: i64 = first.try_get("head").map_err(fail)?;
-            let mut events = Vec::with_capacity(rows.len());
-            for row in &rows {
-                // `bound, visible, head, COLUMNS…`: the event's columns start at 3.
-                let Some(pos) = row.try_get::<Option<i64>, _>(3).map_err(fail)? else {
-                    continue;
-                };
-                match decode_event_at(row, 3) {
-                    Ok(event) => events.push(event),
-                    // One bad row is its own error: the events before it
-                    // go out first (the page ends there), and a read that
-                    // starts at it reports it with its position.
-                    Err(e) if !events.is_empty() => {
-                        tracing::debug!(position = pos, error = %e, "read_all stops before an unreadable event");
-                        let scanned_to = events
-                            .last()
-                            .map_or(after_position, |e: &RecordedEvent| e.global_position);
-                        return Ok(ReadAllPage::new(events, scanned_to));
-                    }
-                    Err(e) => {
-                        let stream: String = row.try_get(3 + 2).unwrap_or_else(|_| "?".to_owned());
-                        return Err(StoreError::unreadable(to_u64(pos), stream, e));
-                    }
-                }
+            let FetchedPage {
+                bound,
+                visible,
+                head,
+                events,
+                stopped,
+            } = page;
+            if let Some(scanned_to) = stopped {
+                return Ok(ReadAllPage::new(events, scanned_to));
             }
             let target = *target.get_or_insert(visible);
             let settled = target < bound || target <= to_i64(after_position);
@@ -410,13 +389,79 @@ FROM s LEFT JOIN LATERAL (
     }
 }
 
-/// The rows of a `read_all` page in position order (its fourth column): as
-/// they came when they are (the plans keep the page's order), sorted
-/// otherwise.
-fn in_log_order(mut rows: Vec<PgRow>) -> Vec<PgRow> {
-    let position = |row: &PgRow| row.try_get::<Option<i64>, _>(3).ok().flatten();
-    if !rows.is_sorted_by_key(position) {
-        rows.sort_by_key(position);
+/// A `read_all` page as its statement returned it: the header values of
+/// its first row and the events decoded, in position order. `stopped`:
+/// the page ends before an event that cannot be decoded, at this position
+/// (the last event's).
+struct FetchedPage {
+    bound: i64,
+    visible: i64,
+    head: i64,
+    events: Vec<RecordedEvent>,
+    stopped: Option<u64>,
+}
+
+/// Decodes a `read_all` page's rows (`bound, visible, head, COLUMNS…`) as
+/// they arrive, so the client's decoding overlaps the server sending the
+/// rest of the page (decoding after a `fetch_all` added it to every
+/// page's time). `None`: no row at all.
+///
+/// The page comes in position order (the statement's lateral page keeps
+/// it); the events are sorted all the same if a plan ever did not keep
+/// it, so the page's order never depends on the plan. An event that cannot
+/// be decoded ends the page before it: the events below it go out first,
+/// and a read that starts at it reports it with its position
+/// ([`StoreError::unreadable`]).
+async fn fetched_page<'a>(
+    mut rows: impl futures::Stream<Item = Result<PgRow, sqlx::Error>> + Unpin + 'a,
+    after_position: u64,
+) -> Result<Option<FetchedPage>, StoreError> {
+    let fail = |e| StoreError::backend("reading all streams", e);
+    let mut header = None;
+    let mut events: Vec<RecordedEvent> = Vec::new();
+    // The lowest position that failed to decode, its stream and error.
+    let mut bad: Option<(i64, String, StoreError)> = None;
+    while let Some(row) = rows.try_next().await.map_err(fail)? {
+        if header.is_none() {
+            let bound: i64 = row.try_get(0).map_err(fail)?;
+            let visible: i64 = row.try_get(1).map_err(fail)?;
+            let head: i64 = row.try_get(2).map_err(fail)?;
+            header = Some((bound, visible, head));
+        }
+        let Some(pos) = row.try_get::<Option<i64>, _>(3).map_err(fail)? else {
+            continue;
+        };
+        if bad.as_ref().is_some_and(|(b, ..)| pos > *b) {
+            continue;
+        }
+        match decode_event_at(&row, 3) {
+            Ok(event) => events.push(event),
+            Err(e) => {
+                let stream: String = row.try_get(3 + 2).unwrap_or_else(|_| "?".to_owned());
+                bad = Some((pos, stream, e));
+            }
+        }
     }
-    rows
+    let Some((bound, visible, head)) = header else {
+        return Ok(None);
+    };
+    if !events.is_sorted_by_key(|e| e.global_position) {
+        events.sort_by_key(|e| e.global_position);
+    }
+    let mut stopped = None;
+    if let Some((pos, stream, e)) = bad {
+        events.retain(|e| e.global_position < to_u64(pos));
+        let Some(last) = events.last() else {
+            return Err(StoreError::unreadable(to_u64(pos), stream, e));
+        };
+        tracing::debug!(position = pos, error = %e, "read_all stops before an unreadable event");
+        stopped = Some(last.global_position.max(after_position));
+    }
+    Ok(Some(FetchedPage {
+        bound,
+        visible,
+        head,
+        events,
+        stopped,
+    }))
 }
