@@ -56,19 +56,24 @@ pub(crate) struct Reads {
     replay_stream_to_version: String,
     /// `read_all` of every type.
     read_all: String,
-    /// `read_all` of the types `$3` (see [`Reads::read_all_page`]).
+    /// `read_all` of some types, written in at [`TYPES_SLOT`] (see
+    /// [`Reads::read_all_page`]).
     read_all_types: String,
     /// `read_all` of one partition (`$3` its index, `$4` the count).
     read_partition: String,
-    /// The same of the types `$3` (`$4` the index, `$5` the count).
+    /// The same of some types (written in at [`TYPES_SLOT`]).
     read_partition_types: String,
     head: String,
     stream_version: String,
     find_command: String,
 }
 
-/// The type filter of `read_all` (the types `$3`).
-const TYPES: &str = "AND event_type = ANY($3::text[])";
+/// Where a type-filtered `read_all` statement takes its list of types,
+/// written into the statement per call ([`types_literal`]).
+const TYPES_SLOT: &str = "/* types */";
+
+/// The type filter of `read_all`.
+const TYPES: &str = "AND event_type = ANY(/* types */)";
 
 impl Reads {
     pub(crate) fn new(schema: &str, settle_timeout: Duration) -> Self {
@@ -106,7 +111,7 @@ impl Reads {
             read_partition_types: Self::read_all_sql(
                 &s,
                 &bound,
-                &format!("{TYPES} AND {} = $4::bigint", partition_of("$5")),
+                &format!("{TYPES} AND {} = $3::bigint", partition_of("$4")),
             ),
             head: format!(
                 r#"
@@ -269,29 +274,27 @@ FROM s LEFT JOIN LATERAL (
         if limit == 0 {
             return Ok(ReadAllPage::new(Vec::new(), after_position));
         }
-        let types: Option<Vec<&str>> = types.map(<[&str]>::to_vec);
+        let typed;
+        let sql = match (partition.is_some(), types) {
+            (false, None) => &self.read_all,
+            (true, None) => &self.read_partition,
+            (p, Some(types)) => {
+                let template = if p {
+                    &self.read_partition_types
+                } else {
+                    &self.read_all_types
+                };
+                typed = template.replace(TYPES_SLOT, &types_literal(types));
+                &typed
+            }
+        };
         let deadline = tokio::time::Instant::now() + self.settle_timeout;
         let mut target: Option<i64> = None;
         let mut delay = Duration::from_millis(1);
         loop {
-            let sql = match (partition.is_some(), types.is_some()) {
-                (false, false) => &self.read_all,
-                (false, true) => &self.read_all_types,
-                (true, false) => &self.read_partition,
-                (true, true) => &self.read_partition_types,
-            };
             let mut query = sqlx::query(sql)
                 .bind(to_i64(after_position))
                 .bind(limit_i64(limit));
-            if let Some(types) = &types {
-                // Planned for its types each time (an unnamed statement):
-                // a prepared statement's generic plan, which PostgreSQL
-                // switches to after five executions, walked the position
-                // index through every event after the checkpoint for a
-                // rare type (15-48 times the raw read in es-bench
-                // growth) instead of reading the type's index.
-                query = query.bind(types).persistent(false);
-            }
             if let Some(p) = partition {
                 query = query.bind(i64::from(p.index())).bind(i64::from(p.count()));
             }
@@ -387,6 +390,42 @@ FROM s LEFT JOIN LATERAL (
             last_version: to_u64(l),
         }))
     }
+}
+
+/// A list of event types as an SQL array literal, written into a
+/// type-filtered `read_all` statement instead of bound as a parameter.
+///
+/// With the types in its text, the statement is prepared once per list of
+/// types (a consumer reads one list) and every plan PostgreSQL makes for
+/// it, generic plans included, knows how common each type is. Bound as
+/// `ANY($3)`, a prepared statement's generic plan, which PostgreSQL
+/// switches to after five executions, could not: it walked the position
+/// index through every event after the checkpoint for a rare type (15-48
+/// times the raw read in es-bench growth). Planning such a statement per
+/// call instead cost an extra round trip (parse and describe) and the
+/// planning on every page.
+///
+/// Each type is an escape string (`E'…'`, whose reading does not depend on
+/// `standard_conforming_strings`) with `\` and `'` escaped, so no type
+/// can end its literal.
+fn types_literal(types: &[&str]) -> String {
+    let mut sql = String::from("ARRAY[");
+    for (i, t) in types.iter().enumerate() {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("E'");
+        for c in t.chars() {
+            match c {
+                '\\' => sql.push_str("\\\\"),
+                '\'' => sql.push_str("\\'"),
+                c => sql.push(c),
+            }
+        }
+        sql.push('\'');
+    }
+    sql.push_str("]::text[]");
+    sql
 }
 
 /// A `read_all` page as its statement returned it: the header values of
