@@ -1,7 +1,6 @@
 //! [`RelayStore`]: a store as the relay's engine sees it.
 
 use std::ops::ControlFlow;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use es_core::consumer::{Backend, ConsumerStatus, DeadLetter, Failed, Partition, Savepoint};
@@ -11,21 +10,12 @@ use es_core::{
 };
 
 /// Any [`Backend`] store, as the engine of a [`Relay`](crate::Relay) sees
-/// it: everything goes to the store, with two differences.
-///
-/// - Reading ahead: after a full page of `read_all` (catching up), it
-///   starts reading the page after it in a task of its own, so the store
-///   reads batch n+1 while the relay publishes batch n and waits for its
-///   acknowledgements. The engine's next `read_all` takes that page when it
-///   asks for exactly it (same position, limit and types), and reads anew
-///   otherwise. An earlier-read page is as good an answer as a new one:
-///   events never change, and the page's `scanned_to` vouches that nothing
-///   at or below it can commit later. A short page (the head) reads nothing
-///   ahead, so a following relay reads as any consumer does.
-/// - The engine handles whole batches even on a store whose transactions
-///   cannot undo a consumer's effects (the in-memory store): a relay's
-///   effect is a publish, which JetStream's duplicate window makes safe to
-///   repeat, so a batch need not be cut into one transaction per event.
+/// it: everything goes to the store, with one difference: the engine
+/// handles whole batches even on a store whose transactions cannot undo a
+/// consumer's effects (the in-memory store). A relay's effect is a publish,
+/// which JetStream's duplicate window makes safe to repeat, so a batch need
+/// not be cut into one transaction per event. (Reading the next page while
+/// a batch is published is the engine's own, for every consumer.)
 ///
 /// (A failed publish is retried with the engine's backoff because the relay
 /// marks it [`Transient`](es_core::consumer::Transient), on any store.)
@@ -44,35 +34,6 @@ use es_core::{
 #[derive(Debug, Clone)]
 pub struct RelayStore<B> {
     inner: B,
-    ahead: Arc<Mutex<Option<ReadAhead>>>,
-}
-
-/// A page being read ahead, and what it was asked for.
-#[derive(Debug)]
-struct ReadAhead {
-    after: u64,
-    limit: usize,
-    types: Option<Vec<String>>,
-    task: tokio::task::JoinHandle<Result<ReadAllPage, StoreError>>,
-}
-
-impl Drop for ReadAhead {
-    fn drop(&mut self) {
-        // Nobody will take it (a no-op once it has finished).
-        self.task.abort();
-    }
-}
-
-impl ReadAhead {
-    fn is_for(&self, after: u64, limit: usize, types: Option<&[&str]>) -> bool {
-        self.after == after
-            && self.limit == limit
-            && match (&self.types, types) {
-                (None, None) => true,
-                (Some(a), Some(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y),
-                _ => false,
-            }
-    }
 }
 
 impl<B> RelayStore<B> {
@@ -82,10 +43,7 @@ impl<B> RelayStore<B> {
     /// let store = es_nats::RelayStore::new(es_core::InMemoryEventStore::new());
     /// ```
     pub fn new(store: B) -> Self {
-        Self {
-            inner: store,
-            ahead: Arc::default(),
-        }
+        Self { inner: store }
     }
 
     /// The store.
@@ -96,55 +54,6 @@ impl<B> RelayStore<B> {
     /// ```
     pub fn inner(&self) -> &B {
         &self.inner
-    }
-}
-
-impl<B: EventStore + Clone + Send + Sync + 'static> RelayStore<B> {
-    /// `read_all`, taking the page read ahead when it is the one asked for,
-    /// and reading the next one ahead after a full page.
-    async fn read_ahead(
-        &self,
-        after: u64,
-        limit: usize,
-        types: Option<&[&str]>,
-    ) -> Result<ReadAllPage, StoreError> {
-        let taken = self
-            .ahead
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        let mut page = None;
-        if let Some(mut ahead) = taken.filter(|a| a.is_for(after, limit, types)) {
-            // A failed read ahead is read again, here, so its error is
-            // the store's as of now.
-            if let Ok(Ok(p)) = (&mut ahead.task).await {
-                page = Some(p);
-            }
-        }
-        let page = match page {
-            Some(p) => p,
-            None => self.inner.read_all(after, limit, types).await?,
-        };
-        if limit > 0 && page.events.len() >= limit {
-            let inner = self.inner.clone();
-            let next = page.scanned_to;
-            let owned: Option<Vec<String>> =
-                types.map(|t| t.iter().map(|s| (*s).to_owned()).collect());
-            let task_types = owned.clone();
-            let task = tokio::spawn(async move {
-                let t: Option<Vec<&str>> = task_types
-                    .as_ref()
-                    .map(|t| t.iter().map(String::as_str).collect());
-                inner.read_all(next, limit, t.as_deref()).await
-            });
-            *self.ahead.lock().unwrap_or_else(PoisonError::into_inner) = Some(ReadAhead {
-                after: next,
-                limit,
-                types: owned,
-                task,
-            });
-        }
-        Ok(page)
     }
 }
 
@@ -189,7 +98,7 @@ impl<B: EventStore + Clone + Send + Sync + 'static> EventStore for RelayStore<B>
         limit: usize,
         types: Option<&[&str]>,
     ) -> impl Future<Output = Result<ReadAllPage, StoreError>> + Send {
-        self.read_ahead(after_position, limit, types)
+        self.inner.read_all(after_position, limit, types)
     }
 
     fn stream_version(
@@ -316,8 +225,7 @@ impl<B: Backend> Backend for RelayStore<B> {
     }
 
     // The partition reads and the lease survey go to the wrapped store (its
-    // own SQL where it has some), past the read-ahead, which serves the
-    // relay's unpartitioned `read_all` only.
+    // own SQL where it has some).
     fn read_partition(
         &self,
         after_position: u64,

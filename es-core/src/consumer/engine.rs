@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 
 mod partitioned;
+mod read_ahead;
 mod steps;
 
 use super::backend::{Backend, Consumer, ConsumerStatus, Transient};
@@ -157,6 +158,8 @@ pub struct Engine<B: Backend, C> {
     /// Whether a lost lease makes it stand by (or return, under a
     /// [`PartitionedRunner`](super::PartitionedRunner)).
     stand_by: bool,
+    /// The page after a full batch, being read while the batch is handled.
+    ahead: Option<read_ahead::ReadAhead>,
 }
 
 impl<B: Backend, C: Consumer<B::Tx>> std::fmt::Debug for Engine<B, C> {
@@ -220,6 +223,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
             partition: None,
             key,
             stand_by: true,
+            ahead: None,
         }
     }
 
@@ -371,6 +375,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
 
     /// Gives up the lease (a standby takes over within its retry interval).
     pub async fn release(&mut self) {
+        self.ahead = None;
         if let Some(lease) = self.lease.take() {
             self.backend.release_lease(lease).await;
             tracing::info!(consumer = %self.key, "released the lease");

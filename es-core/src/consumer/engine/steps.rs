@@ -244,15 +244,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
     pub(super) async fn batch(&mut self) -> Result<Step, ProjectionError> {
         let name = self.consumer.name();
         let from = self.position.max(self.scanned);
-        let types = self.consumer.event_types();
-        let read = match self.partition {
-            None => self.backend.read_all(from, self.batch_size, types).await,
-            Some(p) => {
-                self.backend
-                    .read_partition(from, self.batch_size, types, p)
-                    .await
-            }
-        };
+        let read = self.read_page(from).await;
         let page = match read {
             Ok(page) => page,
             Err(source) => {
@@ -274,6 +266,9 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
             return Ok(Step::Handled(0));
         };
         self.events_read += events.len() as u64;
+        if events.len() >= self.batch_size {
+            self.read_ahead(scanned_to);
+        }
         let span = tracing::info_span!(
             "es.consumer.batch",
             consumer = name,
