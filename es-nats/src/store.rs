@@ -130,6 +130,7 @@ impl<B: Backend> Backend for RelayStore<B> {
     type Lease = B::Lease;
 
     const ROLLS_BACK: bool = true;
+    const LEASE_USES_TX: bool = B::LEASE_USES_TX;
 
     fn begin(&self) -> impl Future<Output = Result<Self::Tx, StoreError>> + Send {
         self.inner.begin()

@@ -26,6 +26,9 @@ impl Backend for PgEventStore {
     type Tx = PgTx;
     type Lease = PgLease;
 
+    /// The lease is a session lock on a connection of its own.
+    const LEASE_USES_TX: bool = false;
+
     async fn begin(&self) -> Result<PgTx, StoreError> {
         self.pool()
             .begin()

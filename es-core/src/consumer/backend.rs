@@ -164,6 +164,14 @@ pub trait Backend: EventStore + Clone + Send + Sync + 'static {
         name: &str,
     ) -> impl Future<Output = Result<Option<Self::Lease>, StoreError>> + Send;
 
+    /// Whether [`lease_alive`](Backend::lease_alive) needs the batch
+    /// transaction (default `true`). A store whose lease lives apart from
+    /// it (PostgreSQL's advisory lock on a connection of its own) says
+    /// `false`, and the engine checks the lease while the batch saves its
+    /// checkpoint instead of after: one round trip less per batch, and the
+    /// check still comes before the commit.
+    const LEASE_USES_TX: bool = true;
+
     /// Whether `lease` still holds (and renews it where leases expire).
     /// `tx` is the batch transaction about to commit, when there is one: a
     /// store with one writer at a time renews the lease in it.

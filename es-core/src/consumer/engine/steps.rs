@@ -187,11 +187,27 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
 
     /// Moves the checkpoint, checks the lease and commits.
     async fn finish(&mut self, mut tx: B::Tx, to: u64) -> Result<Option<Step>, ProjectionError> {
-        self.backend
-            .save_checkpoint(&mut tx, &self.key, to)
-            .await
-            .map_err(|e| self.wrap(e))?;
-        if !self.still_active(Some(&mut tx)).await {
+        let active = if B::LEASE_USES_TX {
+            self.backend
+                .save_checkpoint(&mut tx, &self.key, to)
+                .await
+                .map_err(|e| self.wrap(e))?;
+            self.still_active(Some(&mut tx)).await
+        } else {
+            // The lease lives apart from the transaction: check it while
+            // the checkpoint is saved (both before the commit).
+            let (backend, key) = (&self.backend, &self.key);
+            let alive = async {
+                match self.lease.as_mut() {
+                    Some(lease) => backend.lease_alive(lease, None).await,
+                    None => false,
+                }
+            };
+            let (saved, alive) = futures::join!(backend.save_checkpoint(&mut tx, key, to), alive);
+            saved.map_err(|e| self.wrap(e))?;
+            alive
+        };
+        if !active {
             return Ok(Some(Step::LeaseLost));
         }
         self.backend.commit(tx).await.map_err(|e| self.wrap(e))?;
