@@ -170,6 +170,12 @@ pub trait Backend: EventStore + Clone + Send + Sync + 'static {
     /// `false`, and the engine checks the lease while the batch saves its
     /// checkpoint instead of after: one round trip less per batch, and the
     /// check still comes before the commit.
+    ///
+    /// ```
+    /// use es_core::consumer::Backend;
+    /// // The in-memory store keeps the default.
+    /// assert!(<es_core::InMemoryEventStore as Backend>::LEASE_USES_TX);
+    /// ```
     const LEASE_USES_TX: bool = true;
 
     /// Whether `lease` still holds (and renews it where leases expire).
