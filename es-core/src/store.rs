@@ -78,6 +78,8 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 8 << 20;
 /// I/O; an error refuses the whole batch.
 ///
 /// - the stream id ([`validate_stream_id`]);
+/// - each event's type holds no NUL character, else
+///   [`StoreError::InvalidEventType`];
 /// - each event's size: its payload plus its encoded metadata (`0` bytes when
 ///   empty) at most `max_bytes`, else [`StoreError::PayloadTooLarge`];
 /// - each payload and metadata is JSON the decoder reads again (no bytes
@@ -96,6 +98,12 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 8 << 20;
 /// assert!(matches!(
 ///     check_append("Pinger-1", &[bad], 1024),
 ///     Err(StoreError::UnreadablePayload { part: "payload", .. })
+/// ));
+///
+/// let nul = NewEvent::from_raw("Pin\0ged", 1, b"{}".to_vec(), Metadata::new());
+/// assert!(matches!(
+///     check_append("Pinger-1", &[nul], 1024),
+///     Err(StoreError::InvalidEventType { .. })
 /// ));
 ///
 /// let chatty = NewEvent::from_raw("Pinged", 1, b"{}".to_vec(), Metadata::new().actor("x".repeat(2000)));
@@ -130,6 +138,12 @@ fn check_event(stream_id: &str, e: &NewEvent, max_bytes: usize) -> Result<(), St
             part,
             source,
         };
+    if e.event_type.contains('\0') {
+        return Err(StoreError::InvalidEventType {
+            stream_id: stream_id.to_owned(),
+            event_type: e.event_type.replace('\0', "\\0"),
+        });
+    }
     // The size first: a runaway payload is refused without being parsed.
     if e.payload.len() > max_bytes {
         return Err(too_large(e.payload.len()));

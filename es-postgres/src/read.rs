@@ -408,9 +408,13 @@ FROM s LEFT JOIN LATERAL (
 /// Each type is an escape string (`E'…'`, whose reading does not depend on
 /// `standard_conforming_strings`) with `\` and `'` escaped, so no type
 /// can end its literal.
+///
+/// A type with a NUL character is left out: PostgreSQL's text cannot hold
+/// one, so no stored event has that type, and a NUL in a statement's text
+/// is a protocol error that ends the connection.
 fn types_literal(types: &[&str]) -> String {
     let mut sql = String::from("ARRAY[");
-    for (i, t) in types.iter().enumerate() {
+    for (i, t) in types.iter().filter(|t| !t.contains('\0')).enumerate() {
         if i > 0 {
             sql.push(',');
         }

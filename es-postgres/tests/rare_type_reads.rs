@@ -95,7 +95,20 @@ async fn types_with_quotes_and_backslashes_are_read_as_written() {
         assert_eq!(page.events.len(), 2);
         let none = store.read_all(0, 100, Some(&[])).await.unwrap();
         assert!(none.events.is_empty());
+        // No stored type holds a NUL (PostgreSQL's text cannot): it matches
+        // nothing, and the connection goes on serving reads.
+        let nul = store
+            .read_all(0, 100, Some(&["plain\0'", "plain"]))
+            .await
+            .unwrap();
+        assert_eq!(nul.events.len(), 1);
     }
+    // And an event of such a type is refused with an error, not stored.
+    let e = NewEvent::from_raw("nul\0type", 1, b"{}".to_vec(), Metadata::new());
+    let refused = store
+        .append("Odd-nul", ExpectedVersion::NoStream, vec![e])
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
     assert_eq!(store.read_all(0, 100, None).await.unwrap().events.len(), 5);
     drop(store);
     db.drop_db().await;

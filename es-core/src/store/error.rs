@@ -58,6 +58,18 @@ pub enum StoreError {
     /// The stream id was refused before anything was stored.
     #[error(transparent)]
     InvalidStreamId(#[from] InvalidStreamId),
+    /// An event's type holds a NUL character, which no store can keep (a
+    /// PostgreSQL `text` cannot); nothing of its batch was stored. The type
+    /// is shown with the NUL written as `\0`.
+    #[error(
+        "event type `{event_type}` on stream `{stream_id}` holds a NUL character, which no store can keep"
+    )]
+    InvalidEventType {
+        /// The stream.
+        stream_id: String,
+        /// The event type, its NUL characters written as `\0`.
+        event_type: String,
+    },
     /// An event is over the store's size limit (payload and metadata
     /// together); nothing of its batch was stored.
     #[error(

@@ -242,6 +242,7 @@ macro_rules! store_conformance_tests {
             ten_thousand_event_stream
             large_payload
             unreadable_payloads_refused
+            invalid_event_types_refused
             metadata_counts_toward_the_size_limit
             payload_over_the_limit_refuses_the_whole_batch
             watch_commits_wakes_after_append

@@ -166,6 +166,43 @@ pub async fn unreadable_payloads_refused<S: EventStore + SnapshotStore>(store: S
     );
 }
 
+/// An event type with a NUL character (which no store can keep) is
+/// refused with [`StoreError::InvalidEventType`], its whole batch with it,
+/// and a read filtered to such a type finds nothing, without an error.
+pub async fn invalid_event_types_refused<S: EventStore + SnapshotStore>(store: S) {
+    for kind in ["Pin\0ged", "\0", "Pinged\0"] {
+        let bad = NewEvent::from_raw(kind, 1, b"{}".to_vec(), Metadata::new());
+        let batch = vec![event("Good", json!({ "n": 1 })), bad];
+        match store.append("NulType-1", ExpectedVersion::Any, batch).await {
+            Err(StoreError::InvalidEventType {
+                stream_id,
+                event_type,
+            }) => {
+                assert_eq!(stream_id, "NulType-1");
+                assert!(
+                    !event_type.contains('\0'),
+                    "store conformance: the refusal shows the NUL as \\0"
+                );
+            }
+            Ok(_) => panic!("store conformance: an event type with a NUL must be refused"),
+            Err(e) => panic!(
+                "store conformance: an event type with a NUL must fail with StoreError::InvalidEventType, got: {e}",
+                e = es_core::ErrorChain(&e)
+            ),
+        }
+        assert_eq!(
+            version(&store, "NulType-1").await,
+            0,
+            "store conformance: refusing an event type with a NUL left part of its batch stored"
+        );
+        let page = store
+            .read_all(0, 10, Some(&[kind]))
+            .await
+            .expect("a read filtered to a type with a NUL finds nothing");
+        assert!(page.events.is_empty());
+    }
+}
+
 /// The size limit (the default, [`es_core::DEFAULT_MAX_PAYLOAD_BYTES`]) is
 /// on what an event stores, payload and metadata together: a small payload
 /// with metadata over the limit is refused with
