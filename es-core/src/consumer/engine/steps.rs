@@ -146,10 +146,7 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
     /// Whether the lease still holds (checked, and renewed, in `tx` when
     /// given).
     pub(super) async fn still_active(&mut self, tx: Option<&mut B::Tx>) -> bool {
-        match self.lease.as_mut() {
-            Some(lease) => self.backend.lease_alive(lease, tx).await,
-            None => false,
-        }
+        lease_holds(&self.backend, self.lease.as_mut(), tx).await
     }
 
     /// Begins a batch transaction with the checkpoint locked at this
@@ -197,13 +194,10 @@ impl<B: Backend, C: Consumer<B::Tx>> Engine<B, C> {
             // The lease lives apart from the transaction: check it while
             // the checkpoint is saved (both before the commit).
             let (backend, key) = (&self.backend, &self.key);
-            let alive = async {
-                match self.lease.as_mut() {
-                    Some(lease) => backend.lease_alive(lease, None).await,
-                    None => false,
-                }
-            };
-            let (saved, alive) = futures::join!(backend.save_checkpoint(&mut tx, key, to), alive);
+            let (saved, alive) = futures::join!(
+                backend.save_checkpoint(&mut tx, key, to),
+                lease_holds(backend, self.lease.as_mut(), None)
+            );
             saved.map_err(|e| self.wrap(e))?;
             alive
         };
@@ -553,4 +547,17 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a non-string payload".to_owned())
+}
+
+/// Whether `lease` (none: this engine is not active) still holds, checked
+/// (and renewed) in `tx` when given.
+async fn lease_holds<B: Backend>(
+    backend: &B,
+    lease: Option<&mut B::Lease>,
+    tx: Option<&mut B::Tx>,
+) -> bool {
+    match lease {
+        Some(lease) => backend.lease_alive(lease, tx).await,
+        None => false,
+    }
 }
