@@ -17,6 +17,7 @@ use crate::row::{
     COLUMNS, decode_event, decode_event_at, limit_i64, stream_window, to_i64, to_u64,
 };
 use crate::schema::quote_ident;
+use crate::statistics::StatisticsWatch;
 
 /// The bound below which every transaction has finished (committed or
 /// rolled back), as a global position: an SQL expression, the call of the
@@ -45,8 +46,8 @@ pub(crate) fn partition_of(n: &str) -> String {
 }
 
 /// The read statements, with the (validated, quoted) schema name filled in
-/// once, and how long a read of the global log waits for held-back commits.
-#[derive(Clone)]
+/// once, how long a read of the global log waits for held-back commits,
+/// and the last look at the log's statistics.
 pub(crate) struct Reads {
     settle_timeout: Duration,
     read_stream: String,
@@ -63,6 +64,11 @@ pub(crate) struct Reads {
     read_partition: String,
     /// The same of some types (written in at [`TYPES_SLOT`]).
     read_partition_types: String,
+    /// Any of the four above, in index order whatever the statistics
+    /// (`$3` the types or NULL, `$4` and `$5` the partition or NULL), for
+    /// while the statistics are missing or stale.
+    read_all_in_index_order: String,
+    statistics: StatisticsWatch,
     head: String,
     stream_version: String,
     find_command: String,
@@ -101,18 +107,30 @@ impl Reads {
             // test: a prepared statement's generic plan would evaluate
             // `$4 IS NULL OR …` on every row.
             replay_stream_to_version: format!("{replay} ORDER BY stream_version LIMIT $4"),
-            read_all: Self::read_all_sql(&s, &bound, ""),
-            read_all_types: Self::read_all_sql(&s, &bound, TYPES),
+            read_all: Self::read_all_sql(&bound, &Self::page_sql(&s, ""), &s),
+            read_all_types: Self::read_all_sql(&bound, &Self::page_sql(&s, TYPES), &s),
             read_partition: Self::read_all_sql(
-                &s,
                 &bound,
-                &format!("AND {} = $3::bigint", partition_of("$4")),
+                &Self::page_sql(&s, &format!("AND {} = $3::bigint", partition_of("$4"))),
+                &s,
             ),
             read_partition_types: Self::read_all_sql(
-                &s,
                 &bound,
-                &format!("{TYPES} AND {} = $3::bigint", partition_of("$4")),
+                &Self::page_sql(
+                    &s,
+                    &format!("{TYPES} AND {} = $3::bigint", partition_of("$4")),
+                ),
+                &s,
             ),
+            read_all_in_index_order: Self::read_all_sql(
+                &bound,
+                &format!(
+                    "SELECT NULL, NULL, NULL, g.* FROM {s}.read_all_in_index_order(\
+                     $1, (SELECT bound FROM s), $3::text[], $2, $4::bigint, $5::bigint) AS g"
+                ),
+                &s,
+            ),
+            statistics: StatisticsWatch::new(schema),
             head: format!(
                 r#"
 WITH s AS MATERIALIZED (SELECT {bound} AS bound)
@@ -132,7 +150,9 @@ FROM s"#
         }
     }
 
-    /// The `read_all` statement, with `extra` added to its events' filter.
+    /// A `read_all` statement, `page` its events' branch (`$1` the
+    /// position after which it reads, `$2` the page's size, `bound` the
+    /// settled bound).
     ///
     /// One row of header values (the bound, the newest visible position,
     /// the head below the bound; its event columns NULL), then the page's
@@ -145,7 +165,7 @@ FROM s"#
     /// ANALYZE`); `fetched_page` takes the header from whichever row has
     /// it, checks the events' order and sorts only if a plan ever did not
     /// keep it, so the page never depends on the plan.
-    fn read_all_sql(s: &str, bound: &str, extra: &str) -> String {
+    fn read_all_sql(bound: &str, page: &str, s: &str) -> String {
         format!(
             r#"
 WITH b AS MATERIALIZED (SELECT {bound} AS bound),
@@ -159,9 +179,17 @@ s AS MATERIALIZED (
 (SELECT s.bound, s.visible, s.head, NULL::bigint, NULL::uuid, NULL::text, NULL::bigint,
         NULL::text, NULL::integer, NULL::text, NULL::text, NULL::timestamptz FROM s)
 UNION ALL
-(SELECT NULL, NULL, NULL, {COLUMNS} FROM {s}.events
-    WHERE global_position > $1 AND global_position < (SELECT bound FROM s) {extra}
-    ORDER BY global_position LIMIT $2)"#
+({page})"#
+        )
+    }
+
+    /// The usual events' branch of a `read_all` statement, with `extra`
+    /// added to its filter.
+    fn page_sql(s: &str, extra: &str) -> String {
+        format!(
+            "SELECT NULL, NULL, NULL, {COLUMNS} FROM {s}.events \
+             WHERE global_position > $1 AND global_position < (SELECT bound FROM s) {extra} \
+             ORDER BY global_position LIMIT $2"
         )
     }
 
@@ -279,11 +307,13 @@ UNION ALL
         if limit == 0 {
             return Ok(ReadAllPage::new(Vec::new(), after_position));
         }
+        let in_index_order = self.statistics.stale(pool).await;
         let typed;
-        let sql = match (partition.is_some(), types) {
-            (false, None) => &self.read_all,
-            (true, None) => &self.read_partition,
-            (p, Some(types)) => {
+        let sql = match (in_index_order, partition.is_some(), types) {
+            (true, ..) => &self.read_all_in_index_order,
+            (false, false, None) => &self.read_all,
+            (false, true, None) => &self.read_partition,
+            (false, p, Some(types)) => {
                 let template = if p {
                     &self.read_partition_types
                 } else {
@@ -293,6 +323,9 @@ UNION ALL
                 &typed
             }
         };
+        // A type with a NUL cannot be stored (see `types_literal`).
+        let types: Option<Vec<&str>> =
+            types.map(|t| t.iter().copied().filter(|t| !t.contains('\0')).collect());
         let deadline = tokio::time::Instant::now() + self.settle_timeout;
         let mut target: Option<i64> = None;
         let mut delay = Duration::from_millis(1);
@@ -300,7 +333,12 @@ UNION ALL
             let mut query = sqlx::query(sql)
                 .bind(to_i64(after_position))
                 .bind(limit_i64(limit));
-            if let Some(p) = partition {
+            if in_index_order {
+                query = query
+                    .bind(types.as_deref())
+                    .bind(partition.map(|p| i64::from(p.index())))
+                    .bind(partition.map(|p| i64::from(p.count())));
+            } else if let Some(p) = partition {
                 query = query.bind(i64::from(p.index())).bind(i64::from(p.count()));
             }
             let Some(page) = fetched_page(query.fetch(pool), after_position).await? else {
