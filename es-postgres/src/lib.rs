@@ -93,7 +93,7 @@
 //! | `append` | appends and their SQL: `append_batch` (checks, retries, announces), `append_once` (one attempt), the bound arrays, inline projections' place in the transaction |
 //! | `read` | reads and their SQL: `read_stream_page`, `replay_rows`, `read_all_page` (with its settle loop and the settled bound), the head, a stream's version, recorded commands |
 //! | `statistics` | whether the log's statistics are missing or stale, looked up at most once a second: `read_all` then reads in index order |
-| `snapshots` | snapshot save and load and their SQL |
+//! | `snapshots` | snapshot save and load and their SQL |
 //! | `checkpoints` | checkpoints, projection status and dead letters, and their SQL ([`ProjectionStatus`], [`DeadLetter`]) |
 //! | `schema` | schema names, quoting, [`MIGRATOR`] and the migration step |
 //! | `row` | an event row's columns and decoding, the position layout, number conversions |
