@@ -17,17 +17,13 @@ use sqlx::postgres::PgPoolOptions;
 async fn a_rare_type_is_read_through_its_index_on_every_call() {
     let (db, store) = common::store().await;
     // 40,000 common events, and a rare one in every 2,000th place.
-    sqlx::query(
-        "INSERT INTO es.events (global_position, event_id, stream_id, stream_version, \
-           aggregate_type, event_type, schema_version, payload) \
-         SELECT (pg_current_xact_id()::text::bigint << 20) + n, gen_random_uuid(), \
-           'Clock-' || (n % 400), n / 400 + 1, 'Clock', \
-           CASE WHEN n % 2000 = 0 THEN 'Rare' ELSE 'Ticked' END, 1, '{}' \
-         FROM generate_series(0, 39999) n",
+    common::bulk_load(
+        &db,
+        40_000,
+        "'Clock-' || (n % 400), n / 400 + 1, 'Clock', \
+         CASE WHEN n % 2000 = 0 THEN 'Rare' ELSE 'Ticked' END, 1, '{}'",
     )
-    .execute(db.pool())
-    .await
-    .unwrap();
+    .await;
     sqlx::query("ANALYZE es.events")
         .execute(db.pool())
         .await

@@ -20,32 +20,20 @@ const PAGE: usize = 1000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_pages_read_one_page_of_rows_without_statistics() {
     let (db, store) = common::store().await;
-    // No ANALYZE may run behind the test's back.
-    sqlx::query("ALTER TABLE es.events SET (autovacuum_enabled = false)")
-        .execute(db.pool())
-        .await
-        .unwrap();
+    common::autovacuum_off(&db).await;
     // A bulk load: one long stream and 100,000 events over 1,000 others.
-    sqlx::query(
-        "INSERT INTO es.events (global_position, event_id, stream_id, stream_version, \
-           aggregate_type, event_type, schema_version, payload) \
-         SELECT (pg_current_xact_id()::text::bigint << 20) + n, gen_random_uuid(), 'Long-1', n, \
-           'Long', 'Noted', 1, '{\"n\":1}' FROM generate_series(1, $1::bigint) n",
+    common::bulk_load(
+        &db,
+        LONG,
+        "'Long-1', n + 1, 'Long', 'Noted', 1, '{\"n\":1}'",
     )
-    .bind(LONG)
-    .execute(db.pool())
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO es.events (global_position, event_id, stream_id, stream_version, \
-           aggregate_type, event_type, schema_version, payload) \
-         SELECT (pg_current_xact_id()::text::bigint << 20) + n, gen_random_uuid(), \
-           'Short-' || (n % 1000), n / 1000 + 1, 'Short', 'Noted', 1, '{\"n\":1}' \
-         FROM generate_series(0, 99999) n",
+    .await;
+    common::bulk_load(
+        &db,
+        100_000,
+        "'Short-' || (n % 1000), n / 1000 + 1, 'Short', 'Noted', 1, '{\"n\":1}'",
     )
-    .execute(db.pool())
-    .await
-    .unwrap();
+    .await;
     let analyzed: Option<i64> = sqlx::query_scalar(
         "SELECT count(*) FROM pg_stats WHERE schemaname = 'es' AND tablename = 'events'",
     )
@@ -140,10 +128,7 @@ async fn global_pages_read_in_index_order_on_stale_statistics() {
 async fn global_pages_after_a_bulk_load(analyzed_before: bool) {
     const EVENTS: i64 = 250_000;
     let (db, store) = common::store().await;
-    sqlx::query("ALTER TABLE es.events SET (autovacuum_enabled = false)")
-        .execute(db.pool())
-        .await
-        .unwrap();
+    common::autovacuum_off(&db).await;
     if analyzed_before {
         let events: Vec<_> = (0..250)
             .map(|_| common::ev("Opened", serde_json::json!({})))
@@ -159,18 +144,14 @@ async fn global_pages_after_a_bulk_load(analyzed_before: bool) {
     }
     // One transaction: positions `base + n`, 1,000 streams, two common
     // types and one on every thousandth event.
-    sqlx::query(
-        "INSERT INTO es.events (global_position, event_id, stream_id, stream_version, \
-           aggregate_type, event_type, schema_version, payload) \
-         SELECT (pg_current_xact_id()::text::bigint << 20) + n, gen_random_uuid(), \
-           'Account-' || (n % 1000), n / 1000 + 1, 'Account', \
-           CASE WHEN n % 1000 = 0 THEN 'Rare' WHEN n % 2 = 0 THEN 'Credited' ELSE 'Debited' END, \
-           1, '{\"amount\":100}' FROM generate_series(0, $1::bigint - 1) n",
+    common::bulk_load(
+        &db,
+        EVENTS,
+        "'Account-' || (n % 1000), n / 1000 + 1, 'Account', \
+         CASE WHEN n % 1000 = 0 THEN 'Rare' WHEN n % 2 = 0 THEN 'Credited' ELSE 'Debited' END, \
+         1, '{\"amount\":100}'",
     )
-    .bind(EVENTS)
-    .execute(db.pool())
-    .await
-    .unwrap();
+    .await;
     let base: i64 = sqlx::query_scalar(
         "SELECT min(global_position) FROM es.events WHERE event_type <> 'Opened'",
     )

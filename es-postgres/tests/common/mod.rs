@@ -139,3 +139,30 @@ pub async fn rows_read(db: &TestDatabase, reader: &sqlx::PgPool, table: &str) ->
     .await
     .unwrap()
 }
+
+/// A bulk load straight into `es.events`, in one transaction: `count` rows
+/// at positions `base + n` (`n` in `0..count`, `base` from the
+/// transaction id, as the store numbers them), `per_row` the SQL of each
+/// row's stream id, stream version, aggregate type, event type, schema
+/// version and payload in terms of `n`.
+pub async fn bulk_load(db: &TestDatabase, count: i64, per_row: &str) {
+    sqlx::query(&format!(
+        "INSERT INTO es.events (global_position, event_id, stream_id, stream_version, \
+           aggregate_type, event_type, schema_version, payload) \
+         SELECT (pg_current_xact_id()::text::bigint << 20) + n, gen_random_uuid(), {per_row} \
+         FROM generate_series(0, $1::bigint - 1) n"
+    ))
+    .bind(count)
+    .execute(db.pool())
+    .await
+    .expect("a bulk load");
+}
+
+/// Turns autovacuum off for `es.events`: no ANALYZE runs behind a test's
+/// back.
+pub async fn autovacuum_off(db: &TestDatabase) {
+    sqlx::query("ALTER TABLE es.events SET (autovacuum_enabled = false)")
+        .execute(db.pool())
+        .await
+        .expect("autovacuum off");
+}
