@@ -265,3 +265,89 @@ async fn global_pages_after_a_bulk_load(analyzed_before: bool) {
     drop(store);
     db.drop_db().await;
 }
+
+/// A row that cannot be read back, met on the index-order path: the page
+/// ends before it, the read from it reports it with its position, and the
+/// read after it goes on, as on the usual statements
+/// (tests/unreadable_event.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_row_read_in_index_order_is_reported_at_its_position() {
+    let (db, store) = common::store().await;
+    common::autovacuum_off(&db).await;
+    let per_row = "'Clock-' || (n % 1000), n / 1000 + 1, 'Clock', 'Tracked', 1, '{\"n\":1}'";
+    common::bulk_load(&db, 150_000, per_row).await;
+    let (bad,): (i64,) = sqlx::query_as(
+        "INSERT INTO es.events (global_position, event_id, stream_id, stream_version, \
+           aggregate_type, event_type, schema_version, payload, metadata) \
+         VALUES ((pg_current_xact_id()::text::bigint << 20) + 1, gen_random_uuid(), 'Bad-1', 1, \
+           'Bad', 'Tracked', 1, '{}', '{\"command_id\": \"not-a-uuid\"}') \
+         RETURNING global_position",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    let bad = bad as u64;
+    common::bulk_load(
+        &db,
+        100_000,
+        "'Later-' || (n % 1000), n / 1000 + 1, 'Later', 'Tracked', 1, '{\"n\":1}'",
+    )
+    .await;
+    let before_bad: i64 = sqlx::query_scalar(
+        "SELECT global_position FROM es.events WHERE global_position < $1 \
+         ORDER BY global_position DESC OFFSET 9 LIMIT 1",
+    )
+    .bind(bad as i64)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::Executor::execute(conn, "SET track_functions = 'pl'").await?;
+                Ok(())
+            })
+        })
+        .connect(db.url())
+        .await
+        .unwrap();
+    let reader = PgEventStore::builder().build(pool.clone());
+    let calls_before = index_order_calls(&db, &pool).await;
+    let tracked: &[&str] = &["Tracked"];
+    let page = reader
+        .read_all(before_bad as u64, PAGE, Some(tracked))
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 9, "the nine events before the bad row");
+    let last_good = page.events.last().unwrap().global_position;
+    assert!(last_good < bad);
+    assert_eq!(
+        page.scanned_to, last_good,
+        "the page ends before the bad row"
+    );
+    let err = reader
+        .read_all(last_good, PAGE, Some(tracked))
+        .await
+        .unwrap_err();
+    assert_eq!(err.unreadable_position(), Some(bad), "{err}");
+    assert!(err.to_string().contains("Bad-1"), "{err}");
+    let after = reader.read_all(bad, PAGE, Some(tracked)).await.unwrap();
+    assert_eq!(after.events.len(), PAGE);
+    assert!(
+        after
+            .events
+            .iter()
+            .all(|e| e.stream_id.starts_with("Later-"))
+    );
+    assert_eq!(
+        index_order_calls(&db, &pool).await - calls_before,
+        3,
+        "the three reads went in index order"
+    );
+
+    pool.close().await;
+    drop(store);
+    db.drop_db().await;
+}
