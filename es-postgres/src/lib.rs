@@ -92,7 +92,7 @@
 //! | `store` | [`PgEventStore`] and [`PgEventStoreBuilder`]: configuration, connection, the public methods, the [`EventStore`] and [`SnapshotStore`] impls, which hand each step to the modules below |
 //! | `append` | appends and their SQL: `append_batch` (checks, retries, announces), `append_once` (one attempt), the bound arrays, inline projections' place in the transaction |
 //! | `read` | reads and their SQL: `read_stream_page`, `replay_rows`, `read_all_page` (with its settle loop and the settled bound), the head, a stream's version, recorded commands |
-//! | `statistics` | whether the log's statistics are missing or stale, looked up at most once a second: `read_all` then reads in index order |
+//! | `statistics` | whether the log's statistics are missing or stale, looked up at most once a second: `read_all` then reads in index order; [`PgEventStore::statistics_stale`] |
 //! | `snapshots` | snapshot save and load and their SQL |
 //! | `checkpoints` | checkpoints, projection status and dead letters, and their SQL ([`ProjectionStatus`], [`DeadLetter`]) |
 //! | `schema` | schema names, quoting, [`MIGRATOR`] and the migration step |

@@ -370,6 +370,11 @@ UNION ALL
         }
     }
 
+    /// The last look at the log's statistics.
+    pub(crate) fn statistics(&self) -> &StatisticsWatch {
+        &self.statistics
+    }
+
     /// How long a read of the global log waits for held-back commits.
     pub(crate) fn settle_timeout(&self) -> Duration {
         self.settle_timeout

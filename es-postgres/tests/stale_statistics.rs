@@ -246,6 +246,7 @@ async fn global_pages_after_a_bulk_load(analyzed_before: bool) {
         );
     }
 
+    assert!(reader.statistics_stale().await.unwrap());
     sqlx::query("ANALYZE es.events")
         .execute(db.pool())
         .await
@@ -256,6 +257,7 @@ async fn global_pages_after_a_bulk_load(analyzed_before: bool) {
     let analyzed = read_pages(reader.clone()).await;
     let calls = index_order_calls(&db, &pool).await - calls_before;
     assert_eq!(calls, 0, "after ANALYZE the usual statements run");
+    assert!(!reader.statistics_stale().await.unwrap());
     assert_eq!(
         unanalyzed, analyzed,
         "both statements return the same pages"

@@ -86,6 +86,15 @@ pub(crate) async fn mixed_schema_versions(
     }
 }
 
+/// Whether the server's statistics of the log are missing or stale
+/// (PostgreSQL; `None` on SQLite, whose reads do not depend on them).
+pub(crate) async fn statistics_stale(store: &Store) -> Result<Option<bool>, CliError> {
+    match store {
+        Store::Postgres(s) => Ok(Some(s.statistics_stale().await?)),
+        Store::Sqlite(_) => Ok(None),
+    }
+}
+
 /// Every projection checkpoint, by name.
 pub(crate) async fn checkpoints(store: &Store) -> Result<Vec<Checkpoint>, CliError> {
     match store {

@@ -4,7 +4,9 @@
 //! size limit, streams with version gaps. Information only (exit code
 //! unchanged): event types stored at more than one schema version. That is
 //! what evolving an event with upcasters produces (stored events never
-//! change), so it is reported to help plan a clean-up, not flagged.
+//! change), so it is reported to help plan a clean-up, not flagged. And, on
+//! PostgreSQL, statistics of the log that are missing or stale (after a
+//! bulk load, before ANALYZE), which slow the server's plans.
 
 use clap::Args;
 use serde::Serialize;
@@ -54,6 +56,11 @@ struct Report {
     version_gaps: Vec<VersionGap>,
     /// Informational: not counted as findings.
     mixed_schema_versions: Vec<MixedVersions>,
+    /// Informational (PostgreSQL only): the server's statistics of the log
+    /// are missing or stale, so reads of the global log go in index order
+    /// until ANALYZE runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    statistics_stale: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -111,6 +118,8 @@ pub(crate) async fn run(store: &Store, args: &LintArgs) -> Result<bool, CliError
         }
     }
 
+    let statistics_stale = backend::statistics_stale(store).await?;
+
     let findings = event_names.len()
         + usize::try_from(large_payloads_total).unwrap_or(usize::MAX)
         + version_gaps.len();
@@ -127,6 +136,7 @@ pub(crate) async fn run(store: &Store, args: &LintArgs) -> Result<bool, CliError
         large_payloads_total,
         version_gaps,
         mixed_schema_versions,
+        statistics_stale,
     };
     if args.json {
         out::json_pretty(&report);

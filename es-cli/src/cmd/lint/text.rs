@@ -81,6 +81,19 @@ pub(super) fn print_readable(r: &Report) {
             out::line(format!("  {}: {}", m.event_type, parts.join(", ")));
         }
     }
+    if r.statistics_stale == Some(true) {
+        // Schema names are letters, digits and `_`; quoted when not lower case.
+        let schema = if r.schema.chars().any(|c| c.is_ascii_uppercase()) {
+            format!("\"{}\"", r.schema)
+        } else {
+            r.schema.clone()
+        };
+        out::line(format!(
+            "info: the server's statistics of the log are missing or stale (a bulk load not yet analyzed); \
+             reads of the global log go in index order until `ANALYZE {}.events` runs (not a finding)",
+            schema
+        ));
+    }
     if r.findings == 0 {
         out::line(format!(
             "no findings in {} ({} events, {} event types checked)",
