@@ -323,9 +323,11 @@ UNION ALL
                 &typed
             }
         };
-        // A type with a NUL cannot be stored (see `types_literal`).
-        let types: Option<Vec<&str>> =
-            types.map(|t| t.iter().copied().filter(|t| !t.contains('\0')).collect());
+        // The types as the index-order statement's parameter; a type with a
+        // NUL cannot be stored (see `types_literal`).
+        let types: Option<Vec<&str>> = types
+            .filter(|_| in_index_order)
+            .map(|t| t.iter().copied().filter(|t| !t.contains('\0')).collect());
         let deadline = tokio::time::Instant::now() + self.settle_timeout;
         let mut target: Option<i64> = None;
         let mut delay = Duration::from_millis(1);
