@@ -91,6 +91,22 @@ async fn stream_pages_read_one_page_of_rows_without_statistics() {
     db.drop_db().await;
 }
 
+/// A one-connection pool whose session counts function calls
+/// (`track_functions`), for [`index_order_calls`].
+async fn tracked_reader(db: &es_testing::postgres::TestDatabase) -> sqlx::PgPool {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::Executor::execute(conn, "SET track_functions = 'pl'").await?;
+                Ok(())
+            })
+        })
+        .connect(db.url())
+        .await
+        .unwrap()
+}
+
 /// How many times the reader's session called `read_all_in_index_order`
 /// (function statistics: `track_functions` is on for the reader).
 async fn index_order_calls(db: &es_testing::postgres::TestDatabase, reader: &sqlx::PgPool) -> i64 {
@@ -160,17 +176,7 @@ async fn global_pages_after_a_bulk_load(analyzed_before: bool) {
     .unwrap();
     let base = base as u64;
 
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                sqlx::Executor::execute(conn, "SET track_functions = 'pl'").await?;
-                Ok(())
-            })
-        })
-        .connect(db.url())
-        .await
-        .unwrap();
+    let pool = tracked_reader(&db).await;
     let reader = PgEventStore::builder().build(pool.clone());
     let common_types: &[&str] = &["Credited", "Debited"];
     let rare: &[&str] = &["Rare"];
@@ -278,17 +284,7 @@ async fn an_unreadable_row_read_in_index_order_is_reported_at_its_position() {
     common::autovacuum_off(&db).await;
     let per_row = "'Clock-' || (n % 1000), n / 1000 + 1, 'Clock', 'Tracked', 1, '{\"n\":1}'";
     common::bulk_load(&db, 150_000, per_row).await;
-    let (bad,): (i64,) = sqlx::query_as(
-        "INSERT INTO es.events (global_position, event_id, stream_id, stream_version, \
-           aggregate_type, event_type, schema_version, payload, metadata) \
-         VALUES ((pg_current_xact_id()::text::bigint << 20) + 1, gen_random_uuid(), 'Bad-1', 1, \
-           'Bad', 'Tracked', 1, '{}', '{\"command_id\": \"not-a-uuid\"}') \
-         RETURNING global_position",
-    )
-    .fetch_one(db.pool())
-    .await
-    .unwrap();
-    let bad = bad as u64;
+    let bad = common::insert_unreadable_event(&db).await;
     common::bulk_load(
         &db,
         100_000,
@@ -304,17 +300,7 @@ async fn an_unreadable_row_read_in_index_order_is_reported_at_its_position() {
     .await
     .unwrap();
 
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                sqlx::Executor::execute(conn, "SET track_functions = 'pl'").await?;
-                Ok(())
-            })
-        })
-        .connect(db.url())
-        .await
-        .unwrap();
+    let pool = tracked_reader(&db).await;
     let reader = PgEventStore::builder().build(pool.clone());
     let calls_before = index_order_calls(&db, &pool).await;
     let tracked: &[&str] = &["Tracked"];

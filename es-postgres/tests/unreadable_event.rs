@@ -52,16 +52,7 @@ async fn store_with_a_bad_row() -> (TestDatabase, PgEventStore, [u64; 3]) {
         )
         .await
         .unwrap();
-    let (bad,): (i64,) = sqlx::query_as(
-        "INSERT INTO es.events (global_position, event_id, stream_id, stream_version, \
-           aggregate_type, event_type, schema_version, payload, metadata) \
-         VALUES ((pg_current_xact_id()::text::bigint << 20) + 1, gen_random_uuid(), 'Bad-1', 1, \
-           'Bad', 'Tracked', 1, '{}', '{\"command_id\": \"not-a-uuid\"}') \
-         RETURNING global_position",
-    )
-    .fetch_one(db.pool())
-    .await
-    .unwrap();
+    let bad = common::insert_unreadable_event(&db).await;
     let last = store
         .append(
             "Good-2",
@@ -72,7 +63,7 @@ async fn store_with_a_bad_row() -> (TestDatabase, PgEventStore, [u64; 3]) {
         .unwrap();
     let positions = [
         first.last_position.unwrap(),
-        u64::try_from(bad).unwrap(),
+        bad,
         last.last_position.unwrap(),
     ];
     (db, store, positions)

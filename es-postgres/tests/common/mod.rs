@@ -166,3 +166,20 @@ pub async fn autovacuum_off(db: &TestDatabase) {
         .await
         .expect("autovacuum off");
 }
+
+/// Writes, as another tool could, event `Bad-1` version 1 (type `Tracked`)
+/// whose metadata does not decode (`command_id` is not a UUID), in a
+/// transaction of its own; returns its position.
+pub async fn insert_unreadable_event(db: &TestDatabase) -> u64 {
+    let (bad,): (i64,) = sqlx::query_as(
+        "INSERT INTO es.events (global_position, event_id, stream_id, stream_version, \
+           aggregate_type, event_type, schema_version, payload, metadata) \
+         VALUES ((pg_current_xact_id()::text::bigint << 20) + 1, gen_random_uuid(), 'Bad-1', 1, \
+           'Bad', 'Tracked', 1, '{}', '{\"command_id\": \"not-a-uuid\"}') \
+         RETURNING global_position",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("an unreadable event");
+    u64::try_from(bad).expect("a positive position")
+}
